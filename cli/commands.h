@@ -1,0 +1,10 @@
+// The subcommands of the `foundry` program. Each lives in its own cli/cmd_<name>.cpp, parses
+// its own options with cxxopts, and returns the process exit code (0 on success, 1 on a user
+// error that it has already explained on stderr, 2 on bad usage).
+#pragma once
+
+namespace foundry::cli {
+
+int cmd_model_info(int argc, char** argv);
+
+}  // namespace foundry::cli

@@ -1,0 +1,54 @@
+// foundry: the one command-line program. `foundry <command> --help` explains each command.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "engine/parallel.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+// ANCHOR: command_table
+const Command kCommands[] = {
+    {"model-info", "print a model's architecture, parameter counts and training memory", foundry::cli::cmd_model_info},
+};
+// ANCHOR_END: command_table
+
+void print_help() {
+  std::printf(
+      "foundry: train and run small LLaMA-style language models on your CPU.\n\n"
+      "usage: foundry <command> [options]      (foundry <command> --help for its options)\n\n"
+      "commands:\n");
+  for (const Command& c : kCommands) std::printf("  %-12s %s\n", c.name, c.summary);
+  std::printf("\nthreads: %d (%s; set OMP_NUM_THREADS or --threads where a command offers it)\n",
+              foundry::num_threads(), foundry::have_openmp() ? "OpenMP" : "built without OpenMP");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& c : kCommands) {
+    if (argv[1] == std::string(c.name)) {
+      try {
+        // The command sees its own name as argv[0], so cxxopts prints "foundry-<name>" usage.
+        return c.run(argc - 1, argv + 1);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "foundry %s: error: %s\n", c.name, e.what());
+        return 1;
+      }
+    }
+  }
+  std::fprintf(stderr, "foundry: unknown command '%s' (run 'foundry --help' for the list)\n", argv[1]);
+  return 2;
+}

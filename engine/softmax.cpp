@@ -1,0 +1,154 @@
+#include "engine/softmax.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace foundry {
+
+// ANCHOR: softmax_forward
+void softmax_forward(real* probs, const real* x, int N, int V) {
+#pragma omp parallel for  // rows are independent
+  for (int i = 0; i < N; i++) {
+    const real* row = x + (size_t)i * V;
+    real* p = probs + (size_t)i * V;
+    real m = *std::max_element(row, row + V);
+    real total = 0;
+    for (int j = 0; j < V; j++) {
+      p[j] = std::exp(row[j] - m);  // ≤ 1: never overflows
+      total += p[j];
+    }
+    for (int j = 0; j < V; j++) p[j] /= total;
+  }
+}
+// ANCHOR_END: softmax_forward
+
+void softmax_backward(real* dx, const real* dprobs, const real* probs, int N, int V) {
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const real* p = probs + (size_t)i * V;
+    const real* dp = dprobs + (size_t)i * V;
+    real* d = dx + (size_t)i * V;
+    real dot = 0;  // Σ_k p_k dp_k
+    for (int k = 0; k < V; k++) dot += p[k] * dp[k];
+    for (int j = 0; j < V; j++) d[j] += p[j] * (dp[j] - dot);
+  }
+}
+
+void log_softmax_forward(real* out, const real* x, int N, int V) {
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const real* row = x + (size_t)i * V;
+    real* y = out + (size_t)i * V;
+    real m = *std::max_element(row, row + V);
+    real total = 0;
+    for (int j = 0; j < V; j++) total += std::exp(row[j] - m);
+    real log_z = m + std::log(total);
+    for (int j = 0; j < V; j++) y[j] = row[j] - log_z;
+  }
+}
+
+void log_softmax_backward(real* dx, const real* dout, const real* out, int N, int V) {
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const real* y = out + (size_t)i * V;
+    const real* dy = dout + (size_t)i * V;
+    real* d = dx + (size_t)i * V;
+    real total = 0;  // Σ_k dy_k
+    for (int k = 0; k < V; k++) total += dy[k];
+    for (int j = 0; j < V; j++) d[j] += dy[j] - std::exp(y[j]) * total;  // exp(y) = p
+  }
+}
+
+// ANCHOR: cross_entropy_forward
+double cross_entropy_forward(real* probs, const real* logits, const int* targets, int N, int V) {
+  double total = 0;
+#pragma omp parallel for reduction(+ : total)
+  for (int i = 0; i < N; i++) {
+    const real* row = logits + (size_t)i * V;
+    real* p = probs + (size_t)i * V;
+    real m = *std::max_element(row, row + V);
+    double z = 0;  // Σ exp(x − m) ≥ 1, because the maximum itself contributes exp(0)
+    for (int j = 0; j < V; j++) {
+      p[j] = std::exp(row[j] - m);
+      z += p[j];
+    }
+    for (int j = 0; j < V; j++) p[j] = static_cast<real>(p[j] / z);
+    // loss_i = logsumexp(x) − x_t = m + log z − x_t: no log of a probability that underflowed
+    total += m + std::log(z) - row[targets[i]];
+  }
+  return total / N;
+}
+// ANCHOR_END: cross_entropy_forward
+
+// ANCHOR: cross_entropy_backward
+void cross_entropy_backward(real* dlogits, const real* probs, const int* targets, real dloss, int N, int V) {
+  real scale = dloss / N;  // the loss is a mean over N rows
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const real* p = probs + (size_t)i * V;
+    real* d = dlogits + (size_t)i * V;
+    for (int j = 0; j < V; j++) d[j] += p[j] * scale;
+    d[targets[i]] -= scale;  // the one-hot term
+  }
+}
+// ANCHOR_END: cross_entropy_backward
+
+namespace {
+// Rows and columns of a (..., V) tensor seen as (N, V).
+void rows_cols(const Tensor& x, const char* op, int& N, int& V) {
+  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument(std::string(op) + ": empty last dimension");
+  V = x.dim(-1);
+  N = static_cast<int>(x.size() / V);
+}
+}  // namespace
+
+Var softmax(Tape& tape, Var x) {
+  int N, V;
+  rows_cols(tape.value(x), "softmax", N, V);
+  Var out = tape.record("softmax", {x.id}, tape.value(x).shape);
+  softmax_forward(tape.out(out).ptr(), tape.value(x).ptr(), N, V);
+  tape.set_backward(out, [&tape, x, out, N, V] {
+    softmax_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), tape.value(out).ptr(), N, V);
+  });
+  return out;
+}
+
+Var log_softmax(Tape& tape, Var x) {
+  int N, V;
+  rows_cols(tape.value(x), "log_softmax", N, V);
+  Var out = tape.record("log_softmax", {x.id}, tape.value(x).shape);
+  log_softmax_forward(tape.out(out).ptr(), tape.value(x).ptr(), N, V);
+  tape.set_backward(out, [&tape, x, out, N, V] {
+    log_softmax_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), tape.value(out).ptr(), N, V);
+  });
+  return out;
+}
+
+Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
+  int N, V;
+  rows_cols(tape.value(logits), "cross_entropy", N, V);
+  if (static_cast<int>(targets.size()) != N) {
+    throw std::invalid_argument("cross_entropy: " + std::to_string(N) + " rows of logits " +
+                                shape_str(tape.value(logits).shape) + " but " + std::to_string(targets.size()) +
+                                " targets");
+  }
+  for (int i = 0; i < N; i++) {
+    if (targets[i] < 0 || targets[i] >= V) {
+      throw std::invalid_argument("cross_entropy: target " + std::to_string(targets[i]) + " at row " +
+                                  std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+  }
+  Var out = tape.record("cross_entropy", {logits.id}, {});
+  Tensor& probs = tape.saved(out, 0, {N, V});
+  tape.out(out)[0] = static_cast<real>(cross_entropy_forward(probs.ptr(), tape.value(logits).ptr(), targets.data(), N, V));
+  // The targets are copied into the closure (N ints) so the caller's vector may die before backward.
+  tape.set_backward(out, [&tape, logits, out, targets, N, V] {
+    cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),
+                           tape.grad(out)[0], N, V);
+  });
+  return out;
+}
+
+}  // namespace foundry

@@ -1,0 +1,84 @@
+// The autograd tape: a list of operations recorded in the order they ran (a Wengert list).
+//
+// Forward: every taped op appends one node holding its output value, the ids of its inputs and a
+// backward function. Backward: one loop over the nodes in reverse order; each node's backward
+// function reads the node's gradient dL/d(output) and ADDS its contribution to the gradients of
+// its inputs. Reverse recording order is already a valid topological order, so no graph walk is
+// needed.
+//
+// Leaves do not copy anything. `param(value, grad)` records a pointer to a model weight and to
+// the tensor its gradient accumulates into; `input(value)` records a pointer to data that needs
+// no gradient. The caller keeps those tensors alive until backward() returns.
+//
+// Buffers survive clear(): the next step records the same ops with the same shapes, so node i
+// reuses node i's output, gradient and saved tensors without touching the allocator. On this
+// machine a fresh 4 KiB page costs about 11 microseconds, so reuse matters.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace foundry {
+
+// A handle to a value recorded on a tape: just the node's index.
+struct Var {
+  int id = -1;
+};
+
+// ANCHOR: tape_node
+struct TapeNode {
+  std::string op;                  // "matmul", "param", ... (for printing)
+  std::vector<int> inputs;         // ids of the nodes this one was computed from
+  const Tensor* value = nullptr;   // the output: &own_value, or the caller's tensor for a leaf
+  Tensor* grad = nullptr;          // dL/d(value): &own_grad, the caller's gradient, or nullptr
+  std::function<void()> backward;  // adds this node's grad into the inputs' grads; empty for leaves
+  Tensor own_value;                // storage for an op's output
+  Tensor own_grad;                 // storage for an op's gradient
+  std::vector<Tensor> saved;       // what the backward needs that is not an input or the output
+};
+// ANCHOR_END: tape_node
+
+class Tape {
+ public:
+  // Leaves. The tape keeps pointers: `value` (and `grad`) must outlive backward().
+  Var param(const Tensor& value, Tensor& grad, const std::string& name = "param");
+  Var input(const Tensor& value, const std::string& name = "input");
+
+  // Recording an op (used by the taped wrappers of each op). `record` appends a node whose
+  // output has `shape` (a reused buffer, contents unspecified) and which needs a gradient when
+  // any input does. Then the wrapper computes into out(v) and installs the backward function.
+  Var record(const std::string& op, std::vector<int> inputs, const Shape& shape);
+  Tensor& out(Var v);
+  Tensor& saved(Var v, int k, const Shape& shape);  // k-th saved buffer of node v, resized
+  void set_backward(Var v, std::function<void()> fn);
+
+  const Tensor& value(Var v) const;
+  bool needs_grad(Var v) const;  // does a gradient flow into this value?
+  Tensor& grad(Var v);           // dL/d(value); throws if needs_grad(v) is false
+
+  // Backpropagation. backward(loss) seeds dL/dL = 1 for a scalar loss; backward(out, dout)
+  // seeds dL/d(out) = dout, which is what the gradient checker uses for its probe loss.
+  // Gradients of params accumulate (+=) into the caller's tensors: zero them between steps.
+  void backward(Var loss);
+  void backward(Var out, const Tensor& dout);
+
+  // Forget all nodes but keep every buffer for the next step.
+  void clear();
+
+  int size() const { return count_; }
+  const TapeNode& node(int id) const;
+
+  // A readable listing: one line per node with id, op, shape and inputs.
+  std::string str() const;
+
+ private:
+  TapeNode& next_node(const std::string& op);
+  std::deque<TapeNode> nodes_;  // a deque: growing it never moves existing nodes
+  int count_ = 0;               // nodes recorded since the last clear()
+};
+
+}  // namespace foundry

@@ -1,0 +1,40 @@
+// ModelConfig: the architecture's numbers, as stored in a model directory's config.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace foundry {
+
+// ANCHOR: model_config
+struct ModelConfig {
+  int dim = 128;               // C: width of the residual stream
+  int n_layers = 4;            // L: transformer blocks
+  int n_heads = 4;             // NH: query heads; HS = dim / n_heads
+  int n_kv_heads = 4;          // NKV: key/value heads, dividing n_heads (NKV < NH is GQA)
+  int vocab_size = 4096;       // V
+  int hidden_dim = 352;        // F: SwiGLU hidden width
+  int max_seq_len = 64;        // longest context (T) the RoPE tables cover
+  double norm_eps = 1e-5;      // RMSNorm's epsilon, inside the square root
+  double rope_theta = 10000;   // RoPE base: pair i turns at pos · theta^(−2i/HS)
+  bool tie_embeddings = true;  // output projection shares tok_embeddings' matrix
+
+  int head_size() const { return dim / n_heads; }  // HS
+  int kv_dim() const { return n_kv_heads * head_size(); }  // NKV · HS
+};
+// ANCHOR_END: model_config
+
+// Throws std::invalid_argument naming the field, its value and what was expected
+// (non-positive sizes, n_heads not dividing dim, n_kv_heads not dividing n_heads, odd head size).
+void validate(const ModelConfig& config);
+
+// JSON with exactly the fields above. Parsing rejects unknown keys and wrong types, naming the
+// key; missing keys keep their defaults only when `require_all` is false. `where` (a file name)
+// starts every error message.
+nlohmann::json to_json(const ModelConfig& config);
+ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& where, bool require_all = true);
+
+// Reads and validates a config.json file (or the "model" section of a training config).
+ModelConfig load_model_config(const std::string& path);
+
+}  // namespace foundry
