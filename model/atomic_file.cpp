@@ -1,0 +1,57 @@
+#include "model/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace foundry {
+
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+// subtle: closing a stream only hands the bytes to the kernel. Without fsync, a power cut just
+// after the rename can leave `path` naming an empty or partial file on some file systems, which
+// is exactly what the rename was meant to prevent. Any descriptor of the file can flush it.
+void sync_to_disk(const std::string& tmp) {
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0) throw std::runtime_error(tmp + ": cannot reopen to flush it to disk: " + errno_text());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error(tmp + ": fsync failed: " + errno_text());
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  const std::string tmp = path + ".tmp";
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) throw std::runtime_error(path + ": cannot create " + tmp + ": " + errno_text());
+      write(out);
+      out.flush();
+      if (!out) throw std::runtime_error(path + ": writing " + tmp + " failed (disk full?)");
+      out.close();
+      if (out.fail()) throw std::runtime_error(path + ": closing " + tmp + " failed (disk full?)");
+    }
+    sync_to_disk(tmp);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      throw std::runtime_error(path + ": cannot rename " + tmp + " onto it: " + errno_text());
+    }
+  } catch (...) {
+    std::remove(tmp.c_str());  // leave no half-written temporary behind; `path` is untouched
+    throw;
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+}
+
+}  // namespace foundry
