@@ -1,0 +1,41 @@
+// Model files: a model is a directory.
+//
+//   my-model/
+//     config.json        the ModelConfig (model/config.h), every field spelled out
+//     model.safetensors  every weight as F32, under the original LLaMA names (model/model.h)
+//     tokenizer.json     the tokenizer, when the model was saved with one (or tokenizer.bin)
+//
+// Each file is written atomically. Loading checks the config on its own, then every tensor
+// against it, and only returns a Model when everything agrees: there is no half-loaded state.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace foundry {
+
+// The tensors a model with this config stores, in file order, with their shapes:
+//   tok_embeddings.weight (V, C); per layer i: layers.i.attention_norm.weight (C),
+//   layers.i.attention.{wq (NH·HS, C), wk (NKV·HS, C), wv (NKV·HS, C), wo (C, NH·HS)}.weight,
+//   layers.i.ffn_norm.weight (C), layers.i.feed_forward.{w1 (F, C), w3 (F, C), w2 (C, F)}.weight;
+//   norm.weight (C); output.weight (V, C) unless tie_embeddings.
+std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& config);
+
+// Creates `dir` (and its parents) if needed and writes config.json, model.safetensors and, when
+// `tokenizer` is given, its file (tokenizer->save_to_dir). Throws std::runtime_error naming the
+// file that could not be written; std::invalid_argument if a weight's shape contradicts the config.
+void save_model(const Model& model, const std::string& dir, const Tokenizer* tokenizer = nullptr);
+
+// Reads dir/config.json and dir/model.safetensors. Throws std::invalid_argument naming the file
+// and the tensor on an invalid config, a corrupt safetensors file, a missing or unexpected
+// tensor, or a shape that contradicts the config; std::runtime_error when a file cannot be read.
+// Gradients come back zero and the RoPE tables computed, exactly as make_model leaves them.
+Model load_model(const std::string& dir);
+
+}  // namespace foundry
