@@ -21,10 +21,12 @@ namespace foundry {
 // query head h uses kv head h / (NH / NKV); scores scaled by 1/sqrt(HS); causal mask (position t sees 0..t)
 void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 // dq, dk, dv accumulate (+=); dk/dv of a kv head sum over every query head that shares it
+// (any of dq, dk, dv may be nullptr when that gradient is not needed)
 void attention_backward(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 
 // The definition, one loop nest per formula, no parallelism or blocking: the reference the
-// fast versions are tested against. Same arguments and contract as the functions above.
+// fast versions are tested against. Same arguments and contract as the functions above,
+// except that the naive backward needs all three gradient buffers.
 void attention_forward_naive(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 
