@@ -1,0 +1,333 @@
+// BPE files: Hugging Face's tokenizer.json and OpenAI's GPT-2 vocab.json + merges.txt.
+//
+// Both spell token bytes through GPT-2's byte-to-unicode table, so that every token is printable
+// text in a JSON file: the 188 printable bytes ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for
+// themselves, and the other 68 bytes (space, control bytes, ...) are moved to U+0100 and up, in
+// byte order. That is why a space shows as 'Ġ' (U+0120) and a newline as 'Ċ' (U+010A).
+//
+// tokenizer.json, the part we write and read:
+//   { "version": "1.0",
+//     "added_tokens": [ {"id": 8191, "content": "<|endoftext|>", "special": true, ...} ],
+//     "normalizer": null,
+//     "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true, ...},
+//     "decoder": {"type": "ByteLevel", ...},
+//     "model": {"type": "BPE", "vocab": {"Ġthe": 262, ...}, "merges": ["Ġ t", "h e", ...], ...} }
+// Special tokens are stored as added tokens only (their text is not byte-level spelled).
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/unicode.h"
+
+namespace foundry {
+
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+// byte -> the code point GPT-2 shows it as.
+std::array<uint32_t, 256> byte_to_codepoint() {
+  std::array<uint32_t, 256> table{};
+  uint32_t next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    table[b] = printable ? static_cast<uint32_t>(b) : next++;
+  }
+  return table;
+}
+
+const std::array<uint32_t, 256>& byte_table() {
+  static const std::array<uint32_t, 256> table = byte_to_codepoint();
+  return table;
+}
+
+std::string bytes_to_hf(std::string_view bytes) {
+  std::string out;
+  for (char c : bytes) append_utf8(out, byte_table()[static_cast<uint8_t>(c)]);
+  return out;
+}
+
+// The inverse; throws (naming `what`) on a character that is not in the table.
+std::string hf_to_bytes(const std::string& text, const std::string& what) {
+  static const std::unordered_map<uint32_t, uint8_t> inverse = [] {
+    std::unordered_map<uint32_t, uint8_t> m;
+    for (int b = 0; b < 256; ++b) m[byte_table()[b]] = static_cast<uint8_t>(b);
+    return m;
+  }();
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    Utf8Char c = decode_utf8(text.data() + i, text.size() - i);
+    auto it = inverse.find(c.cp);
+    if (c.cp == kInvalidCodepoint || it == inverse.end())
+      throw std::runtime_error(what + ": \"" + text + "\" is not a byte-level token (character at byte " +
+                               std::to_string(i) + " is not in GPT-2's byte-to-unicode table)");
+    out += static_cast<char>(it->second);
+    i += c.len;
+  }
+  return out;
+}
+
+void write_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(path + ": cannot open " + tmp + " for writing");
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) throw std::runtime_error(path + ": writing " + tmp + " failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error(path + ": cannot rename " + tmp + " to it");
+}
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, expected a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open (missing or unreadable)");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Builds the tokenizer from token strings -> ids (byte-level spelled), the merges as pairs of
+// token strings, and the added (special) tokens.
+BpeTokenizer build(const std::string& origin, const std::unordered_map<std::string, int>& token_ids,
+                   const std::vector<std::pair<std::string, std::string>>& merge_pairs,
+                   const std::vector<std::pair<int, std::string>>& added) {
+  int max_id = -1;
+  for (const auto& kv : token_ids) max_id = std::max(max_id, kv.second);
+  for (const auto& a : added) max_id = std::max(max_id, a.first);
+  if (max_id < 0) throw std::runtime_error(origin + ": the vocabulary is empty");
+  std::vector<std::string> vocab(max_id + 1);
+  std::vector<bool> filled(max_id + 1, false);
+  std::vector<int> special_ids;
+  for (const auto& a : added) {
+    if (a.first < 0) throw std::runtime_error(origin + ": added token \"" + a.second + "\" has a negative id");
+    if (filled[a.first] && vocab[a.first] != a.second)
+      throw std::runtime_error(origin + ": id " + std::to_string(a.first) + " is given to two added tokens");
+    vocab[a.first] = a.second;
+    filled[a.first] = true;
+    special_ids.push_back(a.first);
+  }
+  std::vector<bool> is_added(max_id + 1, false);
+  for (int id : special_ids) is_added[id] = true;
+  for (const auto& kv : token_ids) {
+    const int id = kv.second;
+    if (id < 0) throw std::runtime_error(origin + ": token \"" + kv.first + "\" has a negative id");
+    if (is_added[id]) continue;  // GPT-2 lists <|endoftext|> in the vocab too; the added entry wins
+    if (filled[id]) throw std::runtime_error(origin + ": id " + std::to_string(id) + " is given to two tokens");
+    vocab[id] = hf_to_bytes(kv.first, origin + ": vocab");
+    filled[id] = true;
+  }
+  for (int id = 0; id <= max_id; ++id)
+    if (!filled[id]) throw std::runtime_error(origin + ": no token has id " + std::to_string(id) + " (ids must be 0..N-1)");
+  std::vector<BpeMerge> merges;
+  merges.reserve(merge_pairs.size());
+  for (size_t k = 0; k < merge_pairs.size(); ++k) {
+    const auto& [a, b] = merge_pairs[k];
+    auto ia = token_ids.find(a), ib = token_ids.find(b), ir = token_ids.find(a + b);
+    if (ia == token_ids.end() || ib == token_ids.end() || ir == token_ids.end())
+      throw std::runtime_error(origin + ": merge " + std::to_string(k) + " (\"" + a + "\" \"" + b +
+                               "\") names a token that is not in the vocabulary");
+    merges.push_back({ia->second, ib->second, ir->second});
+  }
+  try {
+    return BpeTokenizer(std::move(vocab), std::move(merges), std::move(special_ids));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(origin + ": " + e.what());
+  }
+}
+
+std::string type_of(const json& j, const char* field) {
+  if (!j.contains(field) || j[field].is_null()) return "null";
+  const json& v = j[field];
+  if (!v.is_object() || !v.contains("type") || !v["type"].is_string()) return "(no \"type\")";
+  return v["type"].get<std::string>();
+}
+
+}  // namespace
+
+std::string BpeTokenizer::to_hf_json() const {
+  // subtle: Hugging Face's vocab maps text -> id, so two ids with the same bytes cannot both be
+  // stored. Training can make such a pair (two merges that spell the same bytes differently);
+  // we refuse to write a file that would load as a different tokenizer.
+  std::vector<bool> is_special(vocab_.size(), false);
+  for (int id : special_ids_) is_special[id] = true;
+  ordered_json vocab = ordered_json::object();
+  for (size_t id = 0; id < vocab_.size(); ++id) {
+    if (is_special[id]) continue;
+    std::string key = bytes_to_hf(vocab_[id]);
+    if (vocab.contains(key))
+      throw std::runtime_error("tokenizer.json cannot hold this vocabulary: tokens " + vocab[key].dump() + " and " +
+                               std::to_string(id) + " have the same bytes \"" + escape_bytes(vocab_[id]) + "\"");
+    vocab[key] = id;
+  }
+  ordered_json merges = ordered_json::array();
+  for (const BpeMerge& m : merges_) merges.push_back(bytes_to_hf(vocab_[m.left]) + " " + bytes_to_hf(vocab_[m.right]));
+  ordered_json added = ordered_json::array();
+  for (int id : special_ids_) {
+    if (!is_valid_utf8(vocab_[id]))
+      throw std::runtime_error("tokenizer.json: special token " + std::to_string(id) + " is not valid UTF-8");
+    added.push_back({{"id", id},
+                     {"content", vocab_[id]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  ordered_json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  ordered_json root;
+  root["version"] = "1.0";
+  root["truncation"] = nullptr;
+  root["padding"] = nullptr;
+  root["added_tokens"] = added;
+  root["normalizer"] = nullptr;
+  root["pre_tokenizer"] = byte_level;
+  root["post_processor"] = nullptr;
+  root["decoder"] = byte_level;
+  root["model"] = {{"type", "BPE"},
+                   {"dropout", nullptr},
+                   {"unk_token", nullptr},
+                   {"continuing_subword_prefix", nullptr},
+                   {"end_of_word_suffix", nullptr},
+                   {"fuse_unk", false},
+                   {"byte_fallback", false},
+                   {"vocab", vocab},
+                   {"merges", merges}};
+  return root.dump(1) + "\n";
+}
+
+void BpeTokenizer::save_json(const std::string& path) const { write_atomically(path, to_hf_json()); }
+
+void BpeTokenizer::save_to_dir(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(dir + ": cannot create directory: " + ec.message());
+  save_json((std::filesystem::path(dir) / "tokenizer.json").string());
+}
+
+// ANCHOR: from_hf_json
+BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std::string& origin) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(origin + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!root.is_object() || !root.contains("model") || !root["model"].is_object())
+    throw std::runtime_error(origin + ": no \"model\" object; is this a Hugging Face tokenizer.json?");
+  const json& model = root["model"];
+  const std::string model_type = model.value("type", std::string("(missing)"));
+  if (model_type != "BPE")
+    throw std::runtime_error(origin + ": model.type is \"" + model_type + "\"; only \"BPE\" is supported");
+  // Only the byte-level family: anything that changes the text before BPE would encode
+  // differently from what we implement, so it is an error rather than a silent difference.
+  if (type_of(root, "normalizer") != "null")
+    throw std::runtime_error(origin + ": normalizer \"" + type_of(root, "normalizer") + "\" is not supported (expected null)");
+  if (type_of(root, "pre_tokenizer") != "ByteLevel")
+    throw std::runtime_error(origin + ": pre_tokenizer \"" + type_of(root, "pre_tokenizer") +
+                             "\" is not supported (expected ByteLevel, GPT-2's pattern)");
+  const json& pre = root["pre_tokenizer"];
+  if (pre.value("add_prefix_space", false))
+    throw std::runtime_error(origin + ": pre_tokenizer.add_prefix_space = true is not supported");
+  if (!pre.value("use_regex", true))
+    throw std::runtime_error(origin + ": pre_tokenizer.use_regex = false is not supported");
+  const std::string decoder = type_of(root, "decoder");
+  if (decoder != "ByteLevel" && decoder != "null")
+    throw std::runtime_error(origin + ": decoder \"" + decoder + "\" is not supported (expected ByteLevel)");
+  auto empty_or_null = [&](const char* field) {
+    return !model.contains(field) || model[field].is_null() || (model[field].is_string() && model[field] == "");
+  };
+  if (!empty_or_null("continuing_subword_prefix") || !empty_or_null("end_of_word_suffix"))
+    throw std::runtime_error(origin + ": model.continuing_subword_prefix / end_of_word_suffix are not supported");
+  if (model.value("byte_fallback", false)) throw std::runtime_error(origin + ": model.byte_fallback = true is not supported");
+  if (model.value("ignore_merges", false)) throw std::runtime_error(origin + ": model.ignore_merges = true is not supported");
+  if (model.contains("dropout") && !model["dropout"].is_null())
+    throw std::runtime_error(origin + ": model.dropout is not supported (expected null)");
+  if (!model.contains("vocab") || !model["vocab"].is_object())
+    throw std::runtime_error(origin + ": model.vocab must be an object {token: id}");
+  if (!model.contains("merges") || !model["merges"].is_array())
+    throw std::runtime_error(origin + ": model.merges must be an array");
+
+  std::unordered_map<std::string, int> token_ids;
+  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+    if (!it.value().is_number_integer())
+      throw std::runtime_error(origin + ": model.vocab[\"" + it.key() + "\"] is not an integer id");
+    token_ids[it.key()] = it.value().get<int>();
+  }
+  std::vector<std::pair<std::string, std::string>> merges;
+  const json& jm = model["merges"];
+  for (size_t k = 0; k < jm.size(); ++k) {
+    // Two spellings exist: "a b" (older files) and ["a", "b"] (newer ones).
+    if (jm[k].is_string()) {
+      const std::string s = jm[k].get<std::string>();
+      const size_t space = s.find(' ');
+      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
+        throw std::runtime_error(origin + ": model.merges[" + std::to_string(k) + "] = \"" + s +
+                                 "\" is not two tokens separated by one space");
+      merges.emplace_back(s.substr(0, space), s.substr(space + 1));
+    } else if (jm[k].is_array() && jm[k].size() == 2 && jm[k][0].is_string() && jm[k][1].is_string()) {
+      merges.emplace_back(jm[k][0].get<std::string>(), jm[k][1].get<std::string>());
+    } else {
+      throw std::runtime_error(origin + ": model.merges[" + std::to_string(k) + "] is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+  }
+  std::vector<std::pair<int, std::string>> added;
+  if (root.contains("added_tokens") && root["added_tokens"].is_array()) {
+    for (const json& t : root["added_tokens"]) {
+      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || !t.contains("content") ||
+          !t["content"].is_string())
+        throw std::runtime_error(origin + ": an entry of added_tokens lacks an integer \"id\" or a string \"content\"");
+      added.emplace_back(t["id"].get<int>(), t["content"].get<std::string>());
+    }
+  }
+  return build(origin, token_ids, merges, added);
+}
+// ANCHOR_END: from_hf_json
+
+BpeTokenizer BpeTokenizer::load_json(const std::string& path) { return from_hf_json(read_file(path), path); }
+
+BpeTokenizer BpeTokenizer::load_gpt2(const std::string& vocab_json_path, const std::string& merges_txt_path) {
+  json vocab_json;
+  try {
+    vocab_json = json::parse(read_file(vocab_json_path));
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(vocab_json_path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!vocab_json.is_object()) throw std::runtime_error(vocab_json_path + ": expected an object {token: id}");
+  std::unordered_map<std::string, int> token_ids;
+  std::vector<std::pair<int, std::string>> added;
+  for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
+    if (!it.value().is_number_integer())
+      throw std::runtime_error(vocab_json_path + ": \"" + it.key() + "\" does not map to an integer id");
+    token_ids[it.key()] = it.value().get<int>();
+    if (it.key() == "<|endoftext|>") added.emplace_back(it.value().get<int>(), it.key());
+  }
+  std::istringstream lines(read_file(merges_txt_path));
+  std::vector<std::pair<std::string, std::string>> merges;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(lines, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
+    const size_t space = line.find(' ');
+    if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
+      throw std::runtime_error(merges_txt_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
+    merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+  }
+  return build(vocab_json_path + " + " + merges_txt_path, token_ids, merges, added);
+}
+
+}  // namespace foundry
