@@ -6,5 +6,6 @@
 namespace foundry::cli {
 
 int cmd_model_info(int argc, char** argv);
+int cmd_tokenizer(int argc, char** argv);
 
 }  // namespace foundry::cli

@@ -18,6 +18,7 @@ struct Command {
 // ANCHOR: command_table
 const Command kCommands[] = {
     {"model-info", "print a model's architecture, parameter counts and training memory", foundry::cli::cmd_model_info},
+    {"tokenizer", "train, inspect and use byte-level BPE tokenizers (train | encode | decode | info)", foundry::cli::cmd_tokenizer},
 };
 // ANCHOR_END: command_table
 
