@@ -47,6 +47,18 @@ using Map = Eigen::Map<RowMajor, 0, Strided>;
 using ConstMap = Eigen::Map<const RowMajor, 0, Strided>;
 using ArrayMap = Eigen::Map<Eigen::Array<real, Eigen::Dynamic, 1>>;
 using ConstArrayMap = Eigen::Map<const Eigen::Array<real, Eigen::Dynamic, 1>>;
+using AlignedVector = Eigen::Matrix<real, Eigen::Dynamic, 1>;  // Eigen allocates it aligned
+using AlignedArrayMap = Eigen::Map<Eigen::Array<real, Eigen::Dynamic, 1>, Eigen::AlignedMax>;
+
+// subtle: Eigen vectorizes exp, max and sum over a plain Map only after peeling the first few
+// elements up to an aligned address, and computes those few with the scalar std::exp and in
+// another order. The result would then depend on where malloc put the buffer (last bits only,
+// but enough to break bit-for-bit reproducibility). The softmax therefore runs on rows of an
+// aligned scratch buffer whose row stride is a whole number of 64-byte lines.
+int aligned_stride(int n) {
+  const int per_line = static_cast<int>(64 / sizeof(real));
+  return (n + per_line - 1) / per_line * per_line;
+}
 
 // Query rows per block. Small enough that the wasted triangle above the diagonal of each block
 // is small; large enough that each GEMM is big enough to run near peak.
@@ -164,21 +176,28 @@ void attention_forward(real* out, real* att, const real* q, const real* k, const
     ConstMap V(v + ((size_t)b * T * NKV + g) * HS, T, HS, Strided(NKV * HS));
     Map O(out + ((size_t)b * T * NH + h) * HS, T, HS, Strided(NH * HS));
     real* P = att + (size_t)bh * T * T;  // (T, T), row-major
+    // Scores of one block of query rows, (kQueryBlock, ld) with 64-byte aligned rows.
+    // thread_local: allocated once per thread for the life of the program, not on every call.
+    thread_local AlignedVector scores;
+    const int ld = aligned_stride(T);
+    if (scores.size() < (Eigen::Index)kQueryBlock * ld) scores.resize((Eigen::Index)kQueryBlock * ld);
     for (int i0 = 0; i0 < T; i0 += kQueryBlock) {
       const int i1 = std::min(i0 + kQueryBlock, T), n = i1 - i0;
       // S[i0:i1, 0:i1] = Q[i0:i1] · K[0:i1]ᵀ / sqrt(HS): keys past i1 are all masked for this block
-      Map S(P + (size_t)i0 * T, n, i1, Strided(T));
+      Map S(scores.data(), n, i1, Strided(ld));
       S.noalias() = (Q.middleRows(i0, n) * K.topRows(i1).transpose()) * scale;
       for (int i = i0; i < i1; i++) {
+        AlignedArrayMap s(scores.data() + (size_t)(i - i0) * ld, i + 1);  // the positions query i sees: 0..i
+        const real m = s.maxCoeff();
+        s = (s - m).exp();  // ≤ 1, and exp(0) = 1 for the maximum, so the sum is ≥ 1
+        const real total = s.sum();
         real* p = P + (size_t)i * T;
-        ArrayMap row(p, i + 1);  // the positions query i may see: 0..i
-        const real m = row.maxCoeff();
-        row = (row - m).exp();  // ≤ 1, and exp(0) = 1 for the maximum, so the sum is ≥ 1
-        row /= row.sum();
+        for (int j = 0; j <= i; j++) p[j] = s[j] / total;
         std::fill(p + i + 1, p + T, real(0));  // subtle: zero the future, the backward reads full rows
       }
       // O[i0:i1] = P[i0:i1, 0:i1] · V[0:i1]
-      O.middleRows(i0, n).noalias() = S * V.topRows(i1);
+      ConstMap Pb(P + (size_t)i0 * T, n, i1, Strided(T));
+      O.middleRows(i0, n).noalias() = Pb * V.topRows(i1);
     }
   }
 }
