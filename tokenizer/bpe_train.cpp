@@ -148,6 +148,7 @@ BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& opti
   std::vector<BpeMerge> merges;
   std::vector<Word> words = make_words(counts);
 
+  // ANCHOR: train_count_pairs
   // Count every pair once.
   std::unordered_map<uint64_t, int64_t> pair_count;
   std::unordered_map<uint64_t, std::vector<int>> where;
@@ -169,6 +170,7 @@ BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& opti
   };
   std::priority_queue<Entry, std::vector<Entry>, decltype(heap_less)> heap(heap_less);
   for (const auto& [p, c] : pair_count) heap.push({c, key_left(p), key_right(p)});
+  // ANCHOR_END: train_count_pairs
 
   std::vector<int> last_seen(words.size(), -1);  // the merge that last visited each word
   std::vector<std::pair<uint64_t, int64_t>> delta;
@@ -193,6 +195,7 @@ BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& opti
     vocab.push_back(vocab[a] + vocab[b]);
     merges.push_back({a, b, n});
 
+    // ANCHOR: train_update
     // Update only the words that held (a, b).
     std::vector<int> list = std::move(where[merged]);
     where.erase(merged);
@@ -231,6 +234,7 @@ BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& opti
         // subtle: at zero the pair simply has no current heap entry; its old entries are stale.
       }
     }
+    // ANCHOR_END: train_update
     progress.update(static_cast<int>(merges.size()), best.count);
   }
 
