@@ -1,6 +1,6 @@
 // lesson_check: keeps the lessons and the code they quote from drifting apart.
 //
-//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs]
+//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--only FILE.md ...]
 //
 // Three things are checked, and the test suite runs all three (tests/lessons):
 //
@@ -201,6 +201,7 @@ struct Options {
   fs::path bin;
   bool fix = false;
   bool outputs = true;
+  std::set<std::string> only;  // --only: check just these markdown files (by file name)
 };
 
 struct RunResult {
@@ -321,7 +322,8 @@ class Checker {
       fs::path d = opt_.root / dir;
       if (!fs::is_directory(d)) continue;
       for (const auto& entry : fs::directory_iterator(d)) {
-        if (entry.is_regular_file() && entry.path().extension() == ".md") files.push_back(entry.path());
+        if (!entry.is_regular_file() || entry.path().extension() != ".md") continue;
+        if (opt_.only.empty() || opt_.only.count(entry.path().filename().string())) files.push_back(entry.path());
       }
     }
     std::sort(files.begin(), files.end());
@@ -544,14 +546,15 @@ class Checker {
 };
 
 void usage(std::ostream& out) {
-  out << "usage: lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs]\n"
+  out << "usage: lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--only FILE.md ...]\n"
          "\n"
          "Checks the anchors in the sources, the code quoted by lessons/*.md (and docs/*.md) and the\n"
          "program outputs they quote, and that every lesson has its program.\n"
          "  --root DIR     the project's source directory\n"
          "  --bin DIR      the build directory holding lessons/lesson_NN (not needed with --no-outputs)\n"
          "  --fix          rewrite the quoted blocks that differ instead of failing\n"
-         "  --no-outputs   do not run the lesson programs\n";
+         "  --no-outputs   do not run the lesson programs\n"
+         "  --only FILE    check (or fix) only this markdown file, e.g. 03-matmul.md; repeatable\n";
 }
 
 }  // namespace
@@ -567,6 +570,8 @@ int main(int argc, char** argv) {
       opt.fix = true;
     } else if (arg == "--no-outputs") {
       opt.outputs = false;
+    } else if (arg == "--only" && i + 1 < argc) {
+      opt.only.insert(fs::path(argv[++i]).filename().string());
     } else if ((arg == "--root" || arg == "--bin") && i + 1 < argc) {
       (arg == "--root" ? opt.root : opt.bin) = fs::path(argv[++i]);
     } else {
