@@ -1,5 +1,6 @@
 // The dimension legend. Every shape comment in the project uses these letters.
 //
+// ANCHOR: dims_legend
 //   B    batch size (rows of a batch)
 //   T    time: positions in a sequence (context length)
 //   C    channels: the model dimension (dim)
@@ -13,4 +14,5 @@
 //
 // Tensors are row-major: in a (B, T, C) tensor, element (b, t, c) sits at (b * T + t) * C + c,
 // so the last dimension is contiguous in memory.
+// ANCHOR_END: dims_legend
 #pragma once
