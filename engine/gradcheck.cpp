@@ -54,16 +54,23 @@ GradCheckResult check_gradients(const GradCheckFn& forward, std::vector<Tensor*>
       for (size_t s = 0; s < options.max_elements; s++) elements.push_back(rng.below(x.size()));
     }
     for (size_t i : elements) {
-      real saved = x[i];
-      x[i] = static_cast<real>(saved + options.step);
+      const real saved = x[i];
+      const real x_plus = static_cast<real>(saved + options.step);
+      const real x_minus = static_cast<real>(saved - options.step);
+      x[i] = x_plus;
       double plus = probe_loss(false);
-      x[i] = static_cast<real>(saved - options.step);
+      x[i] = x_minus;
       double minus = probe_loss(false);
       x[i] = saved;
-      double numeric = (plus - minus) / (2 * options.step);
+      // subtle: divide by the step actually taken; in float, saved ± h is rounded and the
+      // difference can be off from 2h by several percent.
+      double numeric = (plus - minus) / (double(x_plus) - double(x_minus));
       double analytic = grads[k][i];
       double abs_err = std::fabs(analytic - numeric);
       double rel_err = abs_err / std::max({std::fabs(analytic), std::fabs(numeric), options.floor});
+      // subtle: a NaN compares false with everything and would slip past the maximum below;
+      // a gradient that is not a finite number is as wrong as a gradient can be.
+      if (!std::isfinite(abs_err)) abs_err = rel_err = HUGE_VAL;
       result.checked++;
       result.max_abs_error = std::max(result.max_abs_error, abs_err);
       if (rel_err > result.max_rel_error || result.worst.empty()) {

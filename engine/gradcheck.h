@@ -9,7 +9,7 @@
 //
 // The relative error of one element is |analytic − numeric| / max(|analytic|, |numeric|, floor).
 // The floor keeps a gradient that is zero up to rounding from reporting a huge relative error;
-// errors below it are judged absolutely.
+// errors below it are judged absolutely. A NaN or infinite gradient counts as an infinite error.
 #pragma once
 
 #include <functional>
@@ -34,7 +34,8 @@ struct GradCheckResult {
   std::string worst;  // "input 1 (w) element 7: analytic 0.31, numeric 0.29"
   size_t checked = 0; // elements compared
 
-  bool passed(double tolerance) const { return max_rel_error <= tolerance; }
+  // A check that compared nothing proves nothing, so it does not pass.
+  bool passed(double tolerance) const { return checked > 0 && max_rel_error <= tolerance; }
   std::string str() const;
 };
 

@@ -91,7 +91,7 @@ Var matmul(Tape& tape, Var a, Var b) {
 Var linear(Tape& tape, Var x, Var w) {
   const Tensor& X = tape.value(x);
   const Tensor& W = tape.value(w);
-  if (X.rank() < 1 || W.rank() != 2 || X.dim(-1) != W.dim(1)) {
+  if (X.rank() < 1 || W.rank() != 2 || X.dim(-1) != W.dim(1) || W.dim(1) == 0) {
     throw std::invalid_argument("linear: input of shape " + shape_str(X.shape) + " does not fit weight of shape " +
                                 shape_str(W.shape) + " (need (..., K) and (N, K))");
   }

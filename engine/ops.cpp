@@ -36,6 +36,7 @@ void silu_backward(real* dx, const real* dout, const real* x, size_t n) {
 }
 // ANCHOR_END: silu
 
+// ANCHOR: swap_axes12_forward
 void swap_axes12_forward(real* out, const real* x, int D0, int D1, int D2, int D3) {
   for (int a = 0; a < D0; a++)
     for (int i = 0; i < D1; i++)
@@ -45,6 +46,7 @@ void swap_axes12_forward(real* out, const real* x, int D0, int D1, int D2, int D
         for (int k = 0; k < D3; k++) dst[k] = src[k];
       }
 }
+// ANCHOR_END: swap_axes12_forward
 
 void swap_axes12_backward(real* dx, const real* dout, int D0, int D1, int D2, int D3) {
   for (int a = 0; a < D0; a++)
@@ -72,6 +74,7 @@ Var add(Tape& tape, Var a, Var b) {
 }
 // ANCHOR_END: add_taped
 
+// ANCHOR: mul_taped
 Var mul(Tape& tape, Var a, Var b) {
   check_same_shape(tape.value(a), tape.value(b), "mul");
   Var out = tape.record("mul", {a.id, b.id}, tape.value(a).shape);
@@ -82,6 +85,7 @@ Var mul(Tape& tape, Var a, Var b) {
   });
   return out;
 }
+// ANCHOR_END: mul_taped
 
 Var scale(Tape& tape, Var x, real s) {
   const Tensor& X = tape.value(x);

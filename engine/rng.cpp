@@ -1,6 +1,7 @@
 #include "engine/rng.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace foundry {
 
@@ -50,6 +51,7 @@ double Rng::normal() {
 }
 
 uint64_t Rng::below(uint64_t n) {
+  if (n == 0) throw std::invalid_argument("Rng::below(0): the range [0, 0) is empty");
   // Rejection sampling: drop the top sliver of the 64-bit range that does not divide evenly by n.
   uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t x;

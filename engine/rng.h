@@ -19,12 +19,13 @@ struct Rng {
   bool has_spare = false;  // Box-Muller makes normals in pairs; the second waits here
   double spare = 0.0;
 
-  explicit Rng(uint64_t seed = 1337);
+  Rng() : Rng(1337) {}  // not explicit, so a struct holding an Rng can still be built with {}
+  explicit Rng(uint64_t seed);
 
   uint64_t next_u64();
   double uniform();                       // [0, 1), 53 random bits
   double normal();                        // mean 0, standard deviation 1
-  uint64_t below(uint64_t n);             // uniform integer in [0, n), without modulo bias
+  uint64_t below(uint64_t n);             // uniform integer in [0, n), without modulo bias; n > 0
 };
 
 }  // namespace foundry

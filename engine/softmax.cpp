@@ -75,8 +75,10 @@ double cross_entropy_forward(real* probs, const real* logits, const int* targets
       z += p[j];
     }
     for (int j = 0; j < V; j++) p[j] = static_cast<real>(p[j] / z);
-    // loss_i = logsumexp(x) − x_t = m + log z − x_t: no log of a probability that underflowed
-    total += m + std::log(z) - row[targets[i]];
+    // loss_i = logsumexp(x) − x_t = (m − x_t) + log z: no log of a probability that underflowed.
+    // subtle: m − x_t first. Both are near 1e4 for large logits and their difference is exact,
+    // whereas m + log z would round away the digits of log z at the scale of 1e4.
+    total += double(m - row[targets[i]]) + std::log(z);
   }
   return total / N;
 }
@@ -129,6 +131,7 @@ Var log_softmax(Tape& tape, Var x) {
 Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
   int N, V;
   rows_cols(tape.value(logits), "cross_entropy", N, V);
+  if (N == 0) throw std::invalid_argument("cross_entropy: logits " + shape_str(tape.value(logits).shape) + " have no rows");
   if (static_cast<int>(targets.size()) != N) {
     throw std::invalid_argument("cross_entropy: " + std::to_string(N) + " rows of logits " +
                                 shape_str(tape.value(logits).shape) + " but " + std::to_string(targets.size()) +

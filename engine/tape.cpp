@@ -24,6 +24,7 @@ const TapeNode& Tape::node(int id) const {
   return nodes_[id];
 }
 
+// ANCHOR: tape_leaves
 Var Tape::param(const Tensor& value, Tensor& grad, const std::string& name) {
   check_same_shape(value, grad, "Tape::param '" + name + "' value and gradient");
   TapeNode& n = next_node(name);
@@ -37,7 +38,9 @@ Var Tape::input(const Tensor& value, const std::string& name) {
   n.value = &value;
   return Var{count_ - 1};
 }
+// ANCHOR_END: tape_leaves
 
+// ANCHOR: tape_record
 Var Tape::record(const std::string& op, std::vector<int> inputs, const Shape& shape) {
   bool any_grad = false;
   for (int id : inputs) any_grad = any_grad || node(id).grad != nullptr;
@@ -51,21 +54,32 @@ Var Tape::record(const std::string& op, std::vector<int> inputs, const Shape& sh
   }
   return Var{count_ - 1};
 }
+// ANCHOR_END: tape_record
+
+// subtle: nodes_ may hold more nodes than count_ (buffers kept from before clear()); a Var from
+// an earlier step must not silently reach one of those stale nodes.
+TapeNode& Tape::recorded(Var v, const char* who) {
+  if (v.id < 0 || v.id >= count_) {
+    throw std::out_of_range(std::string(who) + ": tape has no node " + std::to_string(v.id) + " (it holds " +
+                            std::to_string(count_) + ")");
+  }
+  return nodes_[v.id];
+}
 
 Tensor& Tape::out(Var v) {
-  TapeNode& n = nodes_.at(v.id);
+  TapeNode& n = recorded(v, "Tape::out");
   if (n.value != &n.own_value) throw std::logic_error("Tape::out: node " + std::to_string(v.id) + " is a leaf");
   return n.own_value;
 }
 
 Tensor& Tape::saved(Var v, int k, const Shape& shape) {
-  TapeNode& n = nodes_.at(v.id);
+  TapeNode& n = recorded(v, "Tape::saved");
   if (static_cast<int>(n.saved.size()) <= k) n.saved.resize(k + 1);
   n.saved[k].resize(shape);
   return n.saved[k];
 }
 
-void Tape::set_backward(Var v, std::function<void()> fn) { nodes_.at(v.id).backward = std::move(fn); }
+void Tape::set_backward(Var v, std::function<void()> fn) { recorded(v, "Tape::set_backward").backward = std::move(fn); }
 
 const Tensor& Tape::value(Var v) const { return *node(v.id).value; }
 
@@ -105,7 +119,9 @@ void Tape::backward(Var loss) {
   backward(loss, Tensor(value(loss).shape, 1));
 }
 
+// ANCHOR: tape_clear
 void Tape::clear() { count_ = 0; }
+// ANCHOR_END: tape_clear
 
 std::string Tape::str() const {
   std::ostringstream out;

@@ -44,6 +44,12 @@ struct TapeNode {
 
 class Tape {
  public:
+  Tape() = default;
+  // subtle: every backward function holds a reference to its tape, so a copied (or moved) tape
+  // would run its backward functions against the original. Tapes therefore stay where they are.
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
   // Leaves. The tape keeps pointers: `value` (and `grad`) must outlive backward().
   Var param(const Tensor& value, Tensor& grad, const std::string& name = "param");
   Var input(const Tensor& value, const std::string& name = "input");
@@ -77,6 +83,7 @@ class Tape {
 
  private:
   TapeNode& next_node(const std::string& op);
+  TapeNode& recorded(Var v, const char* who);  // node v, which must be recorded since clear()
   std::deque<TapeNode> nodes_;  // a deque: growing it never moves existing nodes
   int count_ = 0;               // nodes recorded since the last clear()
 };

@@ -43,6 +43,7 @@ int Tensor::dim(int i) const {
   return shape[j];
 }
 
+// ANCHOR: flat_index
 size_t flat_index(const Shape& shape, std::initializer_list<int> index) {
   if (index.size() != shape.size()) {
     throw std::out_of_range("index of rank " + std::to_string(index.size()) + " into a tensor of shape " +
@@ -60,15 +61,18 @@ size_t flat_index(const Shape& shape, std::initializer_list<int> index) {
   }
   return offset;
 }
+// ANCHOR_END: flat_index
 
 real& Tensor::at(std::initializer_list<int> index) { return data[flat_index(shape, index)]; }
 real Tensor::at(std::initializer_list<int> index) const { return data[flat_index(shape, index)]; }
 
 void Tensor::resize(const Shape& new_shape) {
+  size_t n = shape_numel(new_shape);  // first: a bad shape throws before anything changes
   shape = new_shape;
-  data.resize(shape_numel(shape));  // std::vector keeps its capacity when it shrinks
+  data.resize(n);  // std::vector keeps its capacity when it shrinks
 }
 
+// ANCHOR: reshaped
 Tensor Tensor::reshaped(const Shape& new_shape) const {
   if (shape_numel(new_shape) != size()) {
     throw std::invalid_argument("cannot reshape a tensor of shape " + shape_str(shape) + " to " +
@@ -79,6 +83,7 @@ Tensor Tensor::reshaped(const Shape& new_shape) const {
   out.data = data;
   return out;
 }
+// ANCHOR_END: reshaped
 
 void Tensor::fill(real value) { std::fill(data.begin(), data.end(), value); }
 
@@ -97,7 +102,12 @@ void check_same_shape(const Tensor& a, const Tensor& b, const std::string& what)
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   check_same_shape(a, b, "max_abs_diff");
   double m = 0;
-  for (size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  for (size_t i = 0; i < a.size(); i++) {
+    double d = std::fabs(double(a[i]) - double(b[i]));
+    // subtle: std::max(m, NaN) returns m, which would hide a NaN; report it instead.
+    if (std::isnan(d)) return d;
+    m = std::max(m, d);
+  }
   return m;
 }
 

@@ -63,7 +63,7 @@ size_t flat_index(const Shape& shape, std::initializer_list<int> index);
 void check_shape(const Shape& got, const Shape& expected, const std::string& what);
 void check_same_shape(const Tensor& a, const Tensor& b, const std::string& what);
 
-// Largest |a - b| over all elements (shapes must match).
+// Largest |a - b| over all elements (shapes must match). NaN if any difference is NaN.
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace foundry
