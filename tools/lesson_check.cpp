@@ -11,10 +11,11 @@
 //    Anchors may nest. An ANCHOR without its END, an END without its ANCHOR, a name used twice in
 //    one file, a marker without a name and an anchor with nothing inside are errors.
 //
-// 2. Quotes. In lessons/*.md (and docs/*.md), a line `<!-- quote: path#name -->` followed by a
-//    fenced block must hold exactly the anchor's text: the lines between the markers with any
-//    nested marker lines removed, the common leading indentation removed and trailing blank lines
-//    dropped. The same rule, written once here, is what --fix uses to rewrite the block.
+// 2. Quotes. In lessons/*.md (and docs/*.md), a line `<!-- quote: path#name -->` starting in the
+//    first column and followed by a fenced block: the block must hold exactly the anchor's text,
+//    that is the lines between the markers with any nested marker lines removed, the common
+//    leading indentation removed and trailing blank lines dropped. The same rule, written once
+//    here, is what --fix uses to rewrite the block.
 //
 // 3. Outputs. A line `<!-- output: lesson_NN -->` (the whole stdout) or
 //    `<!-- output: lesson_NN#section -->` (the lines after a printed line `[section]` up to the
@@ -330,9 +331,11 @@ class Checker {
     return files;
   }
 
-  // `<!-- kind: target -->` on a line of its own; returns the target or "".
+  // `<!-- kind: target -->` on a line of its own, starting in the first column; returns the
+  // target or "". An indented marker is not one, so a lesson can show the syntax in an indented
+  // code block.
   static std::string marker_target(const std::string& line, const std::string& kind) {
-    std::string s = trim(line);
+    std::string s = rstrip(line);
     if (!starts_with(s, "<!--") || s.size() < 7 || s.compare(s.size() - 3, 3, "-->") != 0) return "";
     s = trim(s.substr(4, s.size() - 7));
     if (!starts_with(s, kind + ":")) return "";
