@@ -193,3 +193,16 @@ TEST_CASE("the vocabulary listing shows escaped bytes and each merge's parents")
   CHECK(listing.find("258\t\"<|endoftext|>\"\tspecial\n") != std::string::npos);
   CHECK(escape_bytes("\xC3\xA9\xFF\t\"") == "\xC3\xA9\\xff\\t\\\"");
 }
+
+TEST_CASE("a vocabulary with two ids for the same bytes is refused by tokenizer.json, not written wrongly") {
+  // "abc" made twice: (ab, c) and (a, bc). Hugging Face's vocab maps text -> id, so it could
+  // keep only one of them and would then encode differently from us.
+  std::vector<std::string> vocab(256);
+  for (int b = 0; b < 256; ++b) vocab[b] = std::string(1, static_cast<char>(b));
+  vocab.insert(vocab.end(), {"ab", "abc", "bc", "abc"});
+  BpeTokenizer tok(vocab, {{'a', 'b', 256}, {256, 'c', 257}, {'b', 'c', 258}, {'a', 258, 259}}, {});
+  CHECK(tok.encode("abc") == Ids{257});
+  CHECK_THROWS_WITH(tok.to_hf_json(), Catch::Contains("257") && Catch::Contains("259") && Catch::Contains("same bytes"));
+  // And a merge whose result is not the concatenation of its parents is rejected at once.
+  CHECK_THROWS_AS(BpeTokenizer(vocab, {{'a', 'b', 258}}, {}), std::invalid_argument);
+}
