@@ -85,6 +85,7 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
       for (int i = 0; i < T; i++) {
         const real* q_i = q + (((size_t)b * T + i) * NH + h) * HS;
         real* p = att + (((size_t)b * NH + h) * T + i) * T;  // row i of the (T, T) matrix of head h
+        // ANCHOR: attention_scores
         // scores against positions 0..i only: the causal mask
         real m = -INFINITY;
         for (int j = 0; j <= i; j++) {
@@ -94,6 +95,8 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
           p[j] = s * scale;
           m = std::max(m, p[j]);
         }
+        // ANCHOR_END: attention_scores
+        // ANCHOR: attention_softmax
         // softmax over j ≤ i, shifted by the row maximum so that exp never overflows
         real total = 0;
         for (int j = 0; j <= i; j++) {
@@ -102,6 +105,8 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
         }
         for (int j = 0; j <= i; j++) p[j] /= total;
         for (int j = i + 1; j < T; j++) p[j] = 0;  // the future gets probability exactly 0
+        // ANCHOR_END: attention_softmax
+        // ANCHOR: attention_weighted_sum
         // o_i = Σ_j p_ij v_j
         real* o_i = out + (((size_t)b * T + i) * NH + h) * HS;
         for (int c = 0; c < HS; c++) o_i[c] = 0;
@@ -109,6 +114,7 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
           const real* v_j = v + (((size_t)b * T + j) * NKV + g) * HS;
           for (int c = 0; c < HS; c++) o_i[c] += p[j] * v_j[c];
         }
+        // ANCHOR_END: attention_weighted_sum
       }
     }
   }
