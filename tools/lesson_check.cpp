@@ -408,7 +408,7 @@ class Checker {
         if (!opt_.outputs) continue;
         outputs_++;
         if (!expected_output(output, want, error)) {
-          errors_.push_back(where + "output " + output + ": " + error);
+          if (!error.empty()) errors_.push_back(where + "output " + output + ": " + error);
           continue;
         }
         label = "program";
@@ -464,7 +464,8 @@ class Checker {
     std::string section = hash == std::string::npos ? "" : target.substr(hash + 1);
     const RunResult& run = run_program(program);
     if (!run.ok) {
-      error = run.error;
+      // Said once per program: one missing program should not bury the other problems.
+      error = reported_runs_.insert(program).second ? run.error : "";
       return false;
     }
     if (section.empty()) {
@@ -543,6 +544,7 @@ class Checker {
   std::map<std::string, SourceFile> sources_;
   std::set<std::string> readable_;
   std::map<std::string, RunResult> runs_;
+  std::set<std::string> reported_runs_;  // programs whose failure was already reported
   std::vector<std::string> errors_;
   int lessons_ = 0, quotes_ = 0, outputs_ = 0, fixed_ = 0;
   int anchor_count_ = 0, anchor_files_ = 0;
