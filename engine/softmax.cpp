@@ -44,8 +44,11 @@ void log_softmax_forward(real* out, const real* x, int N, int V) {
     real m = *std::max_element(row, row + V);
     real total = 0;
     for (int j = 0; j < V; j++) total += std::exp(row[j] - m);
-    real log_z = m + std::log(total);
-    for (int j = 0; j < V; j++) y[j] = row[j] - log_z;
+    // subtle: (x_j − m) − log Σ, not x_j − (m + log Σ). For logits near 1e4 the float sum
+    // m + log Σ rounds to a multiple of 2^-10 and that error lands in every output; x_j − m is
+    // exact for nearby values and log Σ is small.
+    real log_total = std::log(total);
+    for (int j = 0; j < V; j++) y[j] = (row[j] - m) - log_total;
   }
 }
 
