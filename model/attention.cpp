@@ -77,11 +77,13 @@ void check_heads(int NH, int NKV, const char* where) {
 void attention_forward_naive(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH,
                              int NKV, int HS) {
   check_heads(NH, NKV, "attention_forward_naive");
+  // ANCHOR: kv_group
   const int kv_group = NH / NKV;  // query heads per kv head
   const real scale = 1 / std::sqrt(static_cast<real>(HS));
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < NH; h++) {
       const int g = h / kv_group;  // the kv head this query head reads
+      // ANCHOR_END: kv_group
       for (int i = 0; i < T; i++) {
         const real* q_i = q + (((size_t)b * T + i) * NH + h) * HS;
         real* p = att + (((size_t)b * NH + h) * T + i) * T;  // row i of the (T, T) matrix of head h
