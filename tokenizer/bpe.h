@@ -41,6 +41,7 @@ class BpeTokenizer : public Tokenizer {
   // must have an id. Throws std::invalid_argument on an inconsistent vocabulary.
   BpeTokenizer(std::vector<std::string> vocab, std::vector<BpeMerge> merges, std::vector<int> special_ids);
 
+  // Safe to call from several threads at once: the pre-token cache belongs to the call.
   std::vector<int> encode(const std::string& text) const override;
   std::string decode(const std::vector<int>& ids) const override;
   int vocab_size() const override { return static_cast<int>(vocab_.size()); }
