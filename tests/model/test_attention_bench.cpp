@@ -1,4 +1,4 @@
-// Timing of the attention kernels (hidden: run with `test_model "[.bench][attention]"`).
+// Timing of the attention kernels (hidden: run with `test_model "[bench_attention]"`).
 // Prints milliseconds of forward + backward, fast against naive, for the shapes of the tiny and
 // small reference configurations. Nothing here is asserted but agreement: timings are noisy.
 #include <catch2/catch.hpp>
@@ -35,7 +35,7 @@ double time_ms(AttentionFn forward, AttentionBackwardFn backward, Tensor& out, T
 
 }  // namespace
 
-TEST_CASE("attention kernel timings", "[.bench][attention]") {
+TEST_CASE("attention kernel timings", "[.][bench_attention]") {
   struct Case {
     const char* name;
     int B, T, NH, NKV, HS;
