@@ -1,0 +1,74 @@
+// Checkpoints: everything needed to continue a run exactly where it stopped.
+//
+// A checkpoint is a directory <run>/ckpt-<step, 8 digits>/ holding
+//
+//   config.json, model.safetensors   the model directory (model/model_io.h): a checkpoint is
+//   tokenizer.json                   also a model that `foundry generate` can load
+//   optimizer.safetensors            AdamW's moments: "m.<param name>" and "v.<param name>",
+//                                    same shapes as the parameters
+//   train_state.json                 step, AdamW's update count t, the data loader's generator
+//                                    state and batch counter, early-stopping state, tokens seen,
+//                                    the data directory and the full training config
+//
+// The directory is written as <name>.tmp and renamed into place once every file is on disk, so
+// a crash or Ctrl-C halfway leaves the previous checkpoints untouched and no half checkpoint
+// under a real name. Numbers that decide what happens next are stored exactly: the generator's
+// 64-bit words as decimal strings, doubles as C99 hex floats ("0x1.8p+1"). With all of that, a
+// run resumed at one thread continues bit for bit as if it had never stopped.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/adamw.h"
+#include "train/train_config.h"
+
+namespace foundry {
+
+// ANCHOR: train_state
+struct TrainState {
+  TrainConfig config;                 // the effective config of the run
+  std::string data_dir;               // where train.bin and val.bin came from
+  long step = 0;                      // optimizer updates done (the next update has index `step`)
+  AdamW optimizer;                    // moments and update count
+  Rng data_rng = Rng(1);              // the training loader's generator (random sampling)
+  uint64_t data_next_batch = 0;       // the training loader's batch counter (sequential sampling)
+  double best_val_loss = INFINITY;    // lowest validation loss so far
+  int evals_without_improvement = 0;  // early-stopping counter
+  long tokens_seen = 0;               // training tokens processed
+};
+// ANCHOR_END: train_state
+
+struct Checkpoint {
+  Model model;
+  TrainState state;
+};
+
+// "<run_dir>/ckpt-00000100" for step 100.
+std::string checkpoint_path(const std::string& run_dir, long step);
+
+// Writes a checkpoint atomically (see above). Replaces an existing checkpoint of the same step.
+void save_checkpoint(const std::string& dir, Model& model, const TrainState& state, const Tokenizer* tokenizer);
+
+// Loads and checks everything before returning: the model directory, every moment tensor against
+// the model's parameters (missing, extra or misshapen tensors: "optimizer state for another
+// model"), the state file's fields and that its config describes the same model. Throws
+// std::invalid_argument naming the file and the problem; nothing is returned half-loaded.
+Checkpoint load_checkpoint(const std::string& dir);
+
+// The checkpoints of a run directory, oldest first (by step).
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+// `path` itself if it is a checkpoint, else the newest checkpoint of the run directory `path`.
+// Throws when there is none.
+std::string resolve_checkpoint(const std::string& path);
+
+// Deletes all but the newest `keep` checkpoints of a run directory.
+void prune_checkpoints(const std::string& run_dir, int keep);
+
+}  // namespace foundry

@@ -1,0 +1,176 @@
+#include "train/plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace foundry {
+
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  if (!(hi > lo)) hi = lo + 1;
+  const double raw = (hi - lo) / std::max(1, target);
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  const double fraction = raw / magnitude;  // in [1, 10)
+  const double step = (fraction < 1.5 ? 1 : fraction < 3.5 ? 2 : fraction < 7.5 ? 5 : 10) * magnitude;
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);  // print 0, not -1.2e-17
+  }
+  return ticks;
+}
+
+namespace {
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string tick_label(double v, double spacing) {
+  if (std::fabs(v) >= 10000) return fmt("%.0fk", v / 1000);
+  // Enough decimals to tell neighbouring ticks apart, no more.
+  const int decimals = spacing >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(spacing) - 1e-9));
+  char format[16];
+  std::snprintf(format, sizeof format, "%%.%df", decimals);
+  return fmt(format, v);
+}
+
+std::string escape_xml(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string loss_curve_svg(const MetricsSeries& series, const std::string& title) {
+  // Plot area inside the picture, in pixels.
+  const double width = 860, height = 520;
+  const double left = 78, right = 24, top = 52, bottom = 64;
+  const double plot_w = width - left - right, plot_h = height - top - bottom;
+
+  double x_max = 1, y_lo = INFINITY, y_hi = -INFINITY;
+  for (const TrainPoint& p : series.train) {
+    if (!std::isfinite(p.loss)) continue;
+    x_max = std::max(x_max, static_cast<double>(p.step));
+    y_lo = std::min(y_lo, p.loss);
+    y_hi = std::max(y_hi, p.loss);
+  }
+  for (const EvalPoint& p : series.eval) {
+    if (!std::isfinite(p.val_loss)) continue;
+    x_max = std::max(x_max, static_cast<double>(p.step));
+    y_lo = std::min(y_lo, p.val_loss);
+    y_hi = std::max(y_hi, p.val_loss);
+  }
+  if (!(y_hi >= y_lo)) throw std::invalid_argument("the metrics log holds no finite loss to plot");
+  if (y_hi - y_lo < 1e-6) y_hi = y_lo + 1;
+  const double pad = 0.04 * (y_hi - y_lo);
+  y_lo -= pad;
+  y_hi += pad;
+  const std::vector<double> x_ticks = nice_ticks(0, x_max, 8);
+  const std::vector<double> y_ticks = nice_ticks(y_lo, y_hi, 7);
+  // Let the axes end on a tick so the last label sits at the corner.
+  const double x_hi = std::max(x_max, x_ticks.back());
+  auto X = [&](double step) { return left + plot_w * step / x_hi; };
+  auto Y = [&](double loss) { return top + plot_h * (1 - (loss - y_lo) / (y_hi - y_lo)); };
+
+  std::string svg;
+  auto add = [&](const std::string& s) { svg += s + "\n"; };
+  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", width) + "\" height=\"" +
+      fmt("%.0f", height) + "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
+      "\" font-family=\"Helvetica, Arial, sans-serif\">");
+  add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+  add("<text x=\"" + fmt("%.1f", left + plot_w / 2) + "\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" "
+      "font-weight=\"bold\" fill=\"#222\">" + escape_xml(title) + "</text>");
+
+  // Grid and tick labels.
+  const double x_spacing = x_ticks.size() > 1 ? x_ticks[1] - x_ticks[0] : 1;
+  const double y_spacing = y_ticks.size() > 1 ? y_ticks[1] - y_ticks[0] : 1;
+  for (double t : x_ticks) {
+    const double x = X(t);
+    add("<line x1=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.1f", top) + "\" x2=\"" + fmt("%.1f", x) + "\" y2=\"" +
+        fmt("%.1f", top + plot_h) + "\" stroke=\"#e6e6e6\"/>");
+    add("<line x1=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.1f", top + plot_h) + "\" x2=\"" + fmt("%.1f", x) +
+        "\" y2=\"" + fmt("%.1f", top + plot_h + 5) + "\" stroke=\"#444\"/>");
+    add("<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", top + plot_h + 20) +
+        "\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444\">" + tick_label(t, x_spacing) + "</text>");
+  }
+  for (double t : y_ticks) {
+    if (t < y_lo || t > y_hi) continue;
+    const double y = Y(t);
+    add("<line x1=\"" + fmt("%.1f", left) + "\" y1=\"" + fmt("%.1f", y) + "\" x2=\"" + fmt("%.1f", left + plot_w) +
+        "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#e6e6e6\"/>");
+    add("<line x1=\"" + fmt("%.1f", left - 5) + "\" y1=\"" + fmt("%.1f", y) + "\" x2=\"" + fmt("%.1f", left) +
+        "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#444\"/>");
+    add("<text x=\"" + fmt("%.1f", left - 9) + "\" y=\"" + fmt("%.1f", y + 4) +
+        "\" text-anchor=\"end\" font-size=\"12\" fill=\"#444\">" + tick_label(t, y_spacing) + "</text>");
+  }
+  // Axes and their labels.
+  add("<rect x=\"" + fmt("%.1f", left) + "\" y=\"" + fmt("%.1f", top) + "\" width=\"" + fmt("%.1f", plot_w) +
+      "\" height=\"" + fmt("%.1f", plot_h) + "\" fill=\"none\" stroke=\"#444\"/>");
+  add("<text x=\"" + fmt("%.1f", left + plot_w / 2) + "\" y=\"" + fmt("%.1f", height - 18) +
+      "\" text-anchor=\"middle\" font-size=\"14\" fill=\"#222\">step (optimizer updates)</text>");
+  add("<text transform=\"translate(22 " + fmt("%.1f", top + plot_h / 2) +
+      ") rotate(-90)\" text-anchor=\"middle\" font-size=\"14\" fill=\"#222\">loss (nats per token)</text>");
+
+  // Train loss: every step, faint, plus a moving average over about 2% of the run, which is
+  // what the eye wants to follow through minibatch noise.
+  auto polyline = [&](const std::vector<std::pair<double, double>>& pts, const std::string& style) {
+    if (pts.empty()) return;
+    std::string s = "<polyline fill=\"none\" " + style + " points=\"";
+    // More points than pixels only makes the file bigger.
+    const size_t stride = std::max<size_t>(1, pts.size() / 2000);
+    for (size_t i = 0; i < pts.size(); i += stride) s += fmt("%.1f", X(pts[i].first)) + "," + fmt("%.1f", Y(pts[i].second)) + " ";
+    add(s + "\"/>");
+  };
+  std::vector<std::pair<double, double>> raw, smooth, val;
+  for (const TrainPoint& p : series.train) {
+    if (std::isfinite(p.loss)) raw.push_back({static_cast<double>(p.step), p.loss});
+  }
+  const size_t window = std::max<size_t>(1, raw.size() / 50);
+  double running = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    running += raw[i].second;
+    if (i >= window) running -= raw[i - window].second;
+    const size_t count = std::min(i + 1, window);
+    smooth.push_back({raw[i].first, running / count});
+  }
+  for (const EvalPoint& p : series.eval) {
+    if (std::isfinite(p.val_loss)) val.push_back({static_cast<double>(p.step), p.val_loss});
+  }
+  polyline(raw, "stroke=\"#1f77b4\" stroke-opacity=\"0.25\" stroke-width=\"1\"");
+  polyline(smooth, "stroke=\"#1f77b4\" stroke-width=\"2\"");
+  polyline(val, "stroke=\"#ff7f0e\" stroke-width=\"2\"");
+  for (const auto& p : val) {
+    add("<circle cx=\"" + fmt("%.1f", X(p.first)) + "\" cy=\"" + fmt("%.1f", Y(p.second)) +
+        "\" r=\"3.5\" fill=\"#ff7f0e\" stroke=\"white\" stroke-width=\"1\"/>");
+  }
+
+  // Legend, top right inside the plot.
+  const double lx = left + plot_w - 210, ly = top + 12;
+  add("<rect x=\"" + fmt("%.1f", lx) + "\" y=\"" + fmt("%.1f", ly) +
+      "\" width=\"198\" height=\"74\" rx=\"4\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbb\"/>");
+  auto legend_row = [&](int row, const std::string& style, const std::string& label, bool dot) {
+    const double y = ly + 18 + 20 * row;
+    add("<line x1=\"" + fmt("%.1f", lx + 10) + "\" y1=\"" + fmt("%.1f", y) + "\" x2=\"" + fmt("%.1f", lx + 40) +
+        "\" y2=\"" + fmt("%.1f", y) + "\" " + style + "/>");
+    if (dot) add("<circle cx=\"" + fmt("%.1f", lx + 25) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"3.5\" fill=\"#ff7f0e\"/>");
+    add("<text x=\"" + fmt("%.1f", lx + 48) + "\" y=\"" + fmt("%.1f", y + 4) + "\" font-size=\"12\" fill=\"#222\">" +
+        label + "</text>");
+  };
+  legend_row(0, "stroke=\"#1f77b4\" stroke-opacity=\"0.25\" stroke-width=\"1\"", "train loss (each step)", false);
+  legend_row(1, "stroke=\"#1f77b4\" stroke-width=\"2\"", "train loss (moving average)", false);
+  legend_row(2, "stroke=\"#ff7f0e\" stroke-width=\"2\"", "validation loss", true);
+  add("</svg>");
+  return svg;
+}
+
+}  // namespace foundry

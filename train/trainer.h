@@ -1,0 +1,81 @@
+// The training loop: batches in, better weights out, with evaluation, early stopping, a
+// progress line, a metrics log and checkpoints along the way.
+//
+// One step (one optimizer update):
+//   1. zero the gradients
+//   2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward
+//      (gradients add up across micro-batches; at the end they are divided by grad_accum, so the
+//      update is that of one batch grad_accum times larger)
+//   3. clip the global gradient norm
+//   4. stop if the loss or the gradient norm is not finite (before touching the weights)
+//   5. AdamW update at lr(step) from the schedule
+//
+// The run directory (--out) receives metrics.jsonl, config.json (the effective config),
+// ckpt-<step>/ checkpoints (the newest keep_checkpoints of them) and best/, the model with the
+// lowest validation loss so far (a plain model directory).
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tape.h"
+#include "model/model.h"
+#include "train/adamw.h"
+#include "train/data_loader.h"
+#include "train/train_config.h"
+
+namespace foundry {
+
+struct TrainOptions {
+  std::string data_dir;     // holds train.bin, val.bin and (optionally) tokenizer.json
+  std::string out_dir;      // the run directory
+  std::string resume;       // a checkpoint or run directory to continue from, or empty
+  std::string init_from;    // a model directory whose weights start the run (fresh optimizer)
+  long stop_at = 0;         // > 0: stop after this step, saving a checkpoint (splits a run)
+  bool quiet = false;       // no progress output (tests)
+  std::FILE* out = stdout;  // where progress goes
+  // Test hook, called before each step with its 1-based number (tests poison weights with it).
+  std::function<void(long step, Model& model)> before_step;
+};
+
+struct TrainResult {
+  long step = 0;                    // updates done when the run ended
+  double last_loss = NAN;           // training loss of the last step
+  double last_val_loss = NAN;       // the last evaluation
+  double best_val_loss = INFINITY;  // the best evaluation
+  std::string stop_reason;          // "max_steps", "early_stopping", "interrupted", "stop_at"
+  std::string last_checkpoint;      // path of the checkpoint written last
+};
+
+// Runs (or, with options.resume, continues) a training run. Throws std::runtime_error naming
+// the step when the loss or the gradients stop being finite; the checkpoints already written
+// are left as they were.
+TrainResult train(const TrainConfig& config, const TrainOptions& options);
+
+// The config stored in a checkpoint (or a run directory's newest one), with overrides applied.
+// Overrides of model.* are refused: the weights fix the architecture.
+TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vector<std::string>& overrides);
+
+// Steps 1–3 of a training step: gradients of the mean loss over grad_accum micro-batches,
+// clipped. Returns the loss and the gradient norm before clipping.
+struct StepStats {
+  double loss;
+  double grad_norm;
+};
+StepStats compute_gradients(Model& model, Tape& tape, DataLoader& loader, Batch& batch, int grad_accum,
+                            double grad_clip);
+
+// Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used).
+double evaluate(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches, Batch& batch);
+
+// Ctrl-C: the loop finishes its current step, saves a checkpoint and returns "interrupted".
+// Safe to call from a signal handler; train() installs one for SIGINT while it runs.
+void request_stop();
+
+// A rough estimate of training memory in bytes (weights, gradients, AdamW moments, activations).
+double estimate_training_bytes(const TrainConfig& config);
+
+}  // namespace foundry
