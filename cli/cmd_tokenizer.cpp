@@ -1,6 +1,6 @@
 // foundry tokenizer train | encode | decode | info
 //
-//   foundry tokenizer train --input a.txt b.txt --vocab-size 8192 --special "<|endoftext|>" \
+//   foundry tokenizer train --input a.txt b.txt --vocab-size 8192 --special "<|endoftext|>"
 //                           --out tokenizer.json [--vocab-listing vocab.txt]
 //   foundry tokenizer encode --tokenizer tokenizer.json --text "Once upon a time"
 //   foundry tokenizer encode --tokenizer tokenizer.json --file story.txt        (streamed)
