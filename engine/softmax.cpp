@@ -24,6 +24,7 @@ void softmax_forward(real* probs, const real* x, int N, int V) {
 }
 // ANCHOR_END: softmax_forward
 
+// ANCHOR: softmax_backward
 void softmax_backward(real* dx, const real* dprobs, const real* probs, int N, int V) {
 #pragma omp parallel for
   for (int i = 0; i < N; i++) {
@@ -35,6 +36,7 @@ void softmax_backward(real* dx, const real* dprobs, const real* probs, int N, in
     for (int j = 0; j < V; j++) d[j] += p[j] * (dp[j] - dot);
   }
 }
+// ANCHOR_END: softmax_backward
 
 void log_softmax_forward(real* out, const real* x, int N, int V) {
 #pragma omp parallel for
