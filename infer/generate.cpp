@@ -1,0 +1,106 @@
+#include "infer/generate.h"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace foundry {
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+// How many preceding ids TextStream decodes along with a new one. Both tokenizer families
+// need at most one (llama2.c looks back for BOS); a few more cost nothing.
+constexpr size_t kStreamWindow = 8;
+}  // namespace
+
+std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& prompt, int max_seq_len) {
+  std::vector<int> ids;
+  if (tokenizer.bos_id() >= 0) {
+    ids.push_back(tokenizer.bos_id());  // as run.c: every sequence starts with BOS
+  } else if (prompt.empty()) {
+    if (tokenizer.eos_id() < 0) {
+      throw std::invalid_argument("generate: the prompt is empty and the tokenizer has neither a BOS nor an "
+                                  "end-of-text token to start from; give a prompt");
+    }
+    ids.push_back(tokenizer.eos_id());  // an empty prompt = the start of a new document
+  }
+  std::vector<int> text = tokenizer.encode(prompt);
+  ids.insert(ids.end(), text.begin(), text.end());
+  if ((int)ids.size() > max_seq_len) {
+    throw std::invalid_argument("generate: the prompt is " + std::to_string(ids.size()) +
+                                " tokens but the model's context (max_seq_len) is " + std::to_string(max_seq_len) +
+                                "; shorten the prompt");
+  }
+  return ids;
+}
+
+std::vector<int> stop_ids(const Tokenizer& tokenizer) {
+  std::vector<int> stop;
+  if (tokenizer.bos_id() >= 0) stop.push_back(tokenizer.bos_id());
+  if (tokenizer.eos_id() >= 0 && tokenizer.eos_id() != tokenizer.bos_id()) stop.push_back(tokenizer.eos_id());
+  return stop;
+}
+
+// ANCHOR: generate
+GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampler, const std::vector<int>& prompt,
+                          int max_new_tokens, const std::vector<int>& stop, const std::function<void(int)>& on_token) {
+  const ModelConfig& c = model.config;
+  if (prompt.empty()) throw std::invalid_argument("generate: the prompt has no tokens (it needs at least BOS)");
+  if ((int)prompt.size() > c.max_seq_len) {
+    throw std::invalid_argument("generate: the prompt is " + std::to_string(prompt.size()) +
+                                " tokens but max_seq_len is " + std::to_string(c.max_seq_len));
+  }
+  GenerationResult result;
+  result.stop_reason = "limit";
+  reset(state);
+
+  // Prefill: the prompt, one position at a time. Only the last position's logits matter.
+  auto start = std::chrono::steady_clock::now();
+  const real* logits = nullptr;
+  for (int id : prompt) logits = decode_step(state, model, id);
+  result.prefill_seconds = seconds_since(start);
+
+  start = std::chrono::steady_clock::now();
+  for (int n = 0; n < max_new_tokens; n++) {
+    int next = sampler.sample(logits, c.vocab_size);
+    bool is_stop = false;
+    for (int s : stop) is_stop = is_stop || next == s;
+    if (is_stop) {
+      result.stop_reason = "stop token " + std::to_string(next);
+      break;
+    }
+    result.tokens.push_back(next);
+    if (on_token) on_token(next);
+    if (n + 1 == max_new_tokens) break;  // the last token needs no forward pass
+    if (state.cache.length == c.max_seq_len) {
+      result.stop_reason = "context full";
+      break;
+    }
+    logits = decode_step(state, model, next);
+  }
+  result.decode_seconds = seconds_since(start);
+  return result;
+}
+// ANCHOR_END: generate
+
+TextStream::TextStream(const Tokenizer& tokenizer, std::vector<int> context)
+    : tokenizer_(tokenizer), ids_(std::move(context)) {}
+
+std::string TextStream::push(int id) {
+  // Decode only the last few ids: what a new id adds to the text depends on at most its
+  // predecessor, and re-decoding the whole sequence would cost O(length) per token.
+  size_t from = ids_.size() > kStreamWindow ? ids_.size() - kStreamWindow : 0;
+  std::vector<int> window(ids_.begin() + from, ids_.end());
+  std::string before = tokenizer_.decode(window);
+  window.push_back(id);
+  std::string after = tokenizer_.decode(window);
+  ids_.push_back(id);
+  // subtle: `after` extends `before` for both families; should a tokenizer ever rewrite earlier
+  // text, the common prefix is still the right place to cut.
+  size_t common = 0;
+  while (common < before.size() && common < after.size() && before[common] == after[common]) common++;
+  return after.substr(common);
+}
+
+}  // namespace foundry
