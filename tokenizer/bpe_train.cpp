@@ -258,7 +258,12 @@ BpeTokenizer train_bpe_files(const std::vector<std::string>& paths, const BpeTra
   check_options(options);
   if (paths.empty()) throw std::invalid_argument("no training input given");
   PretokenCounts counts;
-  for (const std::string& path : paths) count_pretokens_file(path, options.special_tokens, counts);
+  for (const std::string& path : paths) {
+    count_pretokens_file(path, options.special_tokens, counts);
+    if (options.progress)
+      std::fprintf(stderr, "[bpe] counted %s: %.1f MB so far, %zu distinct pre-tokens\n", path.c_str(),
+                   counts.bytes / 1e6, counts.counts.size());
+  }
   if (counts.counts.empty()) {
     std::string names;
     for (const std::string& p : paths) names += (names.empty() ? "" : ", ") + p;
