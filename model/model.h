@@ -68,6 +68,13 @@ void init_weights(Model& model, Rng& rng);
 
 // ids: B·T token ids, row-major (B, T). Returns logits (B, T, V).
 Var model_logits(Tape& tape, Model& model, const std::vector<int>& ids, int B, int T);
+
+// The two halves of model_logits, for code that needs the leaves (the gradient checks):
+// model_leaves records one param leaf per parameters() entry, in that order (value and gradient
+// from the model); model_logits with `leaves` runs the forward from any such list of leaves.
+std::vector<Var> model_leaves(Tape& tape, Model& model);
+Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids, int B,
+                 int T);
 // Mean cross-entropy over all B·T positions of the logits against `targets` (B·T ids). Shape ().
 Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T);
 

@@ -1,0 +1,26 @@
+// The pre-norm transformer block: two residual branches, each reading a normalized copy of
+// the residual stream and adding its result back.
+//
+//   h   = x + attention(attention_norm(x))          x, h, out (B, T, C)
+//   out = h + feed_forward(ffn_norm(h))
+//
+// Backward needs no code of its own: the tape runs each op's backward in reverse. The one thing
+// worth seeing is the residual add: its backward hands dout unchanged to both of its inputs, so
+// the gradient of the stream reaches every earlier layer through the additions alone, however
+// deep the model (lesson 10).
+#pragma once
+
+#include "engine/tape.h"
+#include "model/model.h"
+
+namespace foundry {
+
+// The tape leaves of one layer's weights (LayerWeights order).
+struct LayerVars {
+  Var attention_norm, wq, wk, wv, wo, ffn_norm, w1, w3, w2;
+};
+
+// x (B, T, C) -> (B, T, C). Sizes, eps and the RoPE tables come from `model`.
+Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model);
+
+}  // namespace foundry
