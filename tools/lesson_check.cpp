@@ -480,11 +480,13 @@ class Checker {
     return true;
   }
 
-  // The lines after `[section]` up to the next `[name]` line or the end.
+  // The lines after `[section]` up to the next `[name]` line or the end. A name is letters,
+  // digits, `_` and `-`, so a printed vector such as `[1, 2]` does not end a section.
   // ANCHOR: extract_section
   static bool is_section_header(const std::string& line) {
-    return line.size() >= 3 && line.front() == '[' && line.back() == ']' &&
-           line.find(']') == line.size() - 1;
+    if (line.size() < 3 || line.front() != '[' || line.back() != ']') return false;
+    return std::all_of(line.begin() + 1, line.end() - 1,
+                       [](char c) { return std::isalnum((unsigned char)c) || c == '_' || c == '-'; });
   }
 
   static bool extract_section(const Lines& out, const std::string& section, Lines& lines) {

@@ -235,12 +235,12 @@ TEST_CASE("quoted program output is compared with a real run, whole or by sectio
   write_file(program,
              "#!/bin/sh\n"
              "echo \"threads $OMP_NUM_THREADS\"\n"
-             "echo '[alpha]'\necho 'one   '\necho 'two'\necho '[beta]'\necho 'three'\n"
+             "echo '[alpha]'\necho 'one   '\necho '[1, 2]'\necho 'two'\necho '[beta]'\necho 'three'\n"
              "exit ${DEMO_STATUS:-0}\n");
   fs::permissions(program, fs::perms::owner_all);
   std::string good =
-      "<!-- output: lesson_05#alpha -->\n```text\none\ntwo\n```\n"
-      "<!-- output: lesson_05 -->\n```text\nthreads 1\n[alpha]\none\ntwo\n[beta]\nthree\n```\n";
+      "<!-- output: lesson_05#alpha -->\n```text\none\n[1, 2]\ntwo\n```\n"
+      "<!-- output: lesson_05 -->\n```text\nthreads 1\n[alpha]\none\n[1, 2]\ntwo\n[beta]\nthree\n```\n";
   fs::path md = dir.path / "lessons" / "05-demo.md";
   std::string args = "--root '" + dir.path.string() + "' --bin '" + bin.string() + "'";
 
