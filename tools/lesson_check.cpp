@@ -23,7 +23,8 @@
 //    prints when run with OMP_NUM_THREADS=1. The program must exit with status 0. Each program
 //    runs at most once per check.
 //
-// It also checks that every lessons/NN-slug.md has its program lessons/NN_slug.cpp.
+// It also checks that every lessons/NN-slug.md has its program lessons/NN_slug.cpp, names a test
+// binary test_<area> of tests/<area>/, and has the sections "## Exercises" and "## What we skipped".
 // Exit status: 0 when all is well, 1 when anything is wrong (every problem is listed), 2 for a
 // usage error. Only the C++ standard library and POSIX are used: the build needs nothing else.
 #include <sys/wait.h>
@@ -314,7 +315,34 @@ class Checker {
         errors_.push_back("lessons/" + name + ": no lesson program lessons/" + name.substr(0, 2) +
                           "_*.cpp (every lesson has one)");
       }
+      check_lesson_shape(entry.path());
     }
+  }
+
+  // The house rules every lesson follows: it names a test binary that guards its code (a
+  // `test_<area>` whose folder tests/<area>/ exists) and ends with exercises and what it skipped.
+  void check_lesson_shape(const fs::path& path) {
+    Lines md;
+    if (!read_lines(path, md)) return;  // reported by the markdown check
+    bool exercises = false, skipped = false, names_test = false;
+    for (const std::string& line : md) {
+      exercises = exercises || starts_with(line, "## Exercises");
+      skipped = skipped || starts_with(line, "## What we skipped");
+      for (size_t at = line.find("test_"); at != std::string::npos && !names_test; at = line.find("test_", at + 1)) {
+        if (at > 0 && (std::isalnum((unsigned char)line[at - 1]) || line[at - 1] == '_')) continue;
+        size_t end = at + 5;
+        while (end < line.size() && (std::isalnum((unsigned char)line[end]) || line[end] == '_')) end++;
+        std::string area = line.substr(at + 5, end - at - 5);
+        names_test = !area.empty() && fs::is_directory(opt_.root / "tests" / area);
+      }
+    }
+    std::string where = rel(path) + ": ";
+    if (!names_test) {
+      errors_.push_back(where + "names no test binary test_<area> with a folder tests/<area>/ (every lesson "
+                                "names the test that guards its code)");
+    }
+    if (!exercises) errors_.push_back(where + "has no \"## Exercises\" section");
+    if (!skipped) errors_.push_back(where + "has no \"## What we skipped\" section");
   }
 
   std::vector<fs::path> markdown_files() const {

@@ -75,6 +75,11 @@ struct ScratchDir {
 std::vector<std::string> copy_lesson(const std::string& md, const std::string& program, const fs::path& root) {
   write_file(root / "lessons" / md, read_file(kSource / "lessons" / md));
   write_file(root / "lessons" / program, read_file(kSource / "lessons" / program));
+  // The test folders, empty: a lesson names its test binary test_<area>, and the checker looks
+  // for tests/<area>/.
+  for (const auto& entry : fs::directory_iterator(kSource / "tests")) {
+    if (entry.is_directory()) fs::create_directories(root / "tests" / entry.path().filename());
+  }
   std::vector<std::string> quotes;
   std::string text = read_file(kSource / "lessons" / md);
   std::regex marker(R"(<!-- quote: ([^#\s]+)#(\S+) -->)");
@@ -90,6 +95,11 @@ std::vector<std::string> copy_lesson(const std::string& md, const std::string& p
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
+
+// What every lesson ends with (the checker insists), for the lessons these tests make up.
+const std::string kLessonEnd =
+    "\n## The tests that guard this code\n`test_lessons`\n\n## Exercises\n1. One.\n\n"
+    "## What we skipped\n- Nothing.\n";
 
 std::string check_tree(const fs::path& root, const std::string& extra = "") {
   return "--root '" + root.string() + "' --no-outputs " + extra;
@@ -217,9 +227,10 @@ TEST_CASE("nested anchors: inner markers are dropped and indentation is removed"
              "  // ANCHOR_END: outer\n"
              "}\n");
   write_file(dir.path / "lessons" / "07_demo.cpp", "int main() { return 0; }\n");
+  fs::create_directories(dir.path / "tests" / "lessons");
   write_file(dir.path / "lessons" / "07-demo.md",
              "# demo\n<!-- quote: engine/demo.cpp#outer -->\n```cpp\nint a = 1;\n  int b = 2;\n```\n"
-             "<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n");
+             "<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n" + kLessonEnd);
   Run r = run(check_tree(dir.path));
   INFO(r.output);
   CHECK(r.status == 0);
@@ -230,6 +241,7 @@ TEST_CASE("quoted program output is compared with a real run, whole or by sectio
   ScratchDir dir;
   fs::path bin = dir.path / "build";
   write_file(dir.path / "lessons" / "05_demo.cpp", "int main() { return 0; }\n");
+  fs::create_directories(dir.path / "tests" / "lessons");
   // A stand-in for a lesson program: prints two sections and the thread count it was given.
   fs::path program = bin / "lessons" / "lesson_05";
   write_file(program,
@@ -240,7 +252,8 @@ TEST_CASE("quoted program output is compared with a real run, whole or by sectio
   fs::permissions(program, fs::perms::owner_all);
   std::string good =
       "<!-- output: lesson_05#alpha -->\n```text\none\n[1, 2]\ntwo\n```\n"
-      "<!-- output: lesson_05 -->\n```text\nthreads 1\n[alpha]\none\n[1, 2]\ntwo\n[beta]\nthree\n```\n";
+      "<!-- output: lesson_05 -->\n```text\nthreads 1\n[alpha]\none\n[1, 2]\ntwo\n[beta]\nthree\n```\n" +
+      kLessonEnd;
   fs::path md = dir.path / "lessons" / "05-demo.md";
   std::string args = "--root '" + dir.path.string() + "' --bin '" + bin.string() + "'";
 
@@ -252,17 +265,17 @@ TEST_CASE("quoted program output is compared with a real run, whole or by sectio
     CHECK(contains(r.output, "1 lessons, 0 quotes, 2 outputs checked"));
   }
   SECTION("a different line fails, and --fix rewrites it") {
-    write_file(md, "<!-- output: lesson_05#beta -->\n```text\nfour\n```\n");
+    write_file(md, "<!-- output: lesson_05#beta -->\n```text\nfour\n```\n" + kLessonEnd);
     Run r = run(args);
     INFO(r.output);
     CHECK(r.status == 1);
     CHECK(contains(r.output, "lessons/05-demo.md:1: output lesson_05#beta differs from the program's output"));
     CHECK(contains(r.output, "program: \"three\""));
     CHECK(run(args + " --fix").status == 0);
-    CHECK(read_file(md) == "<!-- output: lesson_05#beta -->\n```text\nthree\n```\n");
+    CHECK(read_file(md) == "<!-- output: lesson_05#beta -->\n```text\nthree\n```\n" + kLessonEnd);
   }
   SECTION("a missing section fails") {
-    write_file(md, "<!-- output: lesson_05#gamma -->\n```text\n```\n");
+    write_file(md, "<!-- output: lesson_05#gamma -->\n```text\n```\n" + kLessonEnd);
     Run r = run(args);
     CHECK(r.status == 1);
     CHECK(contains(r.output, "lesson_05 printed no line [gamma]"));
@@ -277,7 +290,7 @@ TEST_CASE("quoted program output is compared with a real run, whole or by sectio
     CHECK(contains(r.output, "lesson_05 failed (exit status 3)"));
   }
   SECTION("--no-outputs skips them") {
-    write_file(md, "<!-- output: lesson_05 -->\n```text\nanything\n```\n");
+    write_file(md, "<!-- output: lesson_05 -->\n```text\nanything\n```\n" + kLessonEnd);
     Run r = run(args + " --no-outputs");
     CHECK(r.status == 0);
   }
@@ -292,6 +305,23 @@ TEST_CASE("a lesson without its program fails the check", "[lessons]") {
   CHECK(r.status == 1);
   CHECK(contains(r.output, "lessons/09-orphan.md: no lesson program lessons/09_*.cpp"));
   CHECK(contains(r.output, "1 lessons"));
+}
+
+TEST_CASE("a lesson must name a real test binary and end with exercises and what it skipped", "[lessons]") {
+  ScratchDir dir;
+  fs::create_directories(dir.path / "tests" / "lessons");
+  write_file(dir.path / "lessons" / "06_demo.cpp", "int main() { return 0; }\n");
+  fs::path md = dir.path / "lessons" / "06-demo.md";
+  write_file(md, "# demo\n" + kLessonEnd);
+  CHECK(run(check_tree(dir.path)).status == 0);
+
+  write_file(md, "# demo\nGuarded by `test_nowhere`.\n## Exercises\n");
+  Run r = run(check_tree(dir.path));
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "lessons/06-demo.md: names no test binary test_<area>"));
+  CHECK(contains(r.output, "lessons/06-demo.md: has no \"## What we skipped\" section"));
+  CHECK(!contains(r.output, "has no \"## Exercises\""));
 }
 
 TEST_CASE("usage errors exit with status 2", "[lessons]") {
