@@ -267,6 +267,7 @@ class Checker {
     for (const fs::path& p : paths) {
       if (fs::file_size(p) > (8u << 20)) continue;  // large data fixtures hold no anchors
       const SourceFile& file = source(rel(p));
+      problems_reported_.insert(rel(p));
       for (const std::string& problem : file.problems) errors_.push_back(problem);
       if (!file.anchors.empty()) {
         anchor_files_++;
@@ -477,6 +478,11 @@ class Checker {
       error = "missing file " + file + " (paths are relative to the project root)";
       return false;
     }
+    // A quoted file outside the scanned folders (the root CMakeLists.txt, say) is held to the
+    // same rules, once.
+    if (problems_reported_.insert(file).second) {
+      for (const std::string& problem : src.problems) errors_.push_back(problem);
+    }
     auto it = src.anchors.find(name);
     if (it == src.anchors.end()) {
       error = "missing anchor '" + name + "' in " + file;
@@ -573,6 +579,7 @@ class Checker {
   Options opt_;
   std::map<std::string, SourceFile> sources_;
   std::set<std::string> readable_;
+  std::set<std::string> problems_reported_;  // files whose anchor problems are already listed
   std::map<std::string, RunResult> runs_;
   std::set<std::string> reported_runs_;  // programs whose failure was already reported
   std::vector<std::string> errors_;
