@@ -1,0 +1,70 @@
+#include "model/memory.h"
+
+#include <stdexcept>
+
+namespace foundry {
+
+size_t count_parameters(const ModelConfig& c) {
+  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size;
+  size_t q = (size_t)c.n_heads * c.head_size(), kv = c.kv_dim();
+  // per layer: two norm gains, wq, wk, wv, wo, and the three SwiGLU matrices
+  size_t layer = 2 * C + q * C + 2 * kv * C + C * q + 3 * F * C;
+  return V * C + c.n_layers * layer + C + (c.tie_embeddings ? 0 : V * C);
+}
+
+// ANCHOR: activation_items
+std::vector<ActivationItem> activation_items(const ModelConfig& c, int B, int T) {
+  if (B <= 0 || T <= 0) {
+    throw std::invalid_argument("memory estimate: batch " + std::to_string(B) + " and context " + std::to_string(T) +
+                                " must be positive");
+  }
+  size_t N = (size_t)B * T, L = c.n_layers;
+  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size;
+  size_t q = (size_t)c.n_heads * c.head_size(), kv = c.kv_dim();
+  // Every op node keeps its output AND its gradient (same size): hence the factors of 2.
+  return {
+      {"token embedding (N, C) + reshape to (B, T, C)", 2 * (2 * N * C)},
+      {"RMSNorm outputs (N, C) + rstd (N): 2 per layer + final", (2 * L + 1) * (2 * N * C + N)},
+      {"q, k, v projections (N, NH·HS | NKV·HS)", L * 2 * N * (q + 2 * kv)},
+      {"q, k, v reshaped to heads (copies)", L * 2 * N * (q + 2 * kv)},
+      {"RoPE of q and k", L * 2 * N * (q + kv)},
+      {"attention probabilities (B, NH, T, T), saved", L * (size_t)B * c.n_heads * T * T},
+      {"attention output (B, T, NH, HS) + reshape", L * 2 * (2 * N * q)},
+      {"attention output projection wo (N, C)", L * 2 * N * C},
+      {"residual adds (N, C): 2 per layer", L * 2 * (2 * N * C)},
+      {"SwiGLU gate, up, product (N, F)", L * 3 * (2 * N * F)},
+      {"SwiGLU down projection w2 (N, C)", L * 2 * N * C},
+      {"logits (N, V)", 2 * N * V},
+      {"loss: softmax probabilities (N, V), saved, + the scalar", N * V + 2},
+  };
+}
+// ANCHOR_END: activation_items
+
+TrainingMemory estimate_training_memory(const ModelConfig& c, int B, int T) {
+  validate(c);
+  TrainingMemory m;
+  m.parameters = count_parameters(c);
+  m.bytes_per_number = sizeof(real);
+  m.weight_bytes = m.parameters * sizeof(real);
+  m.gradient_bytes = m.parameters * sizeof(real);
+  m.optimizer_bytes = 2 * m.parameters * sizeof(real);
+  m.activations = activation_items(c, B, T);
+  size_t numbers = 0;
+  for (const ActivationItem& item : m.activations) numbers += item.numbers;
+  m.activation_bytes = numbers * sizeof(real);
+  return m;
+}
+
+size_t tape_numbers(const Tape& tape) {
+  size_t n = 0;
+  for (int i = 0; i < tape.size(); i++) {
+    const TapeNode& node = tape.node(i);
+    if (node.value != &node.own_value) continue;  // a leaf: the caller's tensor
+    n += node.own_value.size();
+    if (node.grad == &node.own_grad) n += node.own_grad.size();
+    for (const Tensor& s : node.saved) n += s.size();
+  }
+  return n;
+}
+
+}  // namespace foundry
