@@ -71,7 +71,8 @@ int main() {
   double past = 0;
   for (int i = 0; i < T; i++) {
     double change = 0;
-    for (int c = 0; c < HS; c++) change = std::max(change, std::fabs(double(out2.at({0, i, 0, c}) - out.at({0, i, 0, c}))));
+    for (int c = 0; c < HS; c++)
+      change = std::max(change, std::fabs(double(out2.at({0, i, 0, c}) - out.at({0, i, 0, c}))));
     std::printf("position %d: largest change of its output %.4f\n", i, change);
     if (i < T - 1) past = std::max(past, change);
   }
@@ -130,7 +131,8 @@ int main() {
   std::printf("[gradcheck]\n");
   {
     Rng r(5);
-    Tensor gq = random_tensor({2, 6, 2, 4}, r), gk = random_tensor({2, 6, 2, 4}, r), gv = random_tensor({2, 6, 2, 4}, r);
+    Tensor gq = random_tensor({2, 6, 2, 4}, r), gk = random_tensor({2, 6, 2, 4}, r);
+    Tensor gv = random_tensor({2, 6, 2, 4}, r);
     GradCheckOptions options;
     options.step = 1e-2;  // float: a larger step, or rounding swamps the difference
     GradCheckResult result = check_gradients(

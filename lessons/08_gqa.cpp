@@ -125,7 +125,8 @@ int main() {
             sk += dk_mha.at({0, tt, h, cc});
             sv += dv_mha.at({0, tt, h, cc});
           }
-          worst = std::max({worst, std::fabs(sk - dk_gqa.at({0, tt, gg, cc})), std::fabs(sv - dv_gqa.at({0, tt, gg, cc}))});
+          worst = std::max({worst, std::fabs(sk - dk_gqa.at({0, tt, gg, cc})),
+                            std::fabs(sv - dv_gqa.at({0, tt, gg, cc}))});
         }
     check(worst < 1e-5, "dk and dv of a kv head = the sum over the query heads that share it");
     check(max_abs_diff(dq_gqa, dq_mha) < 1e-6, "dq is the same either way");

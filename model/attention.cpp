@@ -251,7 +251,7 @@ void attention_backward(real* dq, real* dk, real* dv, const real* dout, const re
         for (int r = 0; r < n; r++) {
           ConstArrayMap p(P + (size_t)(i0 + r) * T, i1);
           ArrayMap ds(scratch.data() + (size_t)r * i1, i1);
-          const real dot = (p * ds).sum();
+          const real dot = (p * ds).sum();  // a product expression: Eigen sums it without address-dependent peeling
           ds = p * (ds - dot) * scale;
         }
         // in the forward: S = Q · Kᵀ, so dQ += dS · K and dK += dSᵀ · Q

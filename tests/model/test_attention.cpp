@@ -128,7 +128,8 @@ TEST_CASE("GQA with NKV = NH is standard multi-head attention", "[attention]") {
     }
     attention_forward_naive(oh.ptr(), att.ptr(), qh.ptr(), kh.ptr(), vh.ptr(), B, T, 1, 1, HS);
     for (int t = 0; t < T; t++)
-      for (int d = 0; d < HS; d++) worst = std::max(worst, double(std::fabs(oh.at({0, t, 0, d}) - r.out.at({0, t, h, d}))));
+      for (int d = 0; d < HS; d++)
+        worst = std::max(worst, double(std::fabs(oh.at({0, t, 0, d}) - r.out.at({0, t, h, d}))));
   }
   CHECK(worst < 1e-5);
 }

@@ -40,7 +40,8 @@ TEST_CASE("attention kernel timings", "[.][bench_attention]") {
     const char* name;
     int B, T, NH, NKV, HS;
   };
-  for (const Case& c : {Case{"tiny", 12, 64, 4, 4, 32}, Case{"small", 16, 256, 8, 4, 32}, Case{"medium", 8, 256, 8, 4, 64}}) {
+  for (const Case& c :
+       {Case{"tiny", 12, 64, 4, 4, 32}, Case{"small", 16, 256, 8, 4, 32}, Case{"medium", 8, 256, 8, 4, 64}}) {
     Rng rng(1);
     Tensor q({c.B, c.T, c.NH, c.HS}), k({c.B, c.T, c.NKV, c.HS}), v(k.shape), dout(q.shape);
     for (Tensor* t : {&q, &k, &v, &dout})

@@ -309,8 +309,8 @@ TEST_CASE("fast attention kernels agree with the naive definition", "[attention]
     Tensor dq_fast = random_tensor(q.shape, rng), dk_fast = random_tensor(k.shape, rng),
            dv_fast = random_tensor(v.shape, rng);
     Tensor dq_naive = dq_fast, dk_naive = dk_fast, dv_naive = dv_fast;
-    attention_backward(dq_fast.ptr(), dk_fast.ptr(), dv_fast.ptr(), dout.ptr(), att_fast.ptr(), q.ptr(), k.ptr(), v.ptr(),
-                       s.B, s.T, s.NH, s.NKV, s.HS);
+    attention_backward(dq_fast.ptr(), dk_fast.ptr(), dv_fast.ptr(), dout.ptr(), att_fast.ptr(), q.ptr(), k.ptr(),
+                       v.ptr(), s.B, s.T, s.NH, s.NKV, s.HS);
     attention_backward_naive(dq_naive.ptr(), dk_naive.ptr(), dv_naive.ptr(), dout.ptr(), att_naive.ptr(), q.ptr(),
                              k.ptr(), v.ptr(), s.B, s.T, s.NH, s.NKV, s.HS);
     CHECK(max_abs_diff(dq_fast, dq_naive) < 1e-11);
