@@ -1,23 +1,138 @@
-// foundry model-info --config FILE
+// foundry model-info --config FILE [--batch B] [--context T]
+//
+// Prints the architecture, every parameter tensor with its shape and count, the total, and an
+// estimate of the memory one training step needs (weights, gradients, AdamW state and the
+// activations the autograd tape keeps at batch B and context T; see model/memory.h).
 #include <cxxopts.hpp>
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "cli/commands.h"
 #include "model/config.h"
+#include "model/memory.h"
+#include "model/model.h"
 
 namespace foundry::cli {
 
-int cmd_model_info(int argc, char** argv) {
-  cxxopts::Options options("foundry model-info", "Print a model's architecture and parameter counts.");
-  options.add_options()("config", "model config.json, or a training config with a \"model\" section",
-                        cxxopts::value<std::string>())("h,help", "show this help");
-  auto args = options.parse(argc, argv);
-  if (args.count("help") || !args.count("config")) {
-    std::printf("%s\n", options.help().c_str());
-    return args.count("help") ? 0 : 2;
+namespace {
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+// Reads an int field of the "training" section, naming the file and field on a wrong type.
+bool training_int(const nlohmann::json& training, const char* key, const std::string& path, int& out) {
+  if (!training.contains(key)) return false;
+  const nlohmann::json& v = training.at(key);
+  if (!v.is_number_integer() || v.get<long long>() <= 0) {
+    throw std::invalid_argument(path + ": training." + key + " must be a positive integer, got " + v.dump());
   }
-  ModelConfig config = load_model_config(args["config"].as<std::string>());
-  std::printf("%s\n", to_json(config).dump(2).c_str());
+  out = v.get<int>();
+  return true;
+}
+
+}  // namespace
+
+int cmd_model_info(int argc, char** argv) {
+  cxxopts::Options options(
+      "foundry model-info",
+      "Print a model's architecture, the parameter count of every tensor and in total, and an estimate of the\n"
+      "memory one training step needs (weights, gradients, AdamW moments, and the activations the autograd\n"
+      "tape keeps at the given batch and context).\n\n"
+      "  foundry model-info --config configs/tiny.json\n"
+      "  foundry model-info --config runs/x/model/config.json --batch 8 --context 256\n");
+  options.add_options()("config", "a model config.json, or a training config with a \"model\" section",
+                        cxxopts::value<std::string>())(
+      "batch", "batch size B for the activation estimate (default: the training section's batch_size, else 1)",
+      cxxopts::value<int>())(
+      "context", "context length T (default: the training section's seq_len, else the model's max_seq_len)",
+      cxxopts::value<int>())("tensors", "list every tensor (default: one layer, the others are identical)")(
+      "h,help", "show this help");
+  auto args = options.parse(argc, argv);
+  if (args.count("help")) {
+    std::printf("%s\n", options.help().c_str());
+    return 0;
+  }
+  if (!args.count("config")) {
+    std::fprintf(stderr, "foundry model-info: --config FILE is required\n\n%s\n", options.help().c_str());
+    return 2;
+  }
+  const std::string path = args["config"].as<std::string>();
+
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open the config file");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(path + ": not valid JSON: " + e.what());
+  }
+  // A training config holds the model in "model" and batch sizes in "training".
+  bool is_training_config = j.is_object() && j.contains("model");
+  ModelConfig c = is_training_config ? model_config_from_json(j.at("model"), path + " (\"model\" section)")
+                                     : model_config_from_json(j, path);
+  int B = 1, T = c.max_seq_len;
+  std::string b_from = "default", t_from = "max_seq_len";
+  if (is_training_config && j.contains("training") && j.at("training").is_object()) {
+    if (training_int(j.at("training"), "batch_size", path, B)) b_from = "training.batch_size";
+    if (training_int(j.at("training"), "seq_len", path, T)) t_from = "training.seq_len";
+  }
+  if (args.count("batch")) B = args["batch"].as<int>(), b_from = "--batch";
+  if (args.count("context")) T = args["context"].as<int>(), t_from = "--context";
+  if (B <= 0) throw std::invalid_argument("--batch " + std::to_string(B) + ": must be a positive integer");
+  if (T <= 0 || T > c.max_seq_len) {
+    throw std::invalid_argument("context " + std::to_string(T) + " (from " + t_from + "): must be in [1, max_seq_len = " +
+                                std::to_string(c.max_seq_len) + "]");
+  }
+
+  std::printf("[architecture]\n");
+  std::printf("  dim (C)            %d\n", c.dim);
+  std::printf("  n_layers (L)       %d\n", c.n_layers);
+  std::printf("  n_heads (NH)       %d   head size HS = %d\n", c.n_heads, c.head_size());
+  std::printf("  n_kv_heads (NKV)   %d   %s\n", c.n_kv_heads,
+              c.n_kv_heads == c.n_heads ? "(multi-head attention)"
+                                        : ("(grouped-query: " + std::to_string(c.n_heads / c.n_kv_heads) +
+                                           " query heads per kv head)").c_str());
+  std::printf("  hidden_dim (F)     %d   (SwiGLU)\n", c.hidden_dim);
+  std::printf("  vocab_size (V)     %d\n", c.vocab_size);
+  std::printf("  max_seq_len        %d\n", c.max_seq_len);
+  std::printf("  norm_eps           %g\n", c.norm_eps);
+  std::printf("  rope_theta         %g\n", c.rope_theta);
+  std::printf("  tie_embeddings     %s\n", c.tie_embeddings ? "true (output projection = tok_embeddings)" : "false");
+
+  // The shapes come from the real model (allocated, not initialized), not from a second formula.
+  Model model = make_model(c);
+  std::printf("\n[parameters]\n");
+  size_t total = model.num_parameters();
+  bool all = args.count("tensors") > 0;
+  for (const NamedTensor& p : model.parameters()) {
+    bool later_layer = p.name.rfind("layers.", 0) == 0 && p.name.rfind("layers.0.", 0) != 0;
+    if (later_layer && !all) continue;
+    std::printf("  %-36s %-14s %12zu  %5.1f%%\n", p.name.c_str(), shape_str(p.value->shape).c_str(), p.value->size(),
+                100.0 * p.value->size() / total);
+  }
+  if (!all && c.n_layers > 1) std::printf("  (layers 1..%d: the same as layer 0; --tensors lists them)\n", c.n_layers - 1);
+  std::printf("  total                                               %12zu\n", total);
+
+  TrainingMemory m = estimate_training_memory(c, B, T);
+  std::printf("\n[training memory] batch B = %d (%s), context T = %d (%s), %s numbers\n", B, b_from.c_str(), T,
+              t_from.c_str(), real_name());
+  std::printf("  weights                 %12s\n", human_bytes(m.weight_bytes).c_str());
+  std::printf("  gradients               %12s\n", human_bytes(m.gradient_bytes).c_str());
+  std::printf("  AdamW moments (2x)      %12s\n", human_bytes(m.optimizer_bytes).c_str());
+  std::printf("  activations             %12s   (the tape's buffers, below)\n", human_bytes(m.activation_bytes).c_str());
+  std::printf("  total                   %12s\n", human_bytes(m.total_bytes()).c_str());
+  std::printf("\n[activations] every op node keeps its output and its gradient, plus what its backward saves\n");
+  for (const ActivationItem& item : m.activations) {
+    std::printf("  %-58s %12s\n", item.what.c_str(), human_bytes(double(item.numbers) * m.bytes_per_number).c_str());
+  }
+  std::printf("  (counted from the ops the model records on the tape; a test checks the count against a real tape)\n");
   return 0;
 }
 

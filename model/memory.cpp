@@ -25,7 +25,7 @@ std::vector<ActivationItem> activation_items(const ModelConfig& c, int B, int T)
   return {
       {"token embedding (N, C) + reshape to (B, T, C)", 2 * (2 * N * C)},
       {"RMSNorm outputs (N, C) + rstd (N): 2 per layer + final", (2 * L + 1) * (2 * N * C + N)},
-      {"q, k, v projections (N, NH·HS | NKV·HS)", L * 2 * N * (q + 2 * kv)},
+      {"q, k, v projections (N, NH*HS | NKV*HS)", L * 2 * N * (q + 2 * kv)},
       {"q, k, v reshaped to heads (copies)", L * 2 * N * (q + 2 * kv)},
       {"RoPE of q and k", L * 2 * N * (q + kv)},
       {"attention probabilities (B, NH, T, T), saved", L * (size_t)B * c.n_heads * T * T},
