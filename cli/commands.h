@@ -6,6 +6,12 @@
 namespace foundry::cli {
 
 int cmd_model_info(int argc, char** argv);
+int cmd_prepare(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 int cmd_tokenizer(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_import(int argc, char** argv);
 
 }  // namespace foundry::cli

@@ -17,8 +17,14 @@ struct Command {
 
 // ANCHOR: command_table
 const Command kCommands[] = {
+    {"prepare", "tokenize a text corpus into train.bin and val.bin token files", foundry::cli::cmd_prepare},
+    {"train", "train a model from a JSON config (checkpoints, resume, early stopping)", foundry::cli::cmd_train},
+    {"plot", "draw a run's training and validation loss curves as an SVG", foundry::cli::cmd_plot},
     {"model-info", "print a model's architecture, parameter counts and training memory", foundry::cli::cmd_model_info},
     {"tokenizer", "train, inspect and use byte-level BPE tokenizers (train | encode | decode | info)", foundry::cli::cmd_tokenizer},
+    {"generate", "continue a prompt with a model (greedy or sampled, KV cache), streaming the text", foundry::cli::cmd_generate},
+    {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy", foundry::cli::cmd_eval},
+    {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
 };
 // ANCHOR_END: command_table
 
