@@ -204,3 +204,17 @@ TEST_CASE("causal_attention rejects shapes that do not fit", "[attention]") {
                     Catch::Contains("must all be 4-D"));
   CHECK_NOTHROW(causal_attention(tape, tape.input(q), tape.input(k2), tape.input(k2)));
 }
+
+TEST_CASE("self_attention rejects weights of the wrong shape", "[attention]") {
+  const int B = 1, T = 3, C = 8, NH = 2, NKV = 1, HS = C / NH;
+  Tensor x({B, T, C}), wq({NH * HS, C}), wk({NKV * HS, C}), wv({NKV * HS, C}), wo({C, NH * HS});
+  Tensor wk_mha({NH * HS, C});  // what NKV = NH would need, passed with NKV = 1
+  Tensor cos({4, HS / 2}), sin({4, HS / 2});
+  Tape tape;
+  Var vx = tape.input(x), vq = tape.input(wq), vk = tape.input(wk), vv = tape.input(wv), vo = tape.input(wo);
+  CHECK_NOTHROW(self_attention(tape, vx, vq, vk, vv, vo, cos, sin, NH, NKV));
+  CHECK_THROWS_WITH(self_attention(tape, vx, vq, tape.input(wk_mha), vv, vo, cos, sin, NH, NKV),
+                    Catch::Contains("wk"));
+  CHECK_THROWS_WITH(self_attention(tape, vx, vq, vk, vv, vo, cos, sin, NH, 3), Catch::Contains("n_kv_heads = 3"));
+  CHECK_THROWS_WITH(self_attention(tape, vx, vq, vk, vv, vk, cos, sin, NH, NKV), Catch::Contains("wo"));
+}

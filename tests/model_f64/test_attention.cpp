@@ -11,6 +11,7 @@
 #include "engine/gradcheck.h"
 #include "engine/matmul.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/rng.h"
 #include "engine/softmax.h"
 #include "model/attention.h"
@@ -199,23 +200,31 @@ TEST_CASE("causal_attention gradients across several query blocks", "[attention]
 }
 
 TEST_CASE("self_attention sub-layer gradients match finite differences", "[attention][gradcheck]") {
-  const int B = 2, T = 4, C = 8, NH = 4, NKV = 2, HS = C / NH, max_seq_len = 6;
-  Rng rng(3);
-  Tensor x = random_tensor({B, T, C}, rng);
-  Tensor wq = random_tensor({NH * HS, C}, rng, 0.5);
-  Tensor wk = random_tensor({NKV * HS, C}, rng, 0.5);
-  Tensor wv = random_tensor({NKV * HS, C}, rng, 0.5);
-  Tensor wo = random_tensor({C, NH * HS}, rng, 0.5);
-  Tensor cos({max_seq_len, HS / 2}), sin({max_seq_len, HS / 2});
-  rope_tables(cos.ptr(), sin.ptr(), max_seq_len, HS, 10000.0);
-  GradCheckResult r = check_gradients(
-      [&](Tape& tape, const std::vector<Var>& in) {
-        return self_attention(tape, in[0], in[1], in[2], in[3], in[4], cos, sin, NH, NKV);
-      },
-      {&x, &wq, &wk, &wv, &wo}, {"x", "wq", "wk", "wv", "wo"});
-  INFO(r.str());
-  CHECK(r.checked == x.size() + wq.size() + wk.size() + wv.size() + wo.size());
-  CHECK(r.passed(1e-6));
+  // Head size 4: two RoPE pairs turning at different rates. NKV = NH, a GQA group of 2, and MQA.
+  // One thread: thousands of tiny forwards, where starting a thread team for each projection
+  // costs far more than the work (and on a busy machine, very much more).
+  const int threads = num_threads();
+  set_num_threads(1);
+  for (int NKV : {4, 2, 1}) {
+    const int B = 2, T = 4, C = 16, NH = 4, HS = C / NH, max_seq_len = 6;
+    Rng rng(3);
+    Tensor x = random_tensor({B, T, C}, rng);
+    Tensor wq = random_tensor({NH * HS, C}, rng, 0.5);
+    Tensor wk = random_tensor({NKV * HS, C}, rng, 0.5);
+    Tensor wv = random_tensor({NKV * HS, C}, rng, 0.5);
+    Tensor wo = random_tensor({C, NH * HS}, rng, 0.5);
+    Tensor cos({max_seq_len, HS / 2}), sin({max_seq_len, HS / 2});
+    rope_tables(cos.ptr(), sin.ptr(), max_seq_len, HS, 10000.0);
+    GradCheckResult r = check_gradients(
+        [&](Tape& tape, const std::vector<Var>& in) {
+          return self_attention(tape, in[0], in[1], in[2], in[3], in[4], cos, sin, NH, NKV);
+        },
+        {&x, &wq, &wk, &wv, &wo}, {"x", "wq", "wk", "wv", "wo"});
+    INFO("NKV = " << NKV << ": " << r.str());
+    CHECK(r.checked == x.size() + wq.size() + wk.size() + wv.size() + wo.size());
+    CHECK(r.passed(1e-6));
+  }
+  set_num_threads(threads);
 }
 
 TEST_CASE("a deliberately broken attention backward fails the gradient check", "[attention][gradcheck]") {
