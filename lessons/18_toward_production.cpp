@@ -146,6 +146,13 @@ int main() {
   for (const std::string& f : files) std::printf(" %s", f.c_str());
   std::printf("\n");
   const TrainConfig resumed_config = resume_config(run_b, {});  // the config stored in the checkpoint
+  // Training fields may change on resume (a longer max_steps, say); the architecture may not.
+  try {
+    resume_config(run_b, {"model.dim=128"});
+    check(false, "a resume that changes the model is refused");
+  } catch (const std::invalid_argument& e) {
+    std::printf("resume with --set model.dim=128\n  refused: %s\n", e.what());
+  }
   const std::string end_b = run(resumed_config, "", run_b, run_b, 0);
   std::printf("resumed from step 12; final checkpoint: %s\n", fs::path(end_b).filename().c_str());
 
