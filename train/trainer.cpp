@@ -10,6 +10,7 @@
 
 #include "engine/parallel.h"
 #include "model/atomic_file.h"
+#include "model/memory.h"
 #include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
 #include "train/baselines.h"
@@ -88,21 +89,10 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
 void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
-  // Our own rough estimate: 4 bytes per float for weights, gradients and AdamW's m and v, plus
-  // the activations the tape keeps for one micro-batch. Per token and layer the tape holds
-  // about a dozen C-wide vectors (norms, q, k, v, attention output, projections, residuals),
-  // three F-wide ones (the SwiGLU gate, up and product) and NH·T attention probabilities; the
-  // head keeps logits and probabilities, 2·V per token.
-  const ModelConfig& m = config.model;
-  const TrainingConfig& t = config.training;
-  Model probe;  // only the parameter count is needed
-  const double C = m.dim, F = m.hidden_dim, V = m.vocab_size, L = m.n_layers;
-  const double params = V * C * (m.tie_embeddings ? 1 : 2) +
-                        L * (2 * C + C * C * 2 + 2.0 * C * m.kv_dim() + 3 * C * F) + C;
-  const double tokens = static_cast<double>(t.batch_size) * t.seq_len;
-  const double per_token = L * (12 * C + 3 * F + m.n_heads * static_cast<double>(t.seq_len)) + 2 * V + 2 * C;
-  (void)probe;
-  return 4.0 * (4 * params + tokens * per_token);
+  // model/memory.h counts the tape's buffers for one micro-batch exactly; the optimizer and
+  // gradients do not grow with grad_accum (gradients accumulate in place).
+  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
+  return static_cast<double>(mem.total_bytes());
 }
 
 // ANCHOR: compute_gradients

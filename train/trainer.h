@@ -75,7 +75,8 @@ double evaluate(Model& model, Tape& tape, const std::vector<int>& tokens, int B,
 // Safe to call from a signal handler; train() installs one for SIGINT while it runs.
 void request_stop();
 
-// A rough estimate of training memory in bytes (weights, gradients, AdamW moments, activations).
+// Training memory in bytes (weights, gradients, AdamW moments, activations of one micro-batch),
+// from model/memory.h.
 double estimate_training_bytes(const TrainConfig& config);
 
 }  // namespace foundry
