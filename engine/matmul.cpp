@@ -1,7 +1,10 @@
 #include "engine/matmul.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <stdexcept>
+
+#include "engine/parallel.h"
 
 namespace foundry {
 
@@ -9,46 +12,85 @@ namespace {
 using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Map = Eigen::Map<RowMajor>;
 using ConstMap = Eigen::Map<const RowMajor>;
+
+enum class Write { overwrite, accumulate };  // out = lhs · rhs, or out += lhs · rhs
+
+// Start of block p when `len` rows (or columns) are cut into `parts` blocks. Large blocks start
+// on a multiple of 16, one AVX-512 register of floats, so no block begins mid-vector.
+long block_start(long len, int p, int parts) {
+  if (p == parts) return len;
+  long start = len * p / parts;
+  return len >= 64L * parts ? start / 16 * 16 : start;
+}
+
+// ANCHOR: split_product
+// out (R, C) = lhs (R, X) · rhs (X, C), or +=. lhs and rhs are maps, possibly transposed: Eigen
+// reads a transposed map in place, so no product ever copies its operands.
+//
+// Threads: we cut out into one block of rows (or columns) per thread, and each thread runs
+// Eigen's single-threaded GEMM on its own block. No element of out is written by two threads
+// and no thread waits for another until the end. (Eigen can thread a product by itself, but its
+// threads share packed panels and spin-wait on each other; on a 2-core machine with anything
+// else running, that made a two-thread product up to 100 times slower. See BENCHMARKS.md.)
+template <typename Lhs, typename Rhs>
+void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
+  const long rows = out.rows(), cols = out.cols(), depth = lhs.cols();
+  // Cut along the longer side: rows for (B·T, C) activations, columns for a single row (one
+  // token at a time in generation).
+  const bool by_rows = rows >= cols;
+  const long len = by_rows ? rows : cols;
+  // One thread inside a parallel region (nested threads only fight over the cores) and for
+  // small products, where starting threads costs more than it saves. Eigen itself stays on one
+  // thread below 100k multiply-adds or when called from a parallel region, so it never starts
+  // threads of its own here.
+  const bool small = double(rows) * double(cols) * double(depth) < 100000.0;
+  const int parts = (in_parallel() || small) ? 1 : static_cast<int>(std::min<long>(num_threads(), len));
+  // subtle: noalias() tells Eigen that out does not overlap lhs or rhs, so it writes the result
+  // straight into out instead of into a temporary that it would then copy.
+  auto run_block = [&](int p) {
+    const long first = block_start(len, p, parts), count = block_start(len, p + 1, parts) - first;
+    if (by_rows) {
+      if (mode == Write::overwrite) out.middleRows(first, count).noalias() = lhs.middleRows(first, count) * rhs;
+      else out.middleRows(first, count).noalias() += lhs.middleRows(first, count) * rhs;
+    } else {
+      if (mode == Write::overwrite) out.middleCols(first, count).noalias() = lhs * rhs.middleCols(first, count);
+      else out.middleCols(first, count).noalias() += lhs * rhs.middleCols(first, count);
+    }
+  };
+  if (parts == 1) {
+    run_block(0);
+    return;
+  }
+#pragma omp parallel for schedule(static, 1)  // one block per thread; the blocks of out are disjoint
+  for (int p = 0; p < parts; p++) run_block(p);
+}
+// ANCHOR_END: split_product
 }  // namespace
 
 // ANCHOR: matmul_forward
 void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N) {
   ConstMap A(a, M, K), B(b, K, N);
-  Map Out(out, M, N);
-  Out.noalias() = A * B;  // noalias: write straight into out, no temporary
+  split_product(Map(out, M, N), A, B, Write::overwrite);  // out = a · b
 }
 // ANCHOR_END: matmul_forward
 
 // ANCHOR: matmul_backward
 void matmul_backward(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K, int N) {
   ConstMap dOut(dout, M, N), A(a, M, K), B(b, K, N);
-  if (da) {
-    Map dA(da, M, K);
-    dA.noalias() += dOut * B.transpose();  // da += dout · bᵀ
-  }
-  if (db) {
-    Map dB(db, K, N);
-    dB.noalias() += A.transpose() * dOut;  // db += aᵀ · dout
-  }
+  if (da) split_product(Map(da, M, K), dOut, B.transpose(), Write::accumulate);  // da += dout · bᵀ
+  if (db) split_product(Map(db, K, N), A.transpose(), dOut, Write::accumulate);  // db += aᵀ · dout
 }
 // ANCHOR_END: matmul_backward
 
 void linear_forward(real* out, const real* x, const real* w, int M, int K, int N) {
   ConstMap X(x, M, K), W(w, N, K);
-  Map Out(out, M, N);
-  Out.noalias() = X * W.transpose();
+  split_product(Map(out, M, N), X, W.transpose(), Write::overwrite);  // out = x · wᵀ
 }
 
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N) {
   ConstMap dOut(dout, M, N), X(x, M, K), W(w, N, K);
-  if (dx) {
-    Map dX(dx, M, K);
-    dX.noalias() += dOut * W;  // dx += dout · w
-  }
-  if (dw) {
-    Map dW(dw, N, K);
-    dW.noalias() += dOut.transpose() * X;  // dw += doutᵀ · x
-  }
+  if (dx) split_product(Map(dx, M, K), dOut, W, Write::accumulate);              // dx += dout · w
+  if (dw) split_product(Map(dw, N, K), dOut.transpose(), X, Write::accumulate);  // dw += doutᵀ · x
 }
 
 // ANCHOR: matmul_naive

@@ -10,9 +10,10 @@
 // and for linear (b = wᵀ):  dx += dout · w,  dw += doutᵀ · x.
 //
 // The fast versions map our row-major buffers into Eigen (no copy) and let Eigen's blocked,
-// vectorized GEMM do the work; Eigen splits one product over the OpenMP threads by itself and
-// stays on one thread when called from inside a parallel loop. The naive versions are the
-// three-loop definition, kept for tests and lessons.
+// vectorized GEMM do the work. Threads: the output is cut into one block of rows (or columns)
+// per OpenMP thread, each computed by Eigen on one thread; called from inside a parallel loop,
+// a product stays on the calling thread. The naive version is the three-loop definition, kept
+// for tests and lessons.
 #pragma once
 
 #include <vector>

@@ -9,5 +9,6 @@ bool have_openmp();            // was the project built with OpenMP?
 int num_threads();             // threads a parallel loop will use
 void set_num_threads(int n);   // n <= 0 means "all cores"
 int thread_index();            // 0 outside a parallel region
+bool in_parallel();            // are we inside a parallel region with more than one thread?
 
 }  // namespace foundry

@@ -136,7 +136,9 @@ Var log_softmax(Tape& tape, Var x) {
 Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
   int N, V;
   rows_cols(tape.value(logits), "cross_entropy", N, V);
-  if (N == 0) throw std::invalid_argument("cross_entropy: logits " + shape_str(tape.value(logits).shape) + " have no rows");
+  if (N == 0) {
+    throw std::invalid_argument("cross_entropy: logits " + shape_str(tape.value(logits).shape) + " have no rows");
+  }
   if (static_cast<int>(targets.size()) != N) {
     throw std::invalid_argument("cross_entropy: " + std::to_string(N) + " rows of logits " +
                                 shape_str(tape.value(logits).shape) + " but " + std::to_string(targets.size()) +
@@ -150,7 +152,8 @@ Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
   }
   Var out = tape.record("cross_entropy", {logits.id}, {});
   Tensor& probs = tape.saved(out, 0, {N, V});
-  tape.out(out)[0] = static_cast<real>(cross_entropy_forward(probs.ptr(), tape.value(logits).ptr(), targets.data(), N, V));
+  double loss = cross_entropy_forward(probs.ptr(), tape.value(logits).ptr(), targets.data(), N, V);
+  tape.out(out)[0] = static_cast<real>(loss);
   // The targets are copied into the closure (N ints) so the caller's vector may die before backward.
   tape.set_backward(out, [&tape, logits, out, targets, N, V] {
     cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),

@@ -139,3 +139,22 @@ TEST_CASE("matmul gives the same numbers at one and at two threads", "[matmul][t
   CHECK(max_abs_diff(one.dw, two.dw) < 1e-4);
   CHECK(max_abs_diff(one.fast, one.naive) < 1e-3);
 }
+
+TEST_CASE("matmul splits wide outputs by columns and stays on one thread when nested", "[matmul][threads]") {
+  Rng rng(8);
+  // One row and many columns (a single token in generation): the output is cut by columns.
+  const int M = 3, K = 700, N = 333;  // 700k multiply-adds: large enough to be split
+  Tensor a = random_tensor({M, K}, rng), w = random_tensor({N, K}, rng), b = random_tensor({K, N}, rng);
+  Tensor lin({M, N}), mm({M, N});
+  linear_forward(lin.ptr(), a.ptr(), w.ptr(), M, K, N);
+  matmul_forward(mm.ptr(), a.ptr(), b.ptr(), M, K, N);
+  CHECK(max_rel_error(lin.ptr(), reference(a, w, M, K, N, false, true), K) < kTol);
+  CHECK(max_rel_error(mm.ptr(), reference(a, b, M, K, N, false, false), K) < kTol);
+
+  // Called from inside a parallel loop (as attention does per head), each product runs on its
+  // calling thread and still computes the same numbers.
+  std::vector<Tensor> outs(4, Tensor({M, N}));
+#pragma omp parallel for
+  for (int i = 0; i < 4; i++) linear_forward(outs[i].ptr(), a.ptr(), w.ptr(), M, K, N);
+  for (const Tensor& o : outs) CHECK(max_abs_diff(o, lin) < 1e-4);
+}
