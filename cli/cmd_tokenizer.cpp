@@ -65,7 +65,7 @@ int train(int argc, char** argv) {
   options.add_options()("input", "training text file(s): --input a.txt b.txt", cxxopts::value<std::vector<std::string>>())(
       "vocab-size", "vocabulary size, counting the 256 bytes, the merges and the special tokens", cxxopts::value<int>())(
       "special", "special token(s), kept whole and never merged: --special \"<|endoftext|>\"",
-      cxxopts::value<std::vector<std::string>>())("out", "output tokenizer.json (or a directory to write it into)",
+      cxxopts::value<std::vector<std::string>>())("out", "output tokenizer.json, or a directory to write tokenizer.json into (created if missing)",
                                                   cxxopts::value<std::string>()->default_value("tokenizer.json"))(
       "vocab-listing", "also write a human-readable vocabulary listing to this file", cxxopts::value<std::string>())(
       "quiet", "no progress line")("h,help", "show this help");
@@ -89,10 +89,14 @@ int train(int argc, char** argv) {
 
   std::string out = args["out"].as<std::string>();
   std::error_code ec;
-  if (std::filesystem::is_directory(out, ec) || (!out.empty() && out.back() == '/')) {
+  // A name ending in .json is the file to write; anything else is a directory to write
+  // tokenizer.json into. Missing parent folders are created, as a user would expect.
+  const std::filesystem::path out_path(out);
+  if (out_path.extension() != ".json" || std::filesystem::is_directory(out_path, ec)) {
     tok.save_to_dir(out);
-    out = (std::filesystem::path(out) / "tokenizer.json").string();
+    out = (out_path / "tokenizer.json").string();
   } else {
+    if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path(), ec);
     tok.save_json(out);
   }
   std::fprintf(stderr, "trained %d tokens (%zu merges, %zu special) in %.2f s; wrote %s\n", tok.vocab_size(),

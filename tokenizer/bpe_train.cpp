@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <queue>
@@ -97,16 +98,21 @@ class Progress {
  public:
   Progress(bool on, int total) : on_(on), total_(total), start_(std::chrono::steady_clock::now()) {}
   void update(int done, int64_t count) {
-    if (!on_ || (done % 256 != 0 && done != total_)) return;
+    // On a terminal, one line rewritten in place every 256 merges; in a log file, a line at
+    // every quarter, so the log stays short and readable.
+    const int every = tty_ ? 256 : std::max(1, total_ / 4);
+    if (!on_ || (done % every != 0 && done != total_)) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    std::fprintf(stderr, "\r[bpe] merge %d/%d  (pair count %lld)  %.1f s", done, total_, static_cast<long long>(count), s);
+    std::fprintf(stderr, "%s[bpe] merge %d/%d  (pair count %lld)  %.1f s%s", tty_ ? "\r" : "", done, total_,
+                 static_cast<long long>(count), s, tty_ ? "" : "\n");
     std::fflush(stderr);
   }
   ~Progress() {
-    if (on_) std::fprintf(stderr, "\n");
+    if (on_ && tty_) std::fprintf(stderr, "\n");
   }
 
  private:
+  bool tty_ = isatty(fileno(stderr)) != 0;
   bool on_;
   int total_;
   std::chrono::steady_clock::time_point start_;
