@@ -56,7 +56,9 @@ void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
     const Tensor& g = *params[k].grad;
     check_same_shape(p, opt.m[k], "adamw_step: moments of " + params[k].name);
     check_same_shape(p, g, "adamw_step: gradient of " + params[k].name);
-    const double wd = decays(p) ? opt.weight_decay : 0.0;
+    // ANCHOR: decay_rule
+    const double wd = decays(p) ? opt.weight_decay : 0.0;  // matrices decay, gains do not
+    // ANCHOR_END: decay_rule
     adamw_update(p.ptr(), opt.m[k].ptr(), opt.v[k].ptr(), g.ptr(), p.size(), lr, opt.beta1, opt.beta2, opt.eps, wd,
                  opt.t);
   }
