@@ -141,16 +141,24 @@ TEST_CASE("model: model_loss puts the same gradients into model.grads", "[model]
   t1.backward(l1);
   // model_loss: gradients into m.grads, twice on one cleared tape (buffers reused)
   Tape t2;
+  std::vector<Tensor> first_step;
   for (int step = 0; step < 2; step++) {
     m.zero_grad();
     t2.clear();
     Var l2 = model_loss(t2, m, kIds, kTargets, 2, 5);
-    REQUIRE(t2.value(l2)[0] == t1.value(l1)[0]);
+    REQUIRE(t2.value(l2)[0] == Approx(t1.value(l1)[0]).epsilon(1e-14));
     t2.backward(l2);
     std::vector<NamedTensor> params = m.parameters();
     for (size_t k = 0; k < params.size(); k++) {
       INFO(params[k].name << " step " << step);
-      REQUIRE(max_abs_diff(*params[k].grad, ref[k]) == 0);
+      // subtle: not bit for bit against the other tape: Eigen's vectorized kernels peel a
+      // different number of leading elements depending on a buffer's address, which changes
+      // the order of a sum in its last bit. The same tape reused (same buffers) IS bit for bit.
+      double scale = 0;
+      for (real v : ref[k].data) scale = std::max(scale, std::fabs(double(v)));
+      REQUIRE(max_abs_diff(*params[k].grad, ref[k]) <= 1e-12 * scale);
+      if (step == 0) first_step.push_back(*params[k].grad);
+      if (step == 1) REQUIRE(max_abs_diff(*params[k].grad, first_step[k]) == 0);
     }
   }
 }
