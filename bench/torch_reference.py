@@ -134,25 +134,36 @@ def bench_train(c, steps, warmup):
 
     for _ in range(warmup):
         step()
-    t0 = time.perf_counter()
+    times = []  # seconds per step; the median, as bench_suite reports, ignores the odd slow step
     for _ in range(steps):
+        t0 = time.perf_counter()
         step()
-    dt = time.perf_counter() - t0
-    return B * T * steps / dt
+        times.append(time.perf_counter() - t0)
+    return B * T / median(times)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 @torch.no_grad()
-def bench_generate(c, new_tokens):
+def bench_generate(c, new_tokens, repeats=5):
     model = Llama(c).eval()
     nkv, hs = c["n_kv_heads"], c["dim"] // c["n_heads"]
     caches = [(torch.zeros(1, c["seq"], nkv, hs), torch.zeros(1, c["seq"], nkv, hs)) for _ in range(c["n_layers"])]
-    tok = torch.zeros(1, 1, dtype=torch.long)
     n = min(new_tokens, c["seq"])
-    t0 = time.perf_counter()
-    for pos in range(n):
-        logits = model(tok, caches, pos)
-        tok = logits[:, -1].argmax(-1, keepdim=True)
-    return n / (time.perf_counter() - t0)
+    rates = []
+    for r in range(repeats + 1):  # the first run is a warm-up, as in bench_suite
+        tok = torch.zeros(1, 1, dtype=torch.long)
+        t0 = time.perf_counter()
+        for pos in range(n):
+            logits = model(tok, caches, pos)
+            tok = logits[:, -1].argmax(-1, keepdim=True)
+        if r > 0:
+            rates.append(n / (time.perf_counter() - t0))
+    return median(rates)
 
 
 def main():
@@ -162,15 +173,16 @@ def main():
     p.add_argument("--what", choices=["train", "generate"], required=True)
     p.add_argument("--steps", type=int, default=0, help="timed training steps (default: by config)")
     p.add_argument("--new-tokens", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=5, help="timed generation runs (median)")
     a = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
     c = CONFIGS[a.config]
     if a.what == "train":
-        steps = a.steps or {"tiny": 30, "small": 6, "medium": 3}[a.config]
+        steps = a.steps or {"tiny": 40, "small": 8, "medium": 5}[a.config]  # as bench_suite
         tps = bench_train(c, steps, warmup=2)
     else:
-        tps = bench_generate(c, a.new_tokens)
+        tps = bench_generate(c, a.new_tokens, max(1, a.repeats))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB on Linux
     print(json.dumps({"impl": "pytorch", "config": a.config, "threads": a.threads, "what": a.what,
                       "tokens_per_s": round(tps, 1), "peak_rss_mib": round(peak, 1)}))
