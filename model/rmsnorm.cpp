@@ -6,9 +6,14 @@
 
 namespace foundry {
 
+// Below this many elements a parallel region costs more than it saves: waking the other thread
+// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
+// generating token by token).
+constexpr size_t kMinParallelElements = 1 << 15;
+
 // ANCHOR: rmsnorm_forward
 void rmsnorm_forward(real* out, real* rstd, const real* x, const real* w, int N, int C, real eps) {
-#pragma omp parallel for  // rows are independent: each writes its own out row and rstd entry
+#pragma omp parallel for if ((size_t)N * C >= kMinParallelElements)  // rows are independent: own out row, own rstd
   for (int n = 0; n < N; n++) {
     const real* xn = x + (size_t)n * C;
     real* yn = out + (size_t)n * C;
@@ -25,7 +30,7 @@ void rmsnorm_forward(real* out, real* rstd, const real* x, const real* w, int N,
 void rmsnorm_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, const real* rstd, int N,
                       int C) {
   if (dx) {
-#pragma omp parallel for  // rows are independent for dx
+#pragma omp parallel for if ((size_t)N * C >= kMinParallelElements)  // rows are independent for dx
     for (int n = 0; n < N; n++) {
       const real* xn = x + (size_t)n * C;
       const real* dyn = dout + (size_t)n * C;

@@ -6,6 +6,11 @@
 
 namespace foundry {
 
+// Below this many elements a parallel region costs more than it saves: waking the other thread
+// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
+// generating token by token).
+constexpr size_t kMinParallelElements = 1 << 15;
+
 // ANCHOR: rope_tables
 void rope_tables(real* cos, real* sin, int max_seq_len, int HS, double theta) {
   int half = HS / 2;
@@ -27,7 +32,7 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
                   int pos0) {
   int half = HS / 2;
   // Every (b, t) row is independent and writes only its own NHX·HS outputs.
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)B * T * NHX * HS >= kMinParallelElements)
   for (int bt = 0; bt < B * T; bt++) {
     int pos = pos0 + bt % T;
     const real* c = cos + (size_t)pos * half;  // this position's angles, one per pair
@@ -50,7 +55,7 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
 void rope_backward(real* dx, const real* dout, const real* cos, const real* sin, int B, int T, int NHX, int HS,
                    int pos0) {
   int half = HS / 2;
-#pragma omp parallel for  // rows (b, t) are independent, as in the forward
+#pragma omp parallel for if ((size_t)B * T * NHX * HS >= kMinParallelElements)  // rows (b, t) independent, as in the forward
   for (int bt = 0; bt < B * T; bt++) {
     int pos = pos0 + bt % T;
     const real* c = cos + (size_t)pos * half;

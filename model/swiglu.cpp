@@ -6,9 +6,14 @@
 
 namespace foundry {
 
+// Below this many elements a parallel region costs more than it saves: waking the other thread
+// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
+// generating token by token).
+constexpr size_t kMinParallelElements = 1 << 15;
+
 // ANCHOR: swiglu_forward
 void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
-#pragma omp parallel for  // elementwise: no two iterations touch the same element
+#pragma omp parallel for if (n >= kMinParallelElements)  // elementwise: no two iterations share an element
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + std::exp(-a[i]));  // σ(a)
     h[i] = a[i] * sig * b[i];               // silu(a) ⊙ b
@@ -18,7 +23,7 @@ void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
 
 // ANCHOR: swiglu_backward
 void swiglu_backward(real* da, real* db, const real* dh, const real* a, const real* b, size_t n) {
-#pragma omp parallel for  // elementwise, as in the forward
+#pragma omp parallel for if (n >= kMinParallelElements)  // elementwise, as in the forward
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + std::exp(-a[i]));
     // in the forward this was h = a σ(a) · b
