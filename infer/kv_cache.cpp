@@ -2,11 +2,11 @@
 #include "infer/kv_cache.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "engine/matmul.h"
 #include "engine/parallel.h"
 #include "model/rmsnorm.h"
 #include "model/rope.h"
@@ -16,11 +16,11 @@ namespace foundry {
 
 namespace {
 
-using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// Rows of one kv head inside the cache: T rows of HS numbers, kv_dim numbers apart.
-using StridedRows = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
-using Vector = Eigen::Matrix<real, Eigen::Dynamic, 1>;
 using ArrayMap = Eigen::Map<Eigen::Array<real, Eigen::Dynamic, 1>>;
+using Vector = Eigen::Matrix<real, Eigen::Dynamic, 1>;
+using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMajorMap = Eigen::Map<const RowMajor>;
+using StridedRowsMap = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 
 // Below these sizes (multiply-adds) a product is done on one thread: waking a second thread
 // costs about a microsecond, as much as a few ten thousand multiply-adds. Measured with
@@ -34,12 +34,14 @@ DecodeState make_decode_state(const ModelConfig& c) {
   validate(c);
   int HS = c.head_size();
   DecodeState s;
-  s.cache.key = Tensor({c.n_layers, c.max_seq_len, c.kv_dim()});
-  s.cache.value = Tensor({c.n_layers, c.max_seq_len, c.kv_dim()});
+  s.cache.key = Tensor({c.n_layers, c.n_kv_heads, HS, c.max_seq_len});
+  s.cache.value = Tensor({c.n_layers, c.n_kv_heads, HS, c.max_seq_len});
   s.x = Tensor({c.dim});
   s.xn = Tensor({c.dim});
   s.rstd = Tensor({1});
   s.q = Tensor({c.n_heads * HS});
+  s.k = Tensor({c.kv_dim()});
+  s.v = Tensor({c.kv_dim()});
   s.scores = Tensor({c.n_heads, c.max_seq_len});
   s.att = Tensor({c.n_heads * HS});
   s.proj = Tensor({c.dim});
@@ -57,49 +59,74 @@ size_t kv_cache_bytes_per_position(const ModelConfig& c) {
 void reset(DecodeState& state) { state.cache.length = 0; }
 
 // ANCHOR: matvec
-void matvec(real* out, const real* w, const real* x, int N, int K) {
-  int chunks = (size_t)N * K >= kParallelMatvecWork ? num_threads() : 1;
+// One block of rows of out = w · x through Eigen's matrix-vector kernel, which keeps several
+// rows' dot products in SIMD registers at once and sums each register in a few shuffles.
+static void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K) {
+  ConstRowMajorMap W(w + (size_t)r0 * K, r1 - r0, K);  // rows r0 .. r1−1 of w
+  Eigen::Map<const Vector> X(x, K);
+  Eigen::Map<Vector> Out(out + r0, r1 - r0);
+  Out.noalias() = W * X;
+}
+
+void matvec(real* out, const real* w, const real* x, int N, int K, int threads) {
+  int chunks = (size_t)N * K >= kParallelMatvecWork ? threads : 1;
   if (chunks <= 1) {
-    linear_forward(out, x, w, 1, K, N);  // one row: Eigen takes its matrix-vector path
+    matvec_rows(out, w, x, 0, N, K);
     return;
   }
   // Each chunk owns a block of output rows, so no two threads write the same element.
-#pragma omp parallel for
+#pragma omp parallel for num_threads(chunks)
   for (int chunk = 0; chunk < chunks; chunk++) {
-    int r0 = (int)((size_t)N * chunk / chunks), r1 = (int)((size_t)N * (chunk + 1) / chunks);
-    linear_forward(out + r0, x, w + (size_t)r0 * K, 1, K, r1 - r0);
+    matvec_rows(out, w, x, (int)((size_t)N * chunk / chunks), (int)((size_t)N * (chunk + 1) / chunks), K);
   }
 }
 // ANCHOR_END: matvec
 
 // ANCHOR: cached_attention_forward
-void cached_attention_forward(real* att, real* scores, const real* q, const real* k, const real* v, int T, int max_T,
-                              int NH, int NKV, int HS) {
-  int kv_dim = NKV * HS;
+// Query heads h0 .. h1−1 of cached_attention_forward (kv_cache.h has the formulas).
+static void attend_heads(real* att, real* scores, const real* q, const real* k_t, const real* v_t, int T, int max_T,
+                         int h0, int h1, int NH, int NKV, int HS) {
   int group = NH / NKV;  // query heads per kv head
   real scale = static_cast<real>(1.0 / std::sqrt(double(HS)));
-  bool parallel = (size_t)NH * T * HS >= kParallelAttentionWork;
-  // Heads are independent: each writes its own row of scores and its own HS outputs.
-#pragma omp parallel for if (parallel)
-  for (int h = 0; h < NH; h++) {
+  for (int h = h0; h < h1; h++) {
     int g = h / group;  // the kv head this query head reads
-    StridedRows K(k + (size_t)g * HS, T, HS, Eigen::OuterStride<>(kv_dim));  // (T, HS)
-    StridedRows V(v + (size_t)g * HS, T, HS, Eigen::OuterStride<>(kv_dim));  // (T, HS)
-    Eigen::Map<const Vector> qh(q + (size_t)h * HS, HS);
-    Eigen::Map<Vector> s(scores + (size_t)h * max_T, T);
-    // scores: one dot product per cached position, t = 0 .. T−1 (all of them: the cache only
-    // holds the past, so the causal mask has nothing left to hide)
-    s.noalias() = K * qh;
-    s *= scale;
+    const real* qh = q + (size_t)h * HS;
+    const real* kh = k_t + (size_t)g * HS * max_T;  // (HS, max_T): row i holds component i of every key
+    const real* vh = v_t + (size_t)g * HS * max_T;  // (HS, max_T) likewise for the values
+    real* s = scores + (size_t)h * max_T;
+    // scores s_t = q · k_t / sqrt(HS) for every cached position t = 0 .. T−1 (all of them: the
+    // cache only holds the past, so the causal mask has nothing left to hide), as HS passes
+    // along contiguous rows of length T.
+    for (int t = 0; t < T; t++) s[t] = 0;
+    for (int i = 0; i < HS; i++) {
+      real qi = qh[i] * scale;
+      const real* ki = kh + (size_t)i * max_T;
+      for (int t = 0; t < T; t++) s[t] += qi * ki[t];
+    }
     // softmax over the T scores; Eigen's exp works on whole SIMD registers
-    ArrayMap p(s.data(), T);
+    ArrayMap p(s, T);
     real m = p.maxCoeff();
     p = (p - m).exp();
-    real inv_total = 1 / p.sum();
-    // out_h = Σ_t p_t v_t, then divided by Σ_t p_t
+    p *= 1 / p.sum();
+    // out_h[i] = Σ_t p_t v_t[i]: HS dot products of length T, one per row of the value cache,
+    // through Eigen's matrix-vector kernel.
+    StridedRowsMap V(vh, HS, T, Eigen::OuterStride<>(max_T));  // (HS, T), rows max_T apart
     Eigen::Map<Vector> out(att + (size_t)h * HS, HS);
-    out.noalias() = V.transpose() * s;
-    out *= inv_total;
+    out.noalias() = V * p.matrix();
+  }
+}
+
+void cached_attention_forward(real* att, real* scores, const real* q, const real* k_t, const real* v_t, int T,
+                              int max_T, int NH, int NKV, int HS, int threads) {
+  int chunks = (threads > 1 && (size_t)NH * T * HS >= kParallelAttentionWork) ? std::min(threads, NH) : 1;
+  if (chunks == 1) {
+    attend_heads(att, scores, q, k_t, v_t, T, max_T, 0, NH, NH, NKV, HS);
+    return;
+  }
+  // Each chunk owns a range of heads: its own rows of scores and its own outputs.
+#pragma omp parallel for num_threads(chunks)
+  for (int c = 0; c < chunks; c++) {
+    attend_heads(att, scores, q, k_t, v_t, T, max_T, NH * c / chunks, NH * (c + 1) / chunks, NH, NKV, HS);
   }
 }
 // ANCHOR_END: cached_attention_forward
@@ -119,6 +146,17 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
     throw std::invalid_argument("decode_step: token id " + std::to_string(token) + " is outside the vocabulary [0, " +
                                 std::to_string(V) + ")");
   }
+  // subtle: the elementwise steps of one position (RMSNorm, RoPE, SwiGLU: a few hundred
+  // numbers) are far too small to split over threads, yet their functions open an OpenMP loop;
+  // waking a second thread for them costs more than the work, and on a busy machine much more.
+  // So the thread count drops to 1 for this call and only the big products get `threads`.
+  int threads = num_threads();
+  struct RestoreThreads {
+    int n;
+    ~RestoreThreads() { set_num_threads(n); }
+  } restore{threads};
+  set_num_threads(1);
+
   real eps = static_cast<real>(c.norm_eps);
   const real* cos = model.rope_cos.ptr();
   const real* sin = model.rope_sin.ptr();
@@ -131,35 +169,37 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
   for (int l = 0; l < c.n_layers; l++) {
     const LayerWeights& lw = w.layers[l];
     // This layer's cache, and the row of it that this position fills.
-    real* key_layer = s.cache.key.ptr() + (size_t)l * max_T * kv_dim;      // (max_T, NKV·HS)
-    real* value_layer = s.cache.value.ptr() + (size_t)l * max_T * kv_dim;  // (max_T, NKV·HS)
-    real* k = key_layer + (size_t)pos * kv_dim;                             // (NKV·HS)
-    real* v = value_layer + (size_t)pos * kv_dim;                           // (NKV·HS)
+    real* key_layer = s.cache.key.ptr() + (size_t)l * kv_dim * max_T;      // (NKV, HS, max_T)
+    real* value_layer = s.cache.value.ptr() + (size_t)l * kv_dim * max_T;  // (NKV, HS, max_T)
 
-    // Attention: q, k, v of this position; k and v go straight into the cache.
+    // Attention: q, k, v of this position; k (after RoPE) and v go into column pos of the caches.
     rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.attention_norm.ptr(), 1, C, eps);
-    matvec(s.q.ptr(), lw.wq.ptr(), s.xn.ptr(), NH * HS, C);
-    matvec(k, lw.wk.ptr(), s.xn.ptr(), kv_dim, C);
-    matvec(v, lw.wv.ptr(), s.xn.ptr(), kv_dim, C);
+    matvec(s.q.ptr(), lw.wq.ptr(), s.xn.ptr(), NH * HS, C, threads);
+    matvec(s.k.ptr(), lw.wk.ptr(), s.xn.ptr(), kv_dim, C, threads);
+    matvec(s.v.ptr(), lw.wv.ptr(), s.xn.ptr(), kv_dim, C, threads);
     rope_forward(s.q.ptr(), s.q.ptr(), cos, sin, 1, 1, NH, HS, pos);  // in place, at position pos
-    rope_forward(k, k, cos, sin, 1, 1, NKV, HS, pos);
-    cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV, HS);
-    matvec(s.proj.ptr(), lw.wo.ptr(), s.att.ptr(), C, NH * HS);
+    rope_forward(s.k.ptr(), s.k.ptr(), cos, sin, 1, 1, NKV, HS, pos);
+    for (int j = 0; j < kv_dim; j++) {  // j = g·HS + i: row j of the (NKV·HS, max_T) layer
+      key_layer[(size_t)j * max_T + pos] = s.k[j];
+      value_layer[(size_t)j * max_T + pos] = s.v[j];
+    }
+    cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV, HS, threads);
+    matvec(s.proj.ptr(), lw.wo.ptr(), s.att.ptr(), C, NH * HS, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];  // h = x + attention(...)
 
     // Feed-forward: x += w2 · (silu(w1 · xn) ⊙ (w3 · xn)).
     rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.ffn_norm.ptr(), 1, C, eps);
-    matvec(s.gate.ptr(), lw.w1.ptr(), s.xn.ptr(), F, C);
-    matvec(s.up.ptr(), lw.w3.ptr(), s.xn.ptr(), F, C);
+    matvec(s.gate.ptr(), lw.w1.ptr(), s.xn.ptr(), F, C, threads);
+    matvec(s.up.ptr(), lw.w3.ptr(), s.xn.ptr(), F, C, threads);
     swiglu_forward(s.hidden.ptr(), s.gate.ptr(), s.up.ptr(), F);
-    matvec(s.proj.ptr(), lw.w2.ptr(), s.hidden.ptr(), C, F);
+    matvec(s.proj.ptr(), lw.w2.ptr(), s.hidden.ptr(), C, F, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];
   }
 
   rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, w.norm.ptr(), 1, C, eps);
   // Tied embeddings: the output projection is the embedding table itself.
   const Tensor& out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
-  matvec(s.logits.ptr(), out_w.ptr(), s.xn.ptr(), V, C);
+  matvec(s.logits.ptr(), out_w.ptr(), s.xn.ptr(), V, C, threads);
   s.cache.length = pos + 1;
   return s.logits.ptr();
 }

@@ -4,8 +4,9 @@
 // generate, position t's keys and values never change once computed (the causal mask means no
 // later token can affect them), so we keep them:
 //
-//   per layer l:   key_cache[l]   (max_seq_len, NKV·HS)   k of every position so far, after RoPE
-//                  value_cache[l] (max_seq_len, NKV·HS)   v of every position so far
+//   per layer l:   key[l]   (NKV, HS, max_seq_len)   k of every position so far, after RoPE
+//                  value[l] (NKV, HS, max_seq_len)   v of every position so far
+//                  (both stored transposed, see below)
 //
 // and a new token at position pos needs only its own x (C): its q, k, v; one row of attention
 // scores against the pos + 1 cached keys; the weighted sum of the cached values; the
@@ -15,6 +16,12 @@
 //
 // Memory of the cache: 2 · L · NKV · HS numbers per position (this is where grouped-query
 // attention pays off: NKV < NH shrinks it by NH / NKV).
+//
+// Both caches are stored transposed, one row per component of a head, so that attention works
+// along rows of length T (the positions) instead of T vectors of length HS (8 for the llama2.c
+// model: too short to fill a SIMD register and paying loop overhead at every position). The
+// scores q · k_t become HS passes along contiguous rows that the compiler vectorizes; the
+// output Σ_t p_t v_t becomes HS dot products of length T.
 //
 // Nothing here allocates after make_decode_state and nothing records a tape: these are the same
 // raw forward functions the model uses (rmsnorm_forward, rope_forward, swiglu_forward, linear
@@ -30,8 +37,8 @@ namespace foundry {
 
 // ANCHOR: decode_state
 struct KVCache {
-  Tensor key;    // (L, max_seq_len, NKV·HS) keys after RoPE
-  Tensor value;  // (L, max_seq_len, NKV·HS)
+  Tensor key;    // (L, NKV, HS, max_seq_len) keys after RoPE, transposed: k_t[i] at [l][g][i][t]
+  Tensor value;  // (L, NKV, HS, max_seq_len) values, transposed the same way
   int length = 0;  // positions filled: the next token goes to position `length`
 };
 
@@ -42,6 +49,8 @@ struct DecodeState {
   Tensor xn;      // (C) x after RMSNorm
   Tensor rstd;    // (1) RMSNorm's 1/rms, required by rmsnorm_forward's signature
   Tensor q;       // (NH·HS) the query
+  Tensor k;       // (NKV·HS) the key, before it is written into its column of the cache
+  Tensor v;       // (NKV·HS) the value, likewise
   Tensor scores;  // (NH, max_seq_len) attention scores, then probabilities, of each head
   Tensor att;     // (NH·HS) attention output, heads side by side
   Tensor proj;    // (C) output of wo, then of w2: what is added to the residual stream
@@ -66,14 +75,15 @@ void reset(DecodeState& state);
 const real* decode_step(DecodeState& state, const Model& model, int token);
 
 // Attention of one query position against the cached keys and values of one layer:
-//   scores_h[t] = q_h · k[t, g] / sqrt(HS),  t = 0 .. T−1,  g = h / (NH / NKV)
-//   att_h = Σ_t softmax(scores_h)[t] · v[t, g]
-// q, att (NH·HS); k, v (T, NKV·HS); scores (NH, max_T) scratch with rows max_T apart.
-void cached_attention_forward(real* att, real* scores, const real* q, const real* k, const real* v, int T, int max_T,
-                              int NH, int NKV, int HS);
+//   scores_h[t] = q_h · k_t[g] / sqrt(HS),  t = 0 .. T−1,  g = h / (NH / NKV)
+//   att_h = Σ_t softmax(scores_h)[t] · v_t[g]
+// q, att (NH·HS); k_t, v_t (NKV, HS, max_T) transposed keys and values (the first T columns
+// filled); scores (NH, max_T) scratch. Heads are split over up to `threads` threads when there is enough work.
+void cached_attention_forward(real* att, real* scores, const real* q, const real* k_t, const real* v_t, int T,
+                              int max_T, int NH, int NKV, int HS, int threads);
 
-// out (N) = w (N, K) · x (K): one row through a linear layer. Splits the rows of w over the
-// threads when the product is big enough to pay for waking them.
-void matvec(real* out, const real* w, const real* x, int N, int K);
+// out (N) = w (N, K) · x (K): one row through a linear layer. Splits the rows of w over up to
+// `threads` threads when the product is big enough to pay for waking them.
+void matvec(real* out, const real* w, const real* x, int N, int K, int threads);
 
 }  // namespace foundry

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/parallel.h"
 #include "engine/rng.h"
 #include "infer/kv_cache.h"
 #include "infer/sampling.h"
@@ -92,6 +93,34 @@ TEST_CASE("KV cache: greedy generation equals recomputing the full sequence ever
   }
 }
 
+TEST_CASE("KV cache: the same logits at 1 and 2 threads, and the thread setting is restored", "[kv_cache]") {
+  ModelConfig c = small_config(false, 2);
+  c.dim = 256;  // big enough that matvec and attention split over threads
+  c.n_heads = 8;
+  c.n_kv_heads = 4;
+  c.hidden_dim = 512;
+  c.vocab_size = 300;
+  c.max_seq_len = 80;
+  Model m = random_model(c, 4);
+  std::vector<std::vector<real>> runs;
+  int before = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    DecodeState state = make_decode_state(c);
+    std::vector<real> all;
+    for (int t = 0; t < 70; t++) {
+      const real* l = decode_step(state, m, (t * 37) % c.vocab_size);
+      all.insert(all.end(), l, l + c.vocab_size);
+    }
+    CHECK(num_threads() == threads);
+    runs.push_back(all);
+  }
+  set_num_threads(before);
+  double worst = 0;
+  for (size_t i = 0; i < runs[0].size(); i++) worst = std::max(worst, (double)std::fabs(runs[0][i] - runs[1][i]));
+  CHECK(worst < 1e-5);
+}
+
 TEST_CASE("KV cache: a full cache and bad token ids are clear errors; reset starts over", "[kv_cache]") {
   ModelConfig c = small_config(true, 2);
   c.max_seq_len = 4;
@@ -118,11 +147,14 @@ TEST_CASE("matvec equals the naive product, on one thread and split over threads
     std::vector<real> w((size_t)N * K), x(K), out(N);
     for (real& v : w) v = static_cast<real>(rng.normal());
     for (real& v : x) v = static_cast<real>(rng.normal());
-    matvec(out.data(), w.data(), x.data(), N, K);
-    for (int n = 0; n < N; n++) {
-      double ref = 0;
-      for (int k = 0; k < K; k++) ref += double(w[(size_t)n * K + k]) * x[k];
-      REQUIRE(out[n] == Approx(ref).margin(1e-4));
+    for (int threads : {1, 2}) {
+      std::fill(out.begin(), out.end(), real(-1));
+      matvec(out.data(), w.data(), x.data(), N, K, threads);
+      for (int n = 0; n < N; n++) {
+        double ref = 0;
+        for (int k = 0; k < K; k++) ref += double(w[(size_t)n * K + k]) * x[k];
+        REQUIRE(out[n] == Approx(ref).margin(1e-4));
+      }
     }
   }
 }

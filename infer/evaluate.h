@@ -1,0 +1,53 @@
+// Evaluation: the mean cross-entropy (and perplexity) of a model over a token sequence.
+//
+// The sequence is cut into non-overlapping windows of T positions (T = the context length,
+// max_seq_len, unless asked otherwise): window k reads inputs tokens[kT, kT + T) and is scored
+// on targets tokens[kT + 1, kT + T + 1), exactly the training objective. Tokens after the last
+// full window are not scored; a sequence too short for one full window becomes one shorter
+// window of all its n − 1 targets.
+//
+//   mean loss  = (1 / #targets) Σ −log p(target | everything before it in its window)
+//   perplexity = exp(mean loss): the model is as unsure as a uniform choice among that many tokens
+//
+// Each window starts from an empty context, so its first predictions see little history; a
+// sliding window with overlap would score lower but cost a multiple of the compute.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace foundry {
+
+struct EvalResult {
+  int windows = 0;      // N
+  int window_len = 0;   // T
+  size_t targets = 0;   // N · T positions scored
+  double mean_loss = 0;
+  double perplexity = 0;
+};
+
+// Scores up to max_windows windows (0: all) of `tokens` with windows of `window_len` positions
+// (0: max_seq_len). on_logits (may be empty) receives each window's logits (T, V) in order.
+// Throws std::invalid_argument when there are fewer than 2 tokens, an id is outside the
+// vocabulary, or window_len exceeds max_seq_len.
+EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len, int max_windows,
+                    const std::function<void(const real* logits, int T, int V)>& on_logits = {});
+
+// The windows evaluate() will score: {N, T} (same rules and errors, nothing computed).
+std::pair<int, int> eval_windows(const ModelConfig& config, size_t n_tokens, int window_len, int max_windows);
+
+// The header of a NumPy .npy file (format version 1.0) holding a little-endian float32 array
+// of this shape in C order: the magic "\x93NUMPY", the version bytes 1 0, a uint16 header
+// length, then a Python dict literal padded with spaces to end in '\n' at a multiple of 64
+// bytes. The raw float32 data follows it.
+std::string npy_header_float32(const std::vector<size_t>& shape);
+
+// Appends n values as little-endian float32 (converting from real).
+void write_float32(std::ostream& out, const real* values, size_t n);
+
+}  // namespace foundry
