@@ -377,3 +377,32 @@ TEST_CASE("data whose ids exceed the model's vocabulary is refused", "[train][lo
   CHECK_THROWS_WITH(train(tiny_config(), quiet_options(data, temp_dir("vocab_run"))),
                     Catch::Contains("val.bin: token 3 has id 40 but model.vocab_size = 32"));
 }
+
+TEST_CASE("plot ticks fall on round numbers; the metrics reader tolerates only a cut last line", "[train][plot]") {
+  CHECK(nice_ticks(0, 200, 8) == std::vector<double>{0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200});
+  const std::vector<double> y = nice_ticks(3.9, 8.6, 7);
+  REQUIRE(y.size() == 10);
+  CHECK(y.front() == Approx(4.0));
+  CHECK(y[1] - y[0] == Approx(0.5));
+  CHECK(y.back() == Approx(8.5));
+  CHECK(nice_ticks(0, 1000, 5) == std::vector<double>{0, 200, 400, 600, 800, 1000});
+
+  const std::string dir = temp_dir("metrics");
+  std::ofstream(dir + "/ok.jsonl") << "{\"kind\":\"train\",\"step\":1,\"loss\":5.0}\n"
+                                      "{\"kind\":\"eval\",\"step\":1,\"val_loss\":4.5}\n"
+                                      "{\"kind\":\"train\",\"step\":2,\"lo";  // a run killed mid-write
+  MetricsSeries m = read_metrics(dir + "/ok.jsonl");
+  CHECK(m.train.size() == 1);
+  CHECK(m.eval.size() == 1);
+  CHECK(m.eval[0].val_loss == 4.5);
+  std::ofstream(dir + "/bad.jsonl") << "{\"kind\":\"train\",\"step\":1,\"loss\":5.0}\nnot json\n"
+                                       "{\"kind\":\"train\",\"step\":2,\"loss\":4.0}\n";
+  CHECK_THROWS_WITH(read_metrics(dir + "/bad.jsonl"), Catch::Contains("line 2"));
+  CHECK_THROWS_WITH(loss_curve_svg(MetricsSeries{}, "empty"), Catch::Contains("no finite loss"));
+  // Resuming at step 1 drops what the interrupted run logged after it.
+  truncate_metrics(dir + "/ok.jsonl", 1);
+  CHECK(read_metrics(dir + "/ok.jsonl").train.size() == 1);
+  std::ofstream(dir + "/ok.jsonl", std::ios::app) << "{\"kind\":\"train\",\"step\":7,\"loss\":1.0}\n";
+  truncate_metrics(dir + "/ok.jsonl", 1);
+  CHECK(read_metrics(dir + "/ok.jsonl").train.size() == 1);
+}
