@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <set>
+#include <string>
 
 #include "engine/softmax.h"
 #include "model/memory.h"
@@ -208,4 +211,36 @@ TEST_CASE("model: rejects bad batches with a clear message", "[model]") {
   ModelConfig bad = c;
   bad.n_kv_heads = 3;
   REQUIRE_THROWS_WITH(make_model(bad), Catch::Contains("n_kv_heads"));
+}
+
+// `foundry model-info` end to end, when the foundry program has been built next to the tests
+// (a full build always builds it).
+TEST_CASE("model-info: prints the counts and the estimate of a training config", "[model][cli]") {
+  std::string foundry = std::string(FOUNDRY_BINARY_DIR) + "/foundry";
+  if (!std::ifstream(foundry)) {
+    WARN("foundry not built in " << FOUNDRY_BINARY_DIR << "; skipping the command-line check");
+    return;
+  }
+  auto run = [&](const std::string& args, int& status) {
+    std::string command = foundry + " model-info " + args + " 2>&1";
+    std::string out;
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+    status = pclose(pipe);
+    return out;
+  };
+  int status = -1;
+  std::string out = run("--config " + std::string(FOUNDRY_SOURCE_DIR) + "/configs/tiny.json", status);
+  INFO(out);
+  REQUIRE(status == 0);
+  ModelConfig tiny;  // configs/tiny.json holds the reference tiny sizes
+  REQUIRE(out.find(std::to_string(count_parameters(tiny))) != std::string::npos);
+  REQUIRE(out.find("batch B = 12 (training.batch_size)") != std::string::npos);
+  REQUIRE(out.find("layers.0.feed_forward.w2.weight") != std::string::npos);
+  REQUIRE(out.find("attention probabilities") != std::string::npos);
+  std::string bad = run("--config " + std::string(FOUNDRY_SOURCE_DIR) + "/configs/tiny.json --context 65", status);
+  REQUIRE(status != 0);
+  REQUIRE(bad.find("max_seq_len = 64") != std::string::npos);
 }
