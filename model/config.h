@@ -34,7 +34,8 @@ void validate(const ModelConfig& config);
 nlohmann::json to_json(const ModelConfig& config);
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& where, bool require_all = true);
 
-// Reads and validates a config.json file (or the "model" section of a training config).
+// Reads and validates a model directory's config.json. (A training config nests these fields
+// under "model"; train/train_config.h reads that.)
 ModelConfig load_model_config(const std::string& path);
 
 }  // namespace foundry
