@@ -7,6 +7,7 @@
 #include "engine/embedding.h"
 #include "engine/matmul.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/rng.h"
 #include "engine/softmax.h"
 #include "engine/tensor.h"
@@ -156,4 +157,17 @@ TEST_CASE("Rng: distributions have the right ranges and moments", "[rng]") {
   CHECK(std::fabs(usum / n - 0.5) < 0.005);
   REQUIRE(seen.size() == 7);
   REQUIRE_THROWS_AS(r.below(0), std::invalid_argument);
+}
+
+TEST_CASE("edge cases: const access, a loss over no rows, thread queries", "[tensor][rng]") {
+  const Tensor t({2, 2}, std::vector<real>{1, 2, 3, 4});
+  REQUIRE(t.at({1, 0}) == 3);
+  Tensor none({0, 5});
+  Tape tape;
+  REQUIRE_THROWS_WITH(cross_entropy(tape, tape.input(none), {}), Contains("(0, 5)") && Contains("no rows"));
+  // Outside a parallel region we are thread 0 of however many a parallel loop would use.
+  REQUIRE(thread_index() == 0);
+  REQUIRE_FALSE(in_parallel());
+  REQUIRE(num_threads() >= 1);
+  if (!have_openmp()) REQUIRE(num_threads() == 1);
 }
