@@ -360,6 +360,8 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   }
   if (tty) say("\n");
   if (last_saved != state.step) save();
+  // The weights as the run ended, as a plain model directory for `foundry generate`.
+  save_model(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get());
   result.step = state.step;
   say("done (%s) at step %ld; checkpoint %s\n", result.stop_reason.c_str(), state.step,
       result.last_checkpoint.c_str());

@@ -11,8 +11,9 @@
 //   5. AdamW update at lr(step) from the schedule
 //
 // The run directory (--out) receives metrics.jsonl, config.json (the effective config),
-// ckpt-<step>/ checkpoints (the newest keep_checkpoints of them) and best/, the model with the
-// lowest validation loss so far (a plain model directory).
+// ckpt-<step>/ checkpoints (the newest keep_checkpoints of them), best/, the model with the
+// lowest validation loss so far, and model/, the weights as the run ended (both plain model
+// directories that `foundry generate --model` loads).
 #pragma once
 
 #include <cmath>

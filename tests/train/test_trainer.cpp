@@ -129,6 +129,7 @@ TEST_CASE("training lowers the loss and writes the run directory", "[train][loop
   CHECK(fs::path(ckpts[0]).filename() == "ckpt-00000030");
   CHECK(fs::path(ckpts[1]).filename() == "ckpt-00000040");
   CHECK(fs::exists(out + "/best/model.safetensors"));
+  CHECK(fs::exists(out + "/model/model.safetensors"));
   CHECK(fs::exists(out + "/config.json"));
   CHECK_FALSE(fs::exists(out + "/ckpt-00000040.tmp"));
   // The plot of this run is a complete SVG document with both curves.
