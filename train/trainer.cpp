@@ -219,9 +219,16 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   // Evaluating more batches than the split holds would only repeat tokens.
   const int eval_batches = static_cast<int>(
       std::max<size_t>(1, std::min<size_t>(tc.eval_batches, val_tokens.size() / (static_cast<size_t>(B) * T))));
+  // The tokenizer `foundry prepare` stored next to the tokens travels with every saved model.
   std::unique_ptr<Tokenizer> tokenizer;
-  const fs::path tok_path = fs::path(state.data_dir) / "tokenizer.json";
-  if (fs::exists(tok_path)) tokenizer = load_tokenizer(tok_path.string());
+  const fs::path data_path(state.data_dir);
+  if (fs::exists(data_path / "tokenizer.json") || fs::exists(data_path / "tokenizer.bin")) {
+    tokenizer = load_tokenizer(state.data_dir);
+    if (tokenizer->vocab_size() != config.model.vocab_size) {
+      say("warning: the tokenizer has %d tokens but model.vocab_size = %d\n", tokenizer->vocab_size(),
+          config.model.vocab_size);
+    }
+  }
 
   // ---- the run directory ----
   fs::create_directories(opt.out_dir);
