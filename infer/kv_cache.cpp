@@ -25,8 +25,8 @@ using StridedRowsMap = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 // Below these sizes (multiply-adds) a product is done on one thread: waking a second thread
 // costs about a microsecond, as much as a few ten thousand multiply-adds. Measured with
 // bench/bench_generate (see BENCHMARKS.md); the llama2.c model (dim 64) never crosses them.
-constexpr size_t kParallelMatvecWork = size_t(1) << 16;
-constexpr size_t kParallelAttentionWork = size_t(1) << 15;
+constexpr size_t kParallelMatvecWork = size_t(1) << 18;
+constexpr size_t kParallelAttentionWork = size_t(1) << 16;
 
 }  // namespace
 
