@@ -36,11 +36,14 @@ gcovr --root "$ROOT" --object-directory "$BUILD" \
       --json "$BUILD/coverage/coverage.json" --html-details "$BUILD/coverage/index.html"
 echo
 echo "== line coverage of the library code =="
+# subtle: never `--output /dev/null`: gcovr replaces the file it writes, and run as root that
+# replaces the device itself with a regular file. The text reports go to a scratch file instead.
+scratch="$BUILD/coverage/summary.txt"
 for lib in engine model tokenizer train infer; do
   gcovr --root "$ROOT" --add-tracefile "$BUILD/coverage/coverage.json" --filter "$ROOT/$lib/" \
-        --print-summary --output /dev/null | sed -n "s/^lines: */$lib: /p"
+        --print-summary --output "$scratch" | sed -n "s/^lines: */$lib: /p"
 done
-gcovr --root "$ROOT" --add-tracefile "$BUILD/coverage/coverage.json" --print-summary --output /dev/null |
+gcovr --root "$ROOT" --add-tracefile "$BUILD/coverage/coverage.json" --print-summary --output "$scratch" |
   sed -n 's/^lines: */all libraries: /p'
 echo "per-file report: $BUILD/coverage/index.html"
 exit $status
