@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "tokenizer/file_io.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tokenizer.h"
@@ -107,13 +108,7 @@ int train(int argc, char** argv) {
                  tok.vocab_size(), wanted);
   if (args.count("vocab-listing")) {
     const std::string path = args["vocab-listing"].as<std::string>();
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f << tok.vocab_listing();
-      if (!f) throw std::runtime_error(path + ": cannot write the vocabulary listing");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error(path + ": cannot rename " + tmp);
+    write_file_atomically(path, tok.vocab_listing());
     std::fprintf(stderr, "wrote %s\n", path.c_str());
   }
   return 0;

@@ -1,6 +1,7 @@
 #include "model/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +30,17 @@ void sync_to_disk(const std::string& tmp) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  // subtle: a path that exists and is not a regular file (/dev/null, a named pipe) is written in
+  // place. Renaming onto it would replace the device itself with a file (as root, /dev/null).
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode) && !S_ISDIR(info.st_mode)) {
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw std::runtime_error(path + ": cannot open for writing: " + errno_text());
+    write(out);
+    out.flush();
+    if (!out) throw std::runtime_error(path + ": writing failed");
+    return;
+  }
   const std::string tmp = path + ".tmp";
   try {
     {

@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "tokenizer/bpe.h"
+#include "tokenizer/file_io.h"
 #include "tokenizer/unicode.h"
 
 namespace foundry {
@@ -74,19 +75,6 @@ std::string hf_to_bytes(const std::string& text, const std::string& what) {
     i += c.len;
   }
   return out;
-}
-
-void write_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(path + ": cannot open " + tmp + " for writing");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    if (!out) throw std::runtime_error(path + ": writing " + tmp + " failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(path + ": cannot rename " + tmp + " to it");
 }
 
 std::string read_file(const std::string& path) {
@@ -208,7 +196,7 @@ std::string BpeTokenizer::to_hf_json() const {
   return root.dump(1) + "\n";
 }
 
-void BpeTokenizer::save_json(const std::string& path) const { write_atomically(path, to_hf_json()); }
+void BpeTokenizer::save_json(const std::string& path) const { write_file_atomically(path, to_hf_json()); }
 
 void BpeTokenizer::save_to_dir(const std::string& dir) const {
   std::error_code ec;

@@ -1,4 +1,5 @@
 #include "tokenizer/sentencepiece.h"
+#include "tokenizer/file_io.h"
 
 #include <cstdio>
 #include <cstring>
@@ -193,22 +194,7 @@ void Llama2cTokenizer::save_to_dir(const std::string& dir) const {
   // Atomic: write tokenizer.bin.tmp, then rename over tokenizer.bin. (The tokenizer library
   // stands alone, so it does not use model/atomic_file.)
   std::string path = dir + "/tokenizer.bin";
-  std::string tmp = path + ".tmp";
-  std::string bytes = serialize();
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error(tmp + ": cannot open for writing (does the directory exist?)");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw std::runtime_error(tmp + ": write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename " + tmp + " over it");
-  }
+  write_file_atomically(path, serialize());
 }
 
 std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& bytes, const std::string& where) {
