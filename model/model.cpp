@@ -79,7 +79,10 @@ std::vector<NamedTensor> Model::parameters() {
 }
 
 void Model::zero_grad() {
-  for (auto& named : named_tensors(grads)) named.second->fill(0);
+  std::vector<std::pair<std::string, Tensor*>> list = named_tensors(grads);
+  const long count = static_cast<long>(list.size());
+#pragma omp parallel for schedule(dynamic)  // whole tensors per thread: no two write the same one
+  for (long k = 0; k < count; ++k) list[k].second->fill(0);
 }
 
 size_t Model::num_parameters() const {

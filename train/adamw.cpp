@@ -49,19 +49,28 @@ void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
     throw std::invalid_argument("adamw_step: the optimizer holds moments for " + std::to_string(opt.m.size()) +
                                 " tensors but the model has " + std::to_string(params.size()));
   }
-  opt.t++;
-  // One tensor per iteration: each update writes only its own parameter and moments.
+  // Checked before the parallel loop: an exception must not leave an OpenMP region.
   for (size_t k = 0; k < params.size(); ++k) {
+    check_same_shape(*params[k].value, opt.m[k], "adamw_step: moments of " + params[k].name);
+    check_same_shape(*params[k].value, *params[k].grad, "adamw_step: gradient of " + params[k].name);
+  }
+  opt.t++;
+  // ANCHOR: adamw_threads
+  const long count = static_cast<long>(params.size());
+  // One tensor per iteration: each update writes only its own parameter and moments, so the
+  // threads never collide and the result does not depend on their number. Dynamic: the
+  // embedding is far larger than a norm's gain.
+#pragma omp parallel for schedule(dynamic)
+  for (long k = 0; k < count; ++k) {
     Tensor& p = *params[k].value;
     const Tensor& g = *params[k].grad;
-    check_same_shape(p, opt.m[k], "adamw_step: moments of " + params[k].name);
-    check_same_shape(p, g, "adamw_step: gradient of " + params[k].name);
     // ANCHOR: decay_rule
     const double wd = decays(p) ? opt.weight_decay : 0.0;  // matrices decay, gains do not
     // ANCHOR_END: decay_rule
     adamw_update(p.ptr(), opt.m[k].ptr(), opt.v[k].ptr(), g.ptr(), p.size(), lr, opt.beta1, opt.beta2, opt.eps, wd,
                  opt.t);
   }
+  // ANCHOR_END: adamw_threads
 }
 
 }  // namespace foundry
