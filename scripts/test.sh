@@ -7,7 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-JOBS=$(nproc 2>/dev/null || echo 2)
 
 echo "== build and test (OpenMP on) =="
 BUILD_DIR=build scripts/build.sh
