@@ -10,17 +10,14 @@
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 void print_memory(const char* label, const Tensor& t) {
   std::printf("%s %s memory:", label, shape_str(t.shape).c_str());

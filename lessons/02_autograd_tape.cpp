@@ -11,17 +11,14 @@
 
 #include "engine/ops.h"
 #include "engine/tape.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 // ANCHOR: scalar_tape
 // A tape of numbers: each node remembers its op, its value, the ids of its inputs and its

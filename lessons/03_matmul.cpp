@@ -14,17 +14,14 @@
 #include "engine/matmul.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 void print_matrix(const char* label, const Tensor& t) {
   std::printf("%s =", label);

@@ -10,17 +10,14 @@
 
 #include "engine/tape.h"
 #include "model/rmsnorm.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 void print_row(const char* label, const real* x, int n) {
   std::printf("%-22s", label);

@@ -13,17 +13,14 @@
 #include "engine/matmul.h"
 #include "engine/rng.h"
 #include "model/rope.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 std::vector<real> random_vector(size_t n, Rng& rng) {
   std::vector<real> v(n);

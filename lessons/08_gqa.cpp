@@ -10,17 +10,14 @@
 
 #include "engine/rng.h"
 #include "model/attention.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 Tensor random_tensor(const Shape& shape, Rng& rng) {
   Tensor t(shape);

@@ -14,17 +14,14 @@
 #include "engine/tape.h"
 #include "model/config.h"
 #include "model/swiglu.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 double sigmoid(double a) { return 1 / (1 + std::exp(-a)); }
 double swiglu_d(double a, double b) { return a * sigmoid(a) * b; }  // the formula, in double

@@ -19,17 +19,14 @@
 #include "model/model.h"
 #include "model/rmsnorm.h"
 #include "model/swiglu.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 double rms(const Tensor& t) {
   double s = 0;

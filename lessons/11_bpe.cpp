@@ -16,17 +16,14 @@
 
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/unicode.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 std::string show(const std::string& bytes) { return "\"" + escape_bytes(bytes) + "\""; }
 

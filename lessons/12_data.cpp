@@ -16,17 +16,14 @@
 #include "train/baselines.h"
 #include "train/data_loader.h"
 #include "train/prepare.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 void print_rows(const char* label, const std::vector<int>& ids, int B, int T) {
   for (int b = 0; b < B; ++b) {

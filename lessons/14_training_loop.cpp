@@ -13,18 +13,15 @@
 #include "train/metrics.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 const fs::path kWork = fs::temp_directory_path() / "foundry_lesson_14";
 

@@ -14,17 +14,14 @@
 #include "infer/llama2c.h"
 #include "infer/sampling.h"
 #include "tokenizer/sentencepiece.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 // A made-up next-token distribution after "The cat sat on the": six candidates and their logits.
 const std::vector<std::string> kWords = {"mat", "floor", "sofa", "roof", "moon", "banana"};

@@ -13,17 +13,14 @@
 #include "infer/kv_cache.h"
 #include "infer/llama2c.h"
 #include "infer/sampling.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 // ANCHOR: recompute_step
 // Without a cache: the logits of the last position, recomputed from the whole sequence.

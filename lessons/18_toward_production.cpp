@@ -23,18 +23,15 @@
 #include "train/token_file.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
+#include "lessons/lesson_common.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("check: %s: %s\n", what, ok ? "ok" : "FAILED");
-  if (!ok) failures++;
-}
+using lesson::check;
+using lesson::failures;
 
 // The config exactly as `foundry train --config configs/tiny.json --set ...` builds it: the file's
 // JSON, each override applied to the JSON, then one strict parse (train/train_config.h).
