@@ -5,7 +5,43 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/fast_exp.h"
+
 namespace foundry {
+
+namespace {
+
+// The largest of n numbers (n ≥ 1), 16 running maxima side by side: independent lanes the
+// compiler turns into one vector max per 16 numbers. A maximum is exact, so the lanes change
+// nothing in the result.
+real max_of(const real* x, int n) {
+  real lane[16];
+  for (int l = 0; l < 16; l++) lane[l] = x[0];
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    for (int l = 0; l < 16; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  for (; j < n; j++) lane[0] = x[j] > lane[0] ? x[j] : lane[0];
+  real m = lane[0];
+  for (int l = 1; l < 16; l++) m = lane[l] > m ? lane[l] : m;
+  return m;
+}
+
+// Σ x_j in double, as 8 running sums (number j goes to sum j mod 8) added at the end: 8
+// independent chains instead of one long one, which the compiler turns into one vector add per 8
+// numbers. The order of the additions depends only on n, never on where x sits in memory, so
+// the result is the same on every run.
+double sum_in_double(const real* x, int n) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (int l = 0; l < 8; l++) lane[l] += x[j + l];
+  }
+  for (; j < n; j++) lane[j % 8] += x[j];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+}  // namespace
 
 // ANCHOR: softmax_forward
 void softmax_forward(real* probs, const real* x, int N, int V) {
@@ -73,12 +109,11 @@ double cross_entropy_forward(real* probs, const real* logits, const int* targets
   for (int i = 0; i < N; i++) {
     const real* row = logits + (size_t)i * V;
     real* p = probs + (size_t)i * V;
-    real m = *std::max_element(row, row + V);
-    double z = 0;  // Σ exp(x − m) ≥ 1, because the maximum itself contributes exp(0)
-    for (int j = 0; j < V; j++) {
-      p[j] = std::exp(row[j] - m);
-      z += p[j];
-    }
+    // Each pass over the row is its own loop so that each vectorizes (engine/fast_exp.h for
+    // the exponential; max_of and sum_in_double above for the two reductions).
+    const real m = max_of(row, V);
+    for (int j = 0; j < V; j++) p[j] = fast_exp(row[j] - m);
+    const double z = sum_in_double(p, V);  // Σ exp(x − m) ≥ 1: the maximum contributes exp(0)
     for (int j = 0; j < V; j++) p[j] = static_cast<real>(p[j] / z);
     // loss_i = logsumexp(x) − x_t = (m − x_t) + log z: no log of a probability that underflowed.
     // subtle: m − x_t first. Both are near 1e4 for large logits and their difference is exact,
