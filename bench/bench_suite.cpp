@@ -136,6 +136,7 @@ void measure_train(const Reference& r, int threads, int steps) {
   DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, 1, "bench tokens");
   Batch batch;
   Tape tape;
+  tape.set_reuse_grads(true);  // as train() does: op gradients only while backward needs them
   std::vector<NamedTensor> params = model.parameters();
   AdamW opt = make_adamw(params, 0.9, 0.95, 1e-8, 0.1);
   set_num_threads(threads);

@@ -49,7 +49,8 @@ Var Tape::record(const std::string& op, std::vector<int> inputs, const Shape& sh
   n.own_value.resize(shape);
   n.value = &n.own_value;
   if (any_grad) {
-    n.own_grad.resize(shape);
+    // reuse_grads: the buffer is taken from the pool only when backward needs it
+    if (!reuse_grads_) n.own_grad.resize(shape);
     n.grad = &n.own_grad;
   }
   return Var{count_ - 1};
@@ -88,12 +89,17 @@ bool Tape::needs_grad(Var v) const { return node(v.id).grad != nullptr; }
 Tensor& Tape::grad(Var v) {
   const TapeNode& n = node(v.id);
   if (!n.grad) throw std::logic_error("Tape::grad: node " + std::to_string(v.id) + " (" + n.op + ") has no gradient");
+  if (n.grad == &n.own_grad && n.own_grad.size() != n.own_value.size()) {
+    throw std::logic_error("Tape::grad: the gradient of node " + std::to_string(v.id) + " (" + n.op +
+                           ") is not held now (set_reuse_grads keeps op gradients only during backward)");
+  }
   return *n.grad;
 }
 
 // ANCHOR: tape_backward
 void Tape::backward(Var out, const Tensor& dout) {
   check_same_shape(value(out), dout, "Tape::backward seed gradient");
+  if (reuse_grads_) return backward_reusing_grads(out, dout);  // the same loop, pooled buffers
   // The gradients of recorded ops start at zero; the gradients of params are the caller's and
   // keep accumulating (+=), so that a weight used twice, or over several micro-batches, sums.
   for (int i = 0; i < count_; i++) {
@@ -110,6 +116,84 @@ void Tape::backward(Var out, const Tensor& dout) {
   }
 }
 // ANCHOR_END: tape_backward
+
+// ANCHOR: take_grad_buffer
+// A node's gradient is needed from the first backward that writes into it (that of its
+// last consumer, since backward runs in reverse) until its own backward has read it.
+void Tape::take_grad_buffer(TapeNode& n) {
+  const size_t size = n.own_value.size();
+  // best fit: the smallest free buffer that holds `size` numbers, else the largest one (which
+  // then grows). The same step records the same nodes, so from the second step on the choices
+  // repeat and nothing is allocated.
+  int best = -1;
+  for (int k = 0; k < static_cast<int>(grad_pool_.size()); k++) {
+    const size_t cap = grad_pool_[k].capacity();
+    if (best < 0) {
+      best = k;
+      continue;
+    }
+    const size_t best_cap = grad_pool_[best].capacity();
+    const bool fits = cap >= size, best_fits = best_cap >= size;
+    if ((fits && (!best_fits || cap < best_cap)) || (!fits && !best_fits && cap > best_cap)) best = k;
+  }
+  if (best >= 0) {
+    n.own_grad.data.swap(grad_pool_[best]);
+    grad_pool_[best].swap(grad_pool_.back());
+    grad_pool_.pop_back();
+  }
+  n.own_grad.resize(n.own_value.shape);  // within the capacity: no allocation
+  real* g = n.own_grad.ptr();
+  const long count = static_cast<long>(size);
+#pragma omp parallel for if (count >= (1 << 16))  // zeroing a large gradient is worth two threads
+  for (long i = 0; i < count; i++) g[i] = 0;
+}
+// ANCHOR_END: take_grad_buffer
+
+size_t Tape::grad_pool_numbers() const {
+  size_t n = 0;
+  for (const std::vector<real>& buffer : grad_pool_) n += buffer.capacity();
+  return n;
+}
+
+void Tape::return_grad_buffer(TapeNode& n) {
+  grad_pool_.emplace_back();
+  grad_pool_.back().swap(n.own_grad.data);
+  n.own_grad.shape = {0};
+}
+
+// ANCHOR: backward_reusing_grads
+void Tape::backward_reusing_grads(Var out, const Tensor& dout) {
+  // Every op node's gradient goes back to the pool at the end, whatever happened before.
+  std::vector<char> held(count_, 0);
+  auto is_op = [this](int id) { return nodes_[id].grad == &nodes_[id].own_grad; };
+  for (int i = 0; i < count_; i++) {
+    if (is_op(i) && nodes_[i].own_grad.size() > 0) return_grad_buffer(nodes_[i]);  // left by an earlier step
+  }
+  if (!needs_grad(out)) return;
+  if (is_op(out.id)) {
+    take_grad_buffer(nodes_[out.id]);
+    held[out.id] = 1;
+  }
+  Tensor& g = grad(out);
+  for (size_t i = 0; i < g.size(); i++) g[i] += dout[i];
+  for (int i = out.id; i >= 0; i--) {
+    TapeNode& n = nodes_[i];
+    if (!n.grad || !n.backward) continue;
+    if (!held[i]) continue;  // nothing downstream of `out` used this node: its gradient is 0
+    for (int id : n.inputs) {
+      if (is_op(id) && !held[id]) {
+        take_grad_buffer(nodes_[id]);
+        held[id] = 1;
+      }
+    }
+    n.backward();
+    return_grad_buffer(n);
+  }
+  for (int i = 0; i < count_; i++) {
+    if (held[i] && is_op(i) && nodes_[i].own_grad.size() > 0) return_grad_buffer(nodes_[i]);
+  }
+}
+// ANCHOR_END: backward_reusing_grads
 
 void Tape::backward(Var loss) {
   if (value(loss).size() != 1) {

@@ -75,6 +75,20 @@ class Tape {
   // Forget all nodes but keep every buffer for the next step.
   void clear();
 
+  // Gradient memory. By default every op node owns a gradient buffer as large as its output,
+  // allocated when the op is recorded and zeroed at the start of backward(): simple, and every
+  // gradient can be inspected after backward (the lessons and tests do). With
+  // set_reuse_grads(true) (what training uses) a node's gradient exists only while backward
+  // needs it: from the moment the first node that consumed it runs its backward (which writes
+  // into it) until the node's own backward has passed it on. Then the buffer goes back to a pool
+  // and serves another node. The pool survives clear(), so after the first step no buffer is
+  // allocated again, and only the few gradients alive at once take memory (about half of a
+  // step's activation memory saved). Params' gradients are the caller's and are not affected.
+  // After backward() in this mode, grad() of an op node is not available.
+  void set_reuse_grads(bool on) { reuse_grads_ = on; }
+  bool reuse_grads() const { return reuse_grads_; }
+  size_t grad_pool_numbers() const;  // numbers the pool's free buffers can hold (their capacity)
+
   int size() const { return count_; }
   const TapeNode& node(int id) const;
 
@@ -84,8 +98,13 @@ class Tape {
  private:
   TapeNode& next_node(const std::string& op);
   TapeNode& recorded(Var v, const char* who);  // node v, which must be recorded since clear()
+  void backward_reusing_grads(Var out, const Tensor& dout);
+  void take_grad_buffer(TapeNode& n);    // n.own_grad ← a pooled buffer, resized and zeroed
+  void return_grad_buffer(TapeNode& n);  // n.own_grad's buffer → the pool
   std::deque<TapeNode> nodes_;  // a deque: growing it never moves existing nodes
   int count_ = 0;               // nodes recorded since the last clear()
+  bool reuse_grads_ = false;
+  std::vector<std::vector<real>> grad_pool_;  // free gradient buffers (set_reuse_grads mode)
 };
 
 }  // namespace foundry

@@ -263,6 +263,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   // ---- the loop ----
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup_steps, tc.max_steps};
   Tape tape;
+  tape.set_reuse_grads(true);  // op gradients live only during backward (engine/tape.h): half the memory
   Batch batch, eval_batch;
   TrainResult result;
   result.best_val_loss = state.best_val_loss;
