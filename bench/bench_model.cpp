@@ -17,6 +17,7 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "model/model.h"
+#include "bench/reference_configs.h"
 
 using namespace foundry;
 
@@ -27,19 +28,6 @@ struct Reference {
   ModelConfig config;
   int B, T;
 };
-
-ModelConfig make_config(int dim, int layers, int heads, int kv_heads, int hidden, int context) {
-  ModelConfig c;
-  c.dim = dim;
-  c.n_layers = layers;
-  c.n_heads = heads;
-  c.n_kv_heads = kv_heads;
-  c.hidden_dim = hidden;
-  c.vocab_size = 4096;
-  c.max_seq_len = context;
-  c.tie_embeddings = true;
-  return c;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

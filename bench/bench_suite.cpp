@@ -48,6 +48,7 @@
 #include "train/adamw.h"
 #include "train/data_loader.h"
 #include "train/trainer.h"
+#include "bench/reference_configs.h"
 
 using namespace foundry;
 
@@ -59,19 +60,6 @@ struct Reference {
   int B;           // batch rows; T = model.max_seq_len
   int train_steps; // timed steps by default (about 5-10 s per measurement)
 };
-
-ModelConfig make_config(int dim, int layers, int heads, int kv_heads, int hidden, int context) {
-  ModelConfig c;
-  c.dim = dim;
-  c.n_layers = layers;
-  c.n_heads = heads;
-  c.n_kv_heads = kv_heads;
-  c.hidden_dim = hidden;
-  c.vocab_size = 4096;
-  c.max_seq_len = context;
-  c.tie_embeddings = true;
-  return c;
-}
 
 const std::vector<Reference>& references() {
   static const std::vector<Reference> refs = {
