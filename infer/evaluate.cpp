@@ -27,7 +27,6 @@ std::pair<int, int> eval_windows(const ModelConfig& config, size_t n_tokens, int
   return {static_cast<int>(full), T};
 }
 
-// ANCHOR: evaluate
 EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len, int max_windows,
                     const std::function<void(const real* logits, int T, int V)>& on_logits) {
   const ModelConfig& c = model.config;
@@ -62,9 +61,7 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
   result.perplexity = std::exp(result.mean_loss);
   return result;
 }
-// ANCHOR_END: evaluate
 
-// ANCHOR: npy_header
 std::string npy_header_float32(const std::vector<size_t>& shape) {
   // The shape as a Python tuple: (N, T, V); a 1-tuple needs its comma, (n,).
   std::string dims;
@@ -84,7 +81,6 @@ std::string npy_header_float32(const std::vector<size_t>& shape) {
   header += static_cast<char>(len >> 8);
   return header + dict;
 }
-// ANCHOR_END: npy_header
 
 void write_float32(std::ostream& out, const real* values, size_t n) {
   // Converted in small blocks so a double build writes float32 too without a big buffer.

@@ -9,7 +9,6 @@
 
 namespace foundry {
 
-// ANCHOR: load_llama2c_checkpoint
 Model load_llama2c_checkpoint(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error(path + ": cannot open the llama2.c checkpoint");
@@ -92,6 +91,5 @@ Model load_llama2c_checkpoint(const std::string& path) {
   if (!c.tie_embeddings) take(w.output.ptr(), V * C);
   return model;
 }
-// ANCHOR_END: load_llama2c_checkpoint
 
 }  // namespace foundry

@@ -6,7 +6,6 @@
 
 namespace foundry {
 
-// ANCHOR: model_config
 struct ModelConfig {
   int dim = 128;               // C: width of the residual stream
   int n_layers = 4;            // L: transformer blocks
@@ -22,7 +21,6 @@ struct ModelConfig {
   int head_size() const { return dim / n_heads; }  // HS
   int kv_dim() const { return n_kv_heads * head_size(); }  // NKV · HS
 };
-// ANCHOR_END: model_config
 
 // Throws std::invalid_argument naming the field, its value and what was expected
 // (non-positive sizes, n_heads not dividing dim, n_kv_heads not dividing n_heads, odd head size).

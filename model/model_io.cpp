@@ -37,7 +37,6 @@ std::string shape_reason(const std::string& name, const ModelConfig& c) {
 
 }  // namespace
 
-// ANCHOR: model_tensor_shapes
 std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& c) {
   const int C = c.dim, F = c.hidden_dim, V = c.vocab_size;
   const int HS = c.head_size();
@@ -59,9 +58,7 @@ std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig
   if (!c.tie_embeddings) shapes.push_back({"output.weight", {V, C}});
   return shapes;
 }
-// ANCHOR_END: model_tensor_shapes
 
-// ANCHOR: save_model
 void save_model(const Model& model, const std::string& dir, const Tokenizer* tokenizer) {
   validate(model.config);
   std::error_code ec;
@@ -91,9 +88,7 @@ void save_model(const Model& model, const std::string& dir, const Tokenizer* tok
   write_file_atomic(join(dir, kConfigFile), to_json(model.config).dump(2) + "\n");
   if (tokenizer) tokenizer->save_to_dir(dir);
 }
-// ANCHOR_END: save_model
 
-// ANCHOR: load_model
 Model load_model(const std::string& dir) {
   const std::string config_path = join(dir, kConfigFile);
   const std::string weights_path = join(dir, kWeightsFile);
@@ -140,6 +135,5 @@ Model load_model(const std::string& dir) {
   }
   return model;
 }
-// ANCHOR_END: load_model
 
 }  // namespace foundry
