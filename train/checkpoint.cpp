@@ -57,7 +57,7 @@ const nlohmann::json& require(const nlohmann::json& j, const char* key, const st
 long require_long(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = require(j, key, where);
   if (!v.is_number_integer() || v.get<long>() < 0) {
-    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " + v.dump());
+    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " + describe_json(v));
   }
   return v.get<long>();
 }
@@ -127,7 +127,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
     throw std::invalid_argument(state_path + ": not a training state file (format is not \"" + kStateFormat + "\")");
   }
   if (j.value("version", -1) != kStateVersion) {
-    throw std::invalid_argument(state_path + ": version " + require(j, "version", state_path).dump() + ", expected " +
+    throw std::invalid_argument(state_path + ": version " + describe_json(require(j, "version", state_path)) + ", expected " +
                                 std::to_string(kStateVersion));
   }
   s.config = train_config_from_json(require(j, "config", state_path), state_path + ": config");
