@@ -73,18 +73,21 @@ nlohmann::json to_json(const TrainConfig& c) {
 }
 
 std::vector<std::string> settings_lines(const TrainConfig& c, size_t width) {
-  std::vector<std::string> items = fields_settings(c.model, model_config_fields(), "model");
-  for (const std::string& s : fields_settings(c.training, training_config_fields(), "training")) items.push_back(s);
   std::vector<std::string> lines;
-  std::string line = "  ";
-  for (const std::string& item : items) {
-    if (line.size() > 2 && line.size() + item.size() > width) {
-      lines.push_back(line);
-      line = "  ";
+  // Each section starts a new line; items fill a line up to `width`.
+  auto lay_out = [&](const std::vector<std::string>& items) {
+    std::string line = "  ";
+    for (const std::string& item : items) {
+      if (line.size() > 2 && line.size() + item.size() > width) {
+        lines.push_back(line);
+        line = "  ";
+      }
+      line += item + "  ";
     }
-    line += item + "  ";
-  }
-  if (line.size() > 2) lines.push_back(line);
+    if (line.size() > 2) lines.push_back(line);
+  };
+  lay_out(fields_settings(c.model, model_config_fields(), "model"));
+  lay_out(fields_settings(c.training, training_config_fields(), "training"));
   return lines;
 }
 

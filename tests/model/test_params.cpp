@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 
+#include "infer/llama2c.h"
 #include "model/memory.h"
 #include "model/model.h"
 #include "model/model_io.h"
@@ -159,4 +162,36 @@ TEST_CASE("AdamW matches moments to parameters by name", "[model][params][adamw]
                     Contains("parameter 3 is 'layers.0.attention.wv.weight'") &&
                         Contains("belong to 'layers.0.attention.wk.weight'"));
   CHECK(opt.t == 0);  // refused before anything changed
+}
+
+// The llama2.c size check is the table's parameter count plus the RoPE tables. A header whose
+// sizes are absurd is refused by the config's limits before the count is even made (so it cannot
+// overflow), and one within the limits is refused by the file size before anything is allocated.
+TEST_CASE("llama2c: the header's sizes are limited before the size formula runs", "[model][params][llama2c]") {
+  const std::string dir = scratch("llama2c");
+  std::filesystem::create_directories(dir);
+  auto write_header = [&](const std::string& name, std::vector<int32_t> h, size_t floats) {
+    std::ofstream f(dir + "/" + name, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(h.data()), static_cast<std::streamsize>(h.size() * sizeof(int32_t)));
+    const std::vector<float> zeros(floats, 0.0f);
+    f.write(reinterpret_cast<const char*>(zeros.data()), static_cast<std::streamsize>(zeros.size() * sizeof(float)));
+    return dir + "/" + name;
+  };
+  // dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: untied), seq_len
+  CHECK_THROWS_WITH(load_llama2c_checkpoint(write_header("huge.bin", {1 << 30, 1 << 30, 1 << 30, 1, 1, -(1 << 30), 1 << 30}, 20)),
+                    Contains("huge.bin") && Contains("dim = 1073741824") && Contains("at most 65536"));
+  const std::string big = write_header("big.bin", {65536, 262144, 1024, 2, 2, -1048576, 131072}, 20);
+  CHECK_THROWS_WITH(load_llama2c_checkpoint(big), Contains("big.bin") && Contains("needs"));
+  // A small header whose file holds exactly what it promises loads.
+  ModelConfig c;
+  c.dim = 8;
+  c.hidden_dim = 16;
+  c.n_layers = 1;
+  c.n_heads = 2;
+  c.n_kv_heads = 1;
+  c.vocab_size = 5;
+  c.max_seq_len = 4;
+  const size_t floats = parameter_count(c) + 2 * 4 * (4 / 2);
+  Model m = load_llama2c_checkpoint(write_header("ok.bin", {8, 16, 1, 2, 1, 5, 4}, floats));
+  CHECK(m.num_parameters() == parameter_count(c));
 }
