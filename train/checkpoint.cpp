@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -155,7 +156,12 @@ Checkpoint load_checkpoint(const std::string& dir) {
   s.data_rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
   s.data_next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
   s.best_val_loss = parse_hex_double(require(j, "best_val_loss", state_path), state_path, "best_val_loss");
-  s.evals_without_improvement = static_cast<int>(require_long(j, "evals_without_improvement", state_path));
+  const long evals = require_long(j, "evals_without_improvement", state_path);
+  if (evals > std::numeric_limits<int>::max()) {  // range-checked, never cast into something else
+    throw std::invalid_argument(state_path + ": field 'evals_without_improvement' = " + std::to_string(evals) +
+                                " is out of range");
+  }
+  s.evals_without_improvement = static_cast<int>(evals);
   const long adam_t = require_long(j, "adam_t", state_path);
 
   // 3. The moments: exactly one m and one v per parameter, each shaped like it.

@@ -260,6 +260,16 @@ TEST_CASE("train_state.json: a deeply nested or huge value is refused with a sho
   write_text(state_path, j.dump());
   const std::string e = error_of([&] { load_checkpoint(ckpt); });
   CHECK_THAT(e, Contains("field 'step' must be a non-negative integer, got an array of 50000 elements"));
+  // An integer too large for its field is an error, not a wrapped value.
+  j = nlohmann::json::parse(good);
+  j["evals_without_improvement"] = 4294967296ll;
+  write_text(state_path, j.dump());
+  CHECK_THAT(error_of([&] { load_checkpoint(ckpt); }),
+             Contains("field 'evals_without_improvement' = 4294967296 is out of range"));
+  j["evals_without_improvement"] = 18446744073709551615ull;
+  write_text(state_path, j.dump());
+  CHECK_THAT(error_of([&] { load_checkpoint(ckpt); }),
+             Contains("field 'evals_without_improvement' must be a non-negative integer, got 18446744073709551615"));
   write_text(state_path, good);
   CHECK(error_of([&] { load_checkpoint(ckpt); }).empty());
 }
