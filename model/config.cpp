@@ -15,7 +15,7 @@ const FieldNaming kChecking{"", ""};
 const FieldNaming kReading{"field '", "'"};
 
 std::string unknown_model_field(const std::string& key) {
-  return "unknown field '" + key + "' in the model config";
+  return "unknown field '" + bounded_text(key) + "' in the model config";
 }
 
 }  // namespace

@@ -9,6 +9,15 @@
 
 namespace foundry {
 
+std::string bounded_text(const std::string& s) {
+  const size_t kMaxChars = 60;
+  if (s.size() <= kMaxChars) return s;
+  // Cut on a UTF-8 character boundary so the message stays valid text.
+  size_t cut = kMaxChars;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "... (" + std::to_string(s.size()) + " bytes)";
+}
+
 std::string describe_json(const nlohmann::json& v) {
   const size_t kMaxChars = 60;
   switch (v.type()) {
@@ -19,10 +28,9 @@ std::string describe_json(const nlohmann::json& v) {
     case nlohmann::json::value_t::string: {
       const std::string& s = v.get_ref<const std::string&>();
       if (s.size() <= kMaxChars) return nlohmann::json(s).dump();
-      // Cut on a UTF-8 character boundary so the message stays valid text.
-      size_t cut = kMaxChars;
-      while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-      return nlohmann::json(s.substr(0, cut)).dump() + "... (" + std::to_string(s.size()) + " bytes)";
+      const std::string cut = bounded_text(s);
+      const size_t dots = cut.rfind("... (");
+      return nlohmann::json(cut.substr(0, dots)).dump() + cut.substr(dots);
     }
     default:
       return v.dump();  // a number, boolean, null or binary: short and not recursive

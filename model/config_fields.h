@@ -14,7 +14,10 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -24,8 +27,12 @@ namespace foundry {
 // null as written, a string quoted and cut short, an array or object by its kind and size only.
 std::string describe_json(const nlohmann::json& v);
 
-// Parses JSON text, refusing nesting deeper than `max_depth` before building anything (nlohmann
-// itself parses any depth, but the value it builds is destroyed and printed recursively).
+// `s` cut to at most about 60 bytes (on a UTF-8 boundary) with "... (N bytes)" appended when cut:
+// how a message shows a key or a string taken from a file.
+std::string bounded_text(const std::string& s);
+
+// Parses JSON text, refusing nesting deeper than `max_depth` while it builds the value (nlohmann
+// parses any depth, but copying, comparing and printing the value it builds recurse).
 // Throws std::invalid_argument "<where>: not valid JSON: ..." or "... nested deeper than ...".
 nlohmann::json parse_json_text(const std::string& text, const std::string& where, int max_depth = 64);
 
@@ -40,6 +47,7 @@ struct FieldRange {
   bool lo_open = false, hi_open = false;
 };
 
+// One field of a config: the declaration everything else is generated from.
 template <typename Config>
 struct ConfigField {
   using Member = std::variant<int Config::*, long Config::*, uint64_t Config::*, double Config::*, bool Config::*,
@@ -82,7 +90,7 @@ std::string range_text(const FieldRange& r, bool integer);  // "int in [1, 1024]
 
 }  // namespace config_detail
 
-// Writes every field of `c` as a JSON object, in declaration order (nlohmann sorts the keys).
+// Every field of `c` as a JSON object (whose keys nlohmann keeps sorted).
 template <typename Config>
 nlohmann::json fields_to_json(const Config& c, const std::vector<ConfigField<Config>>& fields) {
   nlohmann::json j = nlohmann::json::object();

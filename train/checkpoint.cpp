@@ -37,7 +37,9 @@ double parse_hex_double(const nlohmann::json& j, const std::string& where, const
   const std::string s = j.get<std::string>();
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0') throw std::invalid_argument(where + ": field '" + field + "' = \"" + s + "\" is not a number");
+  if (s.empty() || *end != '\0') {
+    throw std::invalid_argument(where + ": field '" + field + "' = " + describe_json(s) + " is not a number");
+  }
   return v;
 }
 
@@ -45,7 +47,8 @@ uint64_t parse_u64(const nlohmann::json& j, const std::string& where, const std:
   if (!j.is_string()) throw std::invalid_argument(where + ": field '" + field + "' must be a decimal string");
   const std::string s = j.get<std::string>();
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 20) {
-    throw std::invalid_argument(where + ": field '" + field + "' = \"" + s + "\" is not a 64-bit unsigned integer");
+    throw std::invalid_argument(where + ": field '" + field + "' = " + describe_json(s) +
+                                " is not a 64-bit unsigned integer");
   }
   return std::strtoull(s.c_str(), nullptr, 10);
 }

@@ -10,7 +10,7 @@ namespace {
 const FieldNaming kNaming{"training.", ""};
 
 std::string unknown_training_field(const std::string& key) {
-  return "unknown field 'training." + key + "' (configs/README.md lists every field)";
+  return "unknown field 'training." + bounded_text(key) + "' (configs/README.md lists every field)";
 }
 
 [[noreturn]] void fail(const std::string& where, const std::string& field, const std::string& value,
@@ -113,7 +113,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   if (!j.is_object()) throw std::invalid_argument(where + ": a training config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "model" && it.key() != "training" && it.key() != "description") {
-      throw std::invalid_argument(where + ": unknown top-level field '" + it.key() +
+      throw std::invalid_argument(where + ": unknown top-level field '" + bounded_text(it.key()) +
                                   "' (expected \"model\", \"training\" and optionally \"description\")");
     }
   }

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -123,7 +125,28 @@ TEST_CASE("the declarations drive to_json, the settings print-out and --set", "[
   CHECK_THAT(error_of([&] { apply_override(j, "model.dim=8"); }), Contains("no \"model\" section"));
 }
 
+// The declared ranges fit the members' types, so a value that passed its range check converts
+// exactly.
+template <typename Config>
+void require_ranges_fit(const std::vector<ConfigField<Config>>& fields) {
+  for (const ConfigField<Config>& f : fields) {
+    INFO(f.name);
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(std::declval<Config>().*member)>;
+          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_unsigned_v<T>) {
+            CHECK(f.range.lo >= static_cast<double>(std::numeric_limits<T>::min()));
+            CHECK(f.range.hi <= static_cast<double>(std::numeric_limits<T>::max()));
+            CHECK(std::isfinite(f.range.hi));
+          }
+        },
+        f.member);
+  }
+}
+
 TEST_CASE("JSON integers are range-checked, never cast", "[train][config][fields]") {
+  require_ranges_fit(model_config_fields());
+  require_ranges_fit(training_config_fields());
   // 4294967312 = 2^32 + 16: a cast to int would make it 16, a working model.
   nlohmann::json m = tiny_model_json();
   m["dim"] = 4294967312ull;
@@ -205,6 +228,16 @@ TEST_CASE("deeply nested JSON is refused with a short message, in every config r
   e = error_of([&] { train_config_from_json(t, "cfg.json"); });
   CHECK_THAT(e, Contains("training.sampling = \"yyyy") && Contains("... (200000 bytes)"));
   CHECK(e.size() < 300);
+  // Keys are shown cut short too.
+  const std::string long_key(200000, 'k');
+  for (const char* where : {"", "model", "training"}) {
+    INFO(where);
+    t = read_json_file(source("configs/tiny.json"));
+    (where[0] ? t[where] : t)[long_key] = 1;
+    e = error_of([&] { train_config_from_json(t, "cfg.json"); });
+    CHECK_THAT(e, Contains("unknown") && Contains("kkkk... (200000 bytes)"));
+    CHECK(e.size() < 300);
+  }
   t = read_json_file(source("configs/tiny.json"));
   t["description"] = nlohmann::json::object({{"a", std::string(200000, 'z')}});
   e = error_of([&] { train_config_from_json(t, "cfg.json"); });
@@ -260,6 +293,13 @@ TEST_CASE("train_state.json: a deeply nested or huge value is refused with a sho
   write_text(state_path, j.dump());
   const std::string e = error_of([&] { load_checkpoint(ckpt); });
   CHECK_THAT(e, Contains("field 'step' must be a non-negative integer, got an array of 50000 elements"));
+  // A huge string where a number belongs is shown cut short.
+  j = nlohmann::json::parse(good);
+  j["data_next_batch"] = std::string(200000, '7') + "x";
+  write_text(state_path, j.dump());
+  const std::string long_error = error_of([&] { load_checkpoint(ckpt); });
+  CHECK_THAT(long_error, Contains("field 'data_next_batch' = \"7777") && Contains("... (200001 bytes)"));
+  CHECK(long_error.size() < 400);
   // An integer too large for its field is an error, not a wrapped value.
   j = nlohmann::json::parse(good);
   j["evals_without_improvement"] = 4294967296ll;
