@@ -449,10 +449,12 @@ TEST_CASE("end to end: Chinese lessons are checked like the English ones, twins 
     write_file(dir.path / "lessons" / "zh" / "GLOSSARY.md",
                "# 术语表\n\n| 术语 | English | 不要用 |\n|---|---|---|\n| 残差流 | residual stream | 剩余流 |\n");
     write_file(zh_md, zh + "\n剩余流。\n");
+    write_file(dir.path / "README.zh.md", "# 说明\n\n残差流，不是剩余流。\n");
     Run r = run(check_tree(dir.path));
     INFO(r.output);
     CHECK(r.status == 1);
     CHECK(contains(r.output, "lessons/zh/07-demo.md:22: uses \"剩余流\""));
+    CHECK(contains(r.output, "README.zh.md:3: uses \"剩余流\""));
   }
 }
 

@@ -314,12 +314,16 @@ void Checker::check_glossary() {
   const std::string glossary_rel = "lessons/zh/GLOSSARY.md";
   if (!fs::exists(opt_.root / glossary_rel)) return;
   std::vector<GlossaryEntry> glossary = parse_glossary(glossary_rel, markdown(glossary_rel), errors_);
+  std::vector<std::string> files;  // every Chinese text but the glossary itself
   for (const auto& entry : fs::directory_iterator(opt_.root / "lessons/zh")) {
     std::string name = entry.path().filename().string();
-    if (entry.path().extension() != ".md" || name == "GLOSSARY.md" || !selected(entry.path())) continue;
-    for (const std::string& e : lesson_check::check_glossary(rel(entry.path()), markdown(rel(entry.path())), glossary)) {
-      errors_.push_back(e);
-    }
+    if (entry.path().extension() == ".md" && name != "GLOSSARY.md") files.push_back(rel(entry.path()));
+  }
+  if (fs::exists(opt_.root / "README.zh.md")) files.push_back("README.zh.md");
+  std::sort(files.begin(), files.end());
+  for (const std::string& file : files) {
+    if (!selected(file)) continue;
+    for (const std::string& e : lesson_check::check_glossary(file, markdown(file), glossary)) errors_.push_back(e);
   }
 }
 
@@ -360,7 +364,7 @@ Keeps the lessons and the code they quote from drifting apart. It checks:
   glossary  lessons/zh/GLOSSARY.md lists wrong variants in a table whose header row is
             `| 术语 | English | 不要用 |`, one row per term, the wrong variants separated by "、":
               | 残差流 | residual stream | 残余流、剩余流 |
-            No Chinese lesson may use a wrong variant in its prose (code is not prose; a variant
+            No Chinese lesson (nor README.zh.md) may use a wrong variant in its prose (code is not prose; a variant
             inside the preferred term, such as 注意力 in 自注意力, is fine).
 
 Options:

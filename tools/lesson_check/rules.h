@@ -47,7 +47,7 @@ Lines check_twin(const std::string& en_rel, const Lines& en, const std::string& 
 //
 //   | 残差流 | residual stream | 残余流、剩余流 |
 //
-// A Chinese lesson (lessons/zh/*.md) must not use a wrong variant in its prose (fenced code and
+// A Chinese text (lessons/zh/*.md, README.zh.md) must not use a wrong variant in its prose (fenced code and
 // inline code are not prose), except inside an occurrence of a preferred term.
 struct GlossaryEntry {
   std::string term;
