@@ -23,7 +23,7 @@
 #include "engine/rng.h"
 #include "infer/generate.h"
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model.h"
 
 using namespace foundry;

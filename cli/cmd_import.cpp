@@ -1,13 +1,13 @@
 // foundry import llama2c --checkpoint X.bin --tokenizer tokenizer.bin --out DIR
 //
-// Converts a legacy llama2.c checkpoint (see infer/llama2c.h for the layout) and its
+// Converts a legacy llama2.c checkpoint (see model/llama2c.h for the layout) and its
 // SentencePiece-style tokenizer into our model directory: config.json, model.safetensors and
 // tokenizer.bin (the tokenizer file byte for byte).
 #include <cxxopts.hpp>
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "infer/sampling.h"
 #include "lessons/lesson_common.h"
 

@@ -1,4 +1,4 @@
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 
 #include <cstdint>
 #include <cstring>

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "infer/evaluate.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 
 using namespace foundry;
 

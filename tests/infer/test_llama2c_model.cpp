@@ -12,7 +12,7 @@
 
 #include "infer/generate.h"
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
 
