@@ -104,7 +104,7 @@ TEST_CASE("a Var from before clear() is rejected, not silently reused", "[tape]"
   tape.clear();
   tape.param(x, dx);
   REQUIRE_THROWS_WITH(tape.value(b), Contains("tape has no node 1"));
-  REQUIRE_THROWS_WITH(tape.out(b), Contains("tape has no node 1"));
+  REQUIRE_THROWS_WITH(tape.mutable_value(b), Contains("tape has no node 1"));
   REQUIRE_THROWS_AS(scale(tape, b, 2.0), std::out_of_range);
 }
 
