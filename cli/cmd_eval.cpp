@@ -5,10 +5,12 @@
 #include <iterator>
 
 #include "cli/commands.h"
+#include "common/file_io.h"
+#include "common/npy.h"
 #include "engine/parallel.h"
 #include "infer/evaluate.h"
-#include "model/atomic_file.h"
 #include "model/model_io.h"
+#include "tokenizer/tokenizer.h"
 #include "train/token_file.h"
 
 namespace foundry::cli {
@@ -51,9 +53,7 @@ int cmd_eval(int argc, char** argv) {
   std::string source;
   if (args.count("text")) {
     source = args["text"].as<std::string>();
-    std::ifstream f(source, std::ios::binary);
-    if (!f) throw std::runtime_error(source + ": cannot open the text file");
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string text = read_file(source, "text file");
     std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
     if (tokenizer->bos_id() >= 0) tokens.push_back(tokenizer->bos_id());
     std::vector<int> ids = tokenizer->encode(text);
@@ -67,7 +67,9 @@ int cmd_eval(int argc, char** argv) {
   EvalResult r;
   if (args.count("logits-out")) {
     std::string out = args["logits-out"].as<std::string>();
-    auto [N, T] = eval_windows(model.config, tokens.size(), window, max_windows);
+    // (two named ints, not a structured binding: C++17 does not let a lambda capture one)
+    const std::pair<int, int> windows = eval_windows(model.config, tokens.size(), window, max_windows);
+    const int N = windows.first, T = windows.second;
     // Streamed window by window into out.tmp, renamed over out only when every byte is written.
     write_file_atomic(out, [&](std::ostream& os) {
       os << npy_header_float32({(size_t)N, (size_t)T, (size_t)model.config.vocab_size});

@@ -13,6 +13,7 @@
 #include "engine/parallel.h"
 #include "infer/generate.h"
 #include "model/model_io.h"
+#include "tokenizer/tokenizer.h"
 
 namespace foundry::cli {
 

@@ -41,13 +41,4 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
 // The windows evaluate() will score: {N, T} (same rules and errors, nothing computed).
 std::pair<int, int> eval_windows(const ModelConfig& config, size_t n_tokens, int window_len, int max_windows);
 
-// The header of a NumPy .npy file (format version 1.0) holding a little-endian float32 array
-// of this shape in C order: the magic "\x93NUMPY", the version bytes 1 0, a uint16 header
-// length, then a Python dict literal padded with spaces to end in '\n' at a multiple of 64
-// bytes. The raw float32 data follows it.
-std::string npy_header_float32(const std::vector<size_t>& shape);
-
-// Appends n values as little-endian float32 (converting from real).
-void write_float32(std::ostream& out, const real* values, size_t n);
-
 }  // namespace foundry

@@ -8,8 +8,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "common/file_io.h"
 #include "engine/parallel.h"
-#include "model/atomic_file.h"
 #include "model/memory.h"
 #include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
@@ -285,7 +285,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
     if (val < state.best_val_loss) {
       state.best_val_loss = val;
       state.evals_without_improvement = 0;
-      save_model(model, (fs::path(opt.out_dir) / "best").string(), tokenizer.get());
+      save_model_with_tokenizer(model, (fs::path(opt.out_dir) / "best").string(), tokenizer.get());
     } else {
       state.evals_without_improvement++;
       out_of_patience = tc.patience > 0 && state.evals_without_improvement >= tc.patience;
@@ -369,7 +369,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   if (tty) say("\n");
   if (last_saved != state.step) save();
   // The weights as the run ended, as a plain model directory for `foundry generate`.
-  save_model(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get());
+  save_model_with_tokenizer(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get());
   result.step = state.step;
   say("done (%s) at step %ld; checkpoint %s\n", result.stop_reason.c_str(), state.step,
       result.last_checkpoint.c_str());
