@@ -4,7 +4,7 @@
 //   build/bench/bench_train [steps_scale=1] [configs=tiny,small,medium]
 //
 // Each configuration is read from configs/<name>.json (one micro-batch per step, as in the
-// benchmarks of the other issues) and trained on random token ids: speed does not depend on
+// other benchmarks) and trained on random token ids: speed does not depend on
 // what the tokens are. One untimed step first (the tape allocates its buffers), then timed steps.
 #include <chrono>
 #include <cstdio>
