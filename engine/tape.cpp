@@ -100,7 +100,8 @@ Tensor& Tape::grad(Var v) {
   if (!n.grad) throw std::logic_error("Tape::grad: node " + std::to_string(v.id) + " (" + n.op + ") has no gradient");
   if (tape_owns_grad(n) && n.own_grad.size() != n.own_value.size()) {
     throw std::logic_error("Tape::grad: the gradient of node " + std::to_string(v.id) + " (" + n.op +
-                           ") is not held now (set_reuse_grads keeps op gradients only during backward)");
+                           ") is not held now (an op's gradient exists from backward() on; with "
+                           "set_reuse_grads, only during backward)");
   }
   return *n.grad;
 }
