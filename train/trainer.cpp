@@ -73,9 +73,15 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
 
 // A model directory plus training.json, the context length it was trained at: `foundry eval`
 // scores with that window by default, so its loss is the one training printed (infer/evaluate.h).
+// Written beside the real name and published in one rename, so a kill during the save leaves the
+// previous best/ (or model/) whole.
 void save_model_with_context(const Model& model, const std::string& dir, const Tokenizer* tokenizer, int seq_len) {
-  save_model(model, dir, tokenizer);
-  write_file_atomic((fs::path(dir) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  const std::string tmp = dir + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  save_model(model, tmp, tokenizer);
+  write_file_atomic((fs::path(tmp) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  publish_directory(tmp, dir);
 }
 
 }  // namespace
@@ -228,6 +234,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
 
   // ---- the run directory ----
   fs::create_directories(opt.out_dir);
+  remove_leftovers(opt.out_dir);  // *.tmp, *.old of an interrupted save or delete
   const std::string metrics_path = (fs::path(opt.out_dir) / "metrics.jsonl").string();
   if (!opt.resume.empty()) {
     truncate_metrics(metrics_path, state.step);

@@ -52,7 +52,7 @@ all_models_load() {
   local run=$1 ok=0 dir
   for dir in "$run"/ckpt-* "$run"/best "$run"/model; do
     [[ -d $dir ]] || continue
-    case $dir in *.tmp) continue ;; esac
+    case $dir in *.tmp | *.old) continue ;; esac  # leftovers of an interruption, never loaded
     if ! "$FOUNDRY" eval --model "$dir" --text "$SCRATCH/probe.txt" > "$SCRATCH/eval.log" 2>&1; then
       echo "  $dir does not load:"; sed 's/^/    /' "$SCRATCH/eval.log"; ok=1
     fi
@@ -76,11 +76,13 @@ if [[ $WHAT == all || $WHAT == kills ]]; then
   kills=0 attempts=0 finished=0
   while (( attempts < KILLS * 4 )); do
     attempts=$((attempts + 1))
+    # The foundry process itself is started in the background (not through a shell function,
+    # whose subshell would take the SIGKILL and leave foundry running).
     if compgen -G "$run/ckpt-*[0-9]" > /dev/null; then
-      train --resume "$run" > "$SCRATCH/killed.log" 2>&1 &
+      "$FOUNDRY" train --threads 1 --quiet --resume "$run" > "$SCRATCH/killed.log" 2>&1 &
     else
       rm -rf "$run"  # killed before its first checkpoint: nothing to resume, start again
-      train --out "$run" > "$SCRATCH/killed.log" 2>&1 &
+      "$FOUNDRY" train "${SETTINGS[@]}" --out "$run" > "$SCRATCH/killed.log" 2>&1 &
     fi
     pid=$!
     if (( kills >= KILLS )); then  # enough: let it finish
