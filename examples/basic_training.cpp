@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
 
   // 3. Batches of B random windows of T + 1 tokens (inputs and the same window shifted by one).
   const int B = 8, T = 32;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, /*seed=*/1, path);
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, /*seed=*/1, path);
   Batch batch;
 
   // 4. The optimizer keeps two moments per parameter; the tape is made once and reused, so its

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     Batch batch;
     const int B = config.training.batch_size, T = config.training.seq_len;
     const int batches = std::max(1, std::min<int>(config.training.eval_batches, data.val.size() / (B * T)));
-    const double val = evaluate(model, tape, data.val, B, T, batches, batch);
+    const double val = validation_loss(model, tape, data.val, B, T, batches, batch);
     std::printf("saved model %s: validation loss %.4f (training measured %.4f; uniform guessing ln %d = %.4f)\n",
                 model_dir.c_str(), val, result.best_val_loss, tokenizer.vocab_size(),
                 std::log(tokenizer.vocab_size()));

@@ -169,7 +169,7 @@ void validate(const TrainConfig& c, const std::string& where) {
   positive("keep_checkpoints", t.keep_checkpoints);
   positive("log_interval", t.log_interval);
   try {
-    sampling_from_string(t.sampling, "training.sampling");
+    batch_order_from_string(t.sampling, "training.sampling");
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(where + ": " + e.what());
   }

@@ -91,7 +91,7 @@ TEST_CASE("sequential batches follow o = ((k*B + b)*T) mod n and wrap at the end
   std::vector<int> tokens(50);
   for (int i = 0; i < 50; ++i) tokens[i] = 100 + i;
   const int B = 3, T = 7;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::sequential, 0, "test");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::sequential, 0, "test");
   Batch batch;
   for (uint64_t k = 0; k < 6; ++k) {
     next_batch(loader, batch);
@@ -114,9 +114,9 @@ TEST_CASE("sequential batches follow o = ((k*B + b)*T) mod n and wrap at the end
 TEST_CASE("random batches are windows inside the split, reproducible from the seed", "[train][loader]") {
   std::vector<int> tokens(40);
   for (int i = 0; i < 40; ++i) tokens[i] = i;
-  DataLoader a = make_data_loader(tokens, 4, 8, Sampling::random, 99, "test");
-  DataLoader b = make_data_loader(tokens, 4, 8, Sampling::random, 99, "test");
-  DataLoader c = make_data_loader(tokens, 4, 8, Sampling::random, 100, "test");
+  DataLoader a = make_data_loader(tokens, 4, 8, BatchOrder::random, 99, "test");
+  DataLoader b = make_data_loader(tokens, 4, 8, BatchOrder::random, 99, "test");
+  DataLoader c = make_data_loader(tokens, 4, 8, BatchOrder::random, 100, "test");
   Batch ba, bb, bc;
   bool any_differs = false;
   std::vector<int> starts_seen(40, 0);
@@ -139,9 +139,9 @@ TEST_CASE("random batches are windows inside the split, reproducible from the se
   // Every start in [0, n - T) = [0, 32) is possible; none beyond.
   for (int o = 32; o < 40; ++o) CHECK(starts_seen[o] == 0);
   CHECK(starts_seen[0] + starts_seen[31] > 0);
-  CHECK_THROWS_WITH(make_data_loader(std::vector<int>(8), 2, 8, Sampling::random, 1, "val.bin"),
+  CHECK_THROWS_WITH(make_data_loader(std::vector<int>(8), 2, 8, BatchOrder::random, 1, "val.bin"),
                     Catch::Contains("need at least 9"));
-  CHECK_THROWS_WITH(sampling_from_string("shuffled", "training.sampling"), Catch::Contains("training.sampling"));
+  CHECK_THROWS_WITH(batch_order_from_string("shuffled", "training.sampling"), Catch::Contains("training.sampling"));
 }
 
 TEST_CASE("AdamW matches torch.optim.AdamW (committed fixture)", "[train][adamw]") {
