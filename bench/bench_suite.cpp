@@ -134,7 +134,7 @@ void measure_train(const Reference& r, int threads, int steps) {
   tc.warmup_steps = 0;
   tc.max_steps = steps + 2;
   tc.grad_clip = 1.0;
-  AdamW opt = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+  AdamW opt = make_adamw(model.parameters());
   set_num_threads(threads);
   std::vector<double> step_seconds;
   double loss = 0;

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
       Model model = make_model(c.model);
       Rng init(t.seed);
       init_weights(model, init);
-      AdamW opt = make_adamw(model.parameters(), t.beta1, t.beta2, t.eps, t.weight_decay);
+      AdamW opt = make_adamw(model.parameters());
       DataLoader loader = make_data_loader(tokens, t.batch_size, t.seq_len, BatchOrder::random, 2, "bench");
       Tape tape;
       tape.set_reuse_grads(true);  // as train() does

@@ -66,7 +66,7 @@ static Model train_tiny_model(std::unique_ptr<Tokenizer>& tokenizer_out) {
   tc.warmup_steps = 20;
   tc.max_steps = steps;
   tc.grad_clip = 1.0;
-  AdamW opt = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+  AdamW opt = make_adamw(model.parameters());
   StepResult stats{};
   for (int step = 0; step < steps; ++step) stats = training_step(model, opt, tape, loader, batch, tc, step);
   std::printf("trained a %zu-parameter model for %d steps; last training loss %.3f\n", model.num_parameters(), steps,

@@ -158,7 +158,7 @@ int main() {
   tc.lr = tc.min_lr = 1e-3;
   tc.warmup_steps = 0;
   tc.grad_clip = 1.0;
-  AdamW opt = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+  AdamW opt = make_adamw(model.parameters());
   Tape tape;
   tape.set_reuse_grads(true);
   long step_allocations = 0, step_large = 0, first_large = 0;

@@ -190,8 +190,7 @@ int main() {
     const char* what;
     if (variant == 0) {
       what = "fresh AdamW moments";
-      c.state.optimizer = make_adamw(c.model.parameters(), config.training.beta1, config.training.beta2,
-                                     config.training.eps, config.training.weight_decay);
+      c.state.optimizer = make_adamw(c.model.parameters());
     } else {
       what = "data generator restarted";
       c.state.loader.rng = Rng(config.training.seed + 1);

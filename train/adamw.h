@@ -29,11 +29,16 @@
 namespace foundry {
 
 // ANCHOR: adamw_struct
-struct AdamW {
+// The hyperparameters: chosen by the user (the training config), never changed by an update.
+struct AdamWSettings {
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
+};
+
+// The state: what the updates build up, and what a checkpoint must save.
+struct AdamW {
   long t = 0;                 // updates made so far; the next update uses t + 1
   std::vector<Tensor> m;      // first moments, one per parameter, same shapes, parameters() order
   std::vector<Tensor> v;      // second moments
@@ -41,7 +46,7 @@ struct AdamW {
 // ANCHOR_END: adamw_struct
 
 // Moments of the right shapes, all zero, t = 0.
-AdamW make_adamw(const std::vector<NamedTensor>& params, double beta1, double beta2, double eps, double weight_decay);
+AdamW make_adamw(const std::vector<NamedTensor>& params);
 
 // Does weight decay apply to this tensor? Only to matrices (rank 2).
 bool decays(const Tensor& param);
@@ -52,6 +57,6 @@ void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr,
                   double eps, double wd, long t);
 
 // One optimizer step over every parameter at learning rate `lr` (increments opt.t first).
-void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr);
+void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr, const AdamWSettings& settings);
 
 }  // namespace foundry

@@ -174,8 +174,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
                                   "' that this model has no parameter for (optimizer state for another model?)");
     }
   }
-  const TrainingConfig& t = s.config.training;
-  s.optimizer = make_adamw(params, t.beta1, t.beta2, t.eps, t.weight_decay);
+  s.optimizer = make_adamw(params);
   s.optimizer.t = adam_t;
   for (size_t k = 0; k < params.size(); ++k) {
     for (int which = 0; which < 2; ++which) {

@@ -170,14 +170,10 @@ void start(Run& run) {
   } else {
     if (!run.opt.init_from.empty()) start_from_weights(run);
     else start_fresh(run);
-    run.state.optimizer = make_adamw(run.model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+    run.state.optimizer = make_adamw(run.model.parameters());
     run.state.loader.rng = Rng(tc.seed + 1);
   }
   run.state.config = run.config;  // overrides given when resuming (max_steps, ...) take effect
-  run.state.optimizer.beta1 = tc.beta1;
-  run.state.optimizer.beta2 = tc.beta2;
-  run.state.optimizer.eps = tc.eps;
-  run.state.optimizer.weight_decay = tc.weight_decay;
   if (!run.opt.data_dir.empty()) run.state.data_dir = run.opt.data_dir;
   if (run.state.data_dir.empty()) throw std::invalid_argument("train: no data directory given (--data)");
 }
@@ -350,6 +346,8 @@ double estimate_training_bytes(const TrainConfig& config) {
   return static_cast<double>(mem.total_bytes());
 }
 
+AdamWSettings adamw_settings(const TrainingConfig& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
+
 // ANCHOR: training_step
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
                          const TrainingConfig& tc, long step) {
@@ -380,7 +378,7 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
   // 4. A NaN or infinity would be written into every weight and both moments: stop before that.
   r.updated = std::isfinite(r.loss) && std::isfinite(r.grad_norm);
   // 5. The update.
-  if (r.updated) adamw_step(optimizer, params, r.lr);
+  if (r.updated) adamw_step(optimizer, params, r.lr, adamw_settings(tc));
   return r;
 }
 // ANCHOR_END: training_step

@@ -69,6 +69,9 @@ struct StepResult {
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
                          const TrainingConfig& tc, long step);
 
+// AdamW's hyperparameters, as the training config sets them (the only place they are stored).
+AdamWSettings adamw_settings(const TrainingConfig& tc);
+
 // Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used):
 // the validation loss the loop reports, early-stops on and keeps best/ by.
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,

@@ -302,7 +302,7 @@ TEST_CASE("train() runs training_step in a loop: the same weights as the step ca
   Model model = make_model(c.model);
   Rng init(tc.seed);
   init_weights(model, init);
-  AdamW opt = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+  AdamW opt = make_adamw(model.parameters());
   DataLoader loader = make_data_loader(tokens, tc.batch_size, tc.seq_len, BatchOrder::random, tc.seed + 1, "train");
   Tape tape;
   Batch batch;
@@ -331,7 +331,7 @@ TEST_CASE("a non-finite loss leaves the weights and the optimizer untouched", "[
   Model model = make_model(c.model);
   Rng init(1);
   init_weights(model, init);
-  AdamW opt = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
+  AdamW opt = make_adamw(model.parameters());
   DataLoader loader = make_data_loader(tokens, tc.batch_size, tc.seq_len, BatchOrder::random, 2, "tokens");
   Tape tape;
   tape.set_reuse_grads(true);
