@@ -340,10 +340,10 @@ void finish(Run& run) {
 void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
-  // model/memory.h counts the tape's buffers for one micro-batch exactly; the optimizer and
-  // gradients do not grow with grad_accum (gradients accumulate in place).
+  // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
+  // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
   const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
-  return static_cast<double>(mem.total_bytes());
+  return static_cast<double>(mem.training_bytes());
 }
 
 AdamWSettings adamw_settings(const TrainingConfig& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }

@@ -82,8 +82,8 @@ double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens,
 // while it runs.
 void request_stop();
 
-// Training memory in bytes (weights, gradients, AdamW moments, activations of one micro-batch),
-// from model/memory.h.
+// Training memory in bytes (weights, gradients, AdamW moments, the pooled tape of one
+// micro-batch), from model/memory.h.
 double estimate_training_bytes(const TrainConfig& config);
 
 }  // namespace foundry
