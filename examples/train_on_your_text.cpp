@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
     TrainOptions options;
     options.data_dir = data_dir;
     options.out_dir = (fs::path(out) / "run").string();
+    // train() refuses to start a new run in a directory that holds one; this example's own run
+    // directory is replaced on every run instead.
+    fs::remove_all(options.out_dir);
     TrainResult result = train(config, options);  // prints progress; writes <run>/best/ and ckpt-*/
 
     // 4. The model directory best/ holds config.json, model.safetensors and tokenizer.json: all a

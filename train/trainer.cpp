@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -92,6 +93,30 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
   }
 }
 
+// A damaged checkpoint (a crash while writing it, a full disk): rethrows `error` with the newest
+// older checkpoint of the same run directory that loads, and how to resume from it.
+[[noreturn]] void throw_naming_an_intact_checkpoint(const std::string& dir, const std::exception& error) {
+  const std::string damaged = fs::path(dir).lexically_normal().string();
+  const std::vector<std::string> all = list_checkpoints(fs::path(damaged).parent_path().string());
+  std::string intact;
+  for (auto it = all.rbegin(); it != all.rend() && intact.empty(); ++it) {
+    if (fs::path(*it).filename() >= fs::path(damaged).filename()) continue;  // only older ones
+    try {
+      load_checkpoint(*it);
+      intact = *it;
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  if (intact.empty()) {
+    throw std::invalid_argument(std::string(error.what()) + "\nThe checkpoint " + damaged +
+                                " is damaged and no older checkpoint beside it is intact.");
+  }
+  throw std::invalid_argument(std::string(error.what()) + "\nThe checkpoint " + damaged +
+                              " is damaged. The older checkpoint " + intact + " is intact: resume from it with " +
+                              "`foundry train --resume " + intact + "` (and move " + damaged +
+                              " out of the run directory, so that a later --resume does not pick it again).");
+}
+
 // Everything one train() call works with. It stays where it is built: the loader points at
 // train_tokens and every backward function at the tape.
 struct Run {
@@ -128,19 +153,78 @@ struct Run {
 
 // ---- start-up: a checkpoint, a model's weights, or a fresh initialization ----
 
+// The fields of two model configs that differ, as "model.dim is 128 in A but 64 in B".
+std::string model_differences(const ModelConfig& a, const std::string& a_name, const ModelConfig& b,
+                              const std::string& b_name) {
+  const nlohmann::json ja = to_json(a), jb = to_json(b);
+  std::string out;
+  for (auto it = ja.begin(); it != ja.end(); ++it) {
+    const nlohmann::json other = jb.contains(it.key()) ? jb.at(it.key()) : nlohmann::json();
+    if (it.value() == other) continue;
+    out += (out.empty() ? "" : "; ") + std::string("model.") + it.key() + " is " + it.value().dump() + " in " +
+           a_name + " but " + other.dump() + " in " + b_name;
+  }
+  return out;
+}
+
+// Is this directory a training run (what train() writes into --out)?
+bool looks_like_run_directory(const fs::path& dir) {
+  if (fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "best") || fs::exists(dir / "model")) return true;
+  return !list_checkpoints(dir.string()).empty();
+}
+
+// "<dir>.old-20261130-153700", or with "-2", "-3", ... when that exists too.
+std::string aside_name(const std::string& dir) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  std::string name = fs::path(dir).lexically_normal().string();
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  name += std::string(".old-") + stamp;
+  std::string candidate = name;
+  for (int k = 2; fs::exists(candidate); ++k) candidate = name + "-" + std::to_string(k);
+  return candidate;
+}
+
 void check_options(const Run& run) {
   validate(run.config, "training config");
-  if (run.opt.out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
+  const std::string& out_dir = run.opt.out_dir;
+  if (out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
   if (!run.opt.resume.empty() && !run.opt.init_from.empty()) {
     throw std::invalid_argument("train: --resume and --init-from exclude each other");
+  }
+  // A new run never writes into another run's directory: its metrics, best/ and checkpoints would
+  // mix with the new ones (and a later --resume would pick the wrong checkpoint).
+  std::error_code ec;
+  if (run.opt.resume.empty() && fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
+    if (!looks_like_run_directory(out_dir)) {
+      throw std::invalid_argument("train: the output directory " + out_dir +
+                                  " is not empty and does not hold a training run; choose another --out");
+    }
+    if (!run.opt.overwrite) {
+      throw std::invalid_argument("train: " + out_dir + " already holds a training run. Continue it with `foundry " +
+                                  "train --resume " + out_dir + "`, choose another --out, or pass --overwrite to " +
+                                  "move the old run aside (to " + out_dir + ".old-<date>-<time>) and start afresh");
+    }
+  }
+}
+
+Checkpoint load_checkpoint_or_name_an_intact_one(const std::string& dir) {
+  try {
+    return load_checkpoint(dir);
+  } catch (const std::invalid_argument& e) {
+    throw_naming_an_intact_checkpoint(dir, e);
   }
 }
 
 void start_from_checkpoint(Run& run) {
   const std::string dir = resolve_checkpoint(run.opt.resume);
-  Checkpoint ck = load_checkpoint(dir);
+  Checkpoint ck = load_checkpoint_or_name_an_intact_one(dir);
   if (to_json(ck.model.config) != to_json(run.config.model)) {
-    throw std::invalid_argument(dir + ": the checkpoint's model differs from the config's model section");
+    throw std::invalid_argument(dir + ": the checkpoint's model differs from the config's model section: " +
+                                model_differences(ck.model.config, "the checkpoint", run.config.model, "the config"));
   }
   run.model = std::move(ck.model);
   run.state = std::move(ck.state);
@@ -151,8 +235,10 @@ void start_from_checkpoint(Run& run) {
 void start_from_weights(Run& run) {
   run.model = load_model(run.opt.init_from);
   if (to_json(run.model.config) != to_json(run.config.model)) {
-    throw std::invalid_argument(run.opt.init_from + "/config.json: the model differs from the config's model section "
-                                "(make the config's model section match it)");
+    throw std::invalid_argument("--init-from " + run.opt.init_from + ": the weights are of another architecture: " +
+                                model_differences(run.model.config, run.opt.init_from + "/config.json",
+                                                  run.config.model, "the training config") +
+                                " (the config's model section must describe the model it starts from)");
   }
   run.say("starting from the weights of %s with a fresh optimizer\n", run.opt.init_from.c_str());
 }
@@ -207,6 +293,12 @@ void load_data(Run& run) {
 
 void open_run_directory(Run& run) {
   const std::string& out_dir = run.opt.out_dir;
+  std::error_code ec;
+  if (run.opt.resume.empty() && run.opt.overwrite && fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
+    const std::string aside = aside_name(out_dir);
+    fs::rename(out_dir, aside);  // check_options made sure it is a run directory
+    run.say("moved the previous run in %s aside to %s\n", out_dir.c_str(), aside.c_str());
+  }
   fs::create_directories(out_dir);
   const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
   if (!run.opt.resume.empty()) {
@@ -325,14 +417,30 @@ std::string stop_reason(const Run& run) {
 }
 
 void finish(Run& run) {
+  const long step = run.state.step;
+  const std::string& reason = run.result.stop_reason;
   if (run.tty()) run.say("\n");
-  if (run.result.stop_reason == "interrupted") run.say("interrupted at step %ld: saving a checkpoint\n", run.state.step);
-  if (run.last_saved != run.state.step) save(run);
+  if (reason == "interrupted") run.say("interrupted at step %ld: saving a checkpoint\n", step);
+  if (run.last_saved != step) save(run);
   // The weights as the run ended, as a plain model directory for `foundry generate`.
-  save_model(run.model, (fs::path(run.opt.out_dir) / "model").string(), run.tokenizer.get());
-  run.result.step = run.state.step;
-  run.say("done (%s) at step %ld; checkpoint %s\n", run.result.stop_reason.c_str(), run.state.step,
-          run.result.last_checkpoint.c_str());
+  const std::string model_dir = (fs::path(run.opt.out_dir) / "model").string();
+  const std::string best_dir = (fs::path(run.opt.out_dir) / "best").string();
+  save_model(run.model, model_dir, run.tokenizer.get());
+  run.result.step = step;
+  run.say("done (%s) at step %ld; checkpoint %s\n", reason.c_str(), step, run.result.last_checkpoint.c_str());
+  // Two models: no evaluation runs at a stop, so the current weights may be better or worse than
+  // the best evaluated ones.
+  const int width = static_cast<int>(model_dir.size());  // "best" is shorter than "model"
+  if (std::isfinite(run.state.best_val_loss)) {
+    run.say("  %-*s  the best evaluated model (validation loss %.4f)\n", width, best_dir.c_str(),
+            run.state.best_val_loss);
+  }
+  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping";
+  run.say("  %s  the weights at step %ld%s\n", model_dir.c_str(), step,
+          evaluated_now ? "" : " (not evaluated: no evaluation runs at a stop)");
+  if (step < run.tc.max_steps && reason != "early_stopping") {
+    run.say("  continue with: foundry train --resume %s\n", run.opt.out_dir.c_str());
+  }
 }
 
 }  // namespace
@@ -401,7 +509,12 @@ double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens,
 TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vector<std::string>& overrides) {
   const std::string dir = resolve_checkpoint(checkpoint_or_run);
   const std::string state_path = (fs::path(dir) / "train_state.json").string();
-  nlohmann::json state = read_json_file(state_path);
+  nlohmann::json state;
+  try {
+    state = read_json_file(state_path);
+  } catch (const std::invalid_argument& e) {
+    throw_naming_an_intact_checkpoint(dir, e);
+  }
   if (!state.is_object() || !state.contains("config")) {
     throw std::invalid_argument(state_path + ": missing field 'config'");
   }

@@ -37,6 +37,7 @@ struct TrainOptions {
   std::string resume;       // a checkpoint or run directory to continue from, or empty
   std::string init_from;    // a model directory whose weights start the run (fresh optimizer)
   long stop_at = 0;         // > 0: stop after this step, saving a checkpoint (splits a run)
+  bool overwrite = false;   // a new run into a run directory moves the old run aside (never deletes)
   bool quiet = false;       // no progress output (tests)
   std::FILE* out = stdout;  // where progress goes
 };
@@ -52,7 +53,9 @@ struct TrainResult {
 
 // Runs (or, with options.resume, continues) a training run. Throws std::runtime_error naming
 // the step when the loss or the gradients stop being finite; the checkpoints already written
-// are left as they were.
+// are left as they were. A new run (no resume) refuses an out_dir that is not empty, so that two
+// runs never mix: with options.overwrite an old run directory is renamed to
+// <out_dir>.old-<UTC date>-<time> first.
 TrainResult train(const TrainConfig& config, const TrainOptions& options);
 
 // The config stored in a checkpoint (or a run directory's newest one), with overrides applied.

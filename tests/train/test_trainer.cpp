@@ -98,6 +98,11 @@ void corrupt_file(const std::string& path, const std::function<void(std::string&
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 std::string load_error(const std::string& dir) {
   try {
     load_checkpoint(dir);
@@ -479,6 +484,11 @@ TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the s
       REQUIRE(WIFEXITED(stopped.status));  // it saved and exited instead of dying of the signal
       CHECK(WEXITSTATUS(stopped.status) == 0);
       CHECK_THAT(stopped.output, Catch::Contains("interrupted at step"));
+      // The last lines name both models: the best evaluated one and the current weights.
+      CHECK_THAT(stopped.output, Catch::Contains(out + "/best   the best evaluated model") &&
+                                     Catch::Contains(out + "/model  the weights at step") &&
+                                     Catch::Contains("not evaluated") &&
+                                     Catch::Contains("foundry train --resume " + out));
       std::vector<std::string> ckpts = list_checkpoints(out);
       REQUIRE(ckpts.size() == 1);
       const long step = load_checkpoint(ckpts[0]).state.step;
@@ -496,6 +506,88 @@ TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the s
             file_bytes(checkpoint_path(straight, c.training.max_steps) + "/optimizer.safetensors"));
     }
   }
+}
+
+TEST_CASE("a new run refuses a directory that holds a run; --overwrite moves the old run aside", "[train][rundir]") {
+  set_num_threads(1);
+  const std::string data = make_data("rundir_data");
+  const std::string out = temp_dir("rundir_run");
+  TrainConfig c = tiny_config();
+  c.training.max_steps = 4;
+  const TrainResult first = train(c, quiet_options(data, out));
+  const std::string metrics_before = read_whole(out + "/metrics.jsonl");
+
+  // A second run into it is refused before anything is touched.
+  CHECK_THROWS_WITH(train(c, quiet_options(data, out)), Catch::Contains(out + " already holds a training run") &&
+                                                            Catch::Contains("--resume " + out) &&
+                                                            Catch::Contains("--overwrite"));
+  CHECK(read_whole(out + "/metrics.jsonl") == metrics_before);
+  CHECK(list_checkpoints(out).size() == 1);
+
+  // A directory with other files is refused too, without the offer to move it.
+  const std::string other = temp_dir("rundir_other");
+  std::ofstream(other + "/notes.txt") << "mine\n";
+  CHECK_THROWS_WITH(train(c, quiet_options(data, other)), Catch::Contains("does not hold a training run"));
+  TrainOptions other_overwrite = quiet_options(data, other);
+  other_overwrite.overwrite = true;
+  CHECK_THROWS(train(c, other_overwrite));
+  CHECK(fs::exists(other + "/notes.txt"));
+
+  // --overwrite: the old run is renamed, whole, and the new one starts in an empty directory.
+  TrainOptions o = quiet_options(data, out);
+  o.overwrite = true;
+  c.training.max_steps = 2;
+  c.training.warmup_steps = 1;
+  const TrainResult second = train(c, o);
+  CHECK(second.step == 2);
+  std::vector<fs::path> aside;
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path())) {
+    if (e.path().filename().string().rfind("rundir_run.old-", 0) == 0) aside.push_back(e.path());
+  }
+  REQUIRE(aside.size() == 1);
+  CHECK(read_whole((aside[0] / "metrics.jsonl").string()) == metrics_before);
+  CHECK(fs::exists(aside[0] / "best/model.safetensors"));
+  CHECK(fs::path(list_checkpoints(aside[0].string()).at(0)).filename() ==
+        fs::path(first.last_checkpoint).filename());
+  CHECK(read_metrics(out + "/metrics.jsonl").train.size() == 2);
+  CHECK(list_checkpoints(out).size() == 1);
+  fs::remove_all(aside[0]);
+}
+
+TEST_CASE("--resume with a damaged newest checkpoint names the intact older one", "[train][checkpoint]") {
+  set_num_threads(1);
+  const std::string data = make_data("damaged_data");
+  const std::string out = temp_dir("damaged_run");
+  TrainConfig c = tiny_config();
+  c.training.checkpoint_interval = 4;  // checkpoints at 4, 8 and 12
+  train(c, quiet_options(data, out));
+  REQUIRE(list_checkpoints(out).size() == 3);
+  const std::string newest = checkpoint_path(out, 12), intact = checkpoint_path(out, 8);
+
+  // Damaged weights or optimizer state: found when train() loads the checkpoint.
+  corrupt_file(newest + "/optimizer.safetensors", [](std::string& b) { b.resize(b.size() / 2); });
+  TrainOptions o = quiet_options("", out);
+  o.resume = out;
+  CHECK_THROWS_WITH(train(resume_config(out, {}), o),
+                    Catch::Contains("optimizer.safetensors") && Catch::Contains(newest + " is damaged") &&
+                        Catch::Contains("The older checkpoint " + intact + " is intact") &&
+                        Catch::Contains("foundry train --resume " + intact));
+  // A damaged state file: found already when the config is read from it.
+  corrupt_file(newest + "/train_state.json", [](std::string& b) { b.resize(b.size() / 2); });
+  CHECK_THROWS_WITH(resume_config(out, {}), Catch::Contains("train_state.json: not valid JSON") &&
+                                                Catch::Contains("foundry train --resume " + intact));
+  // What the message says works: the run continues from step 8 to its end.
+  o.resume = intact;
+  const TrainResult r = train(resume_config(intact, {}), o);
+  CHECK(r.step == 12);
+  CHECK(load_checkpoint(checkpoint_path(out, 12)).state.step == 12);  // the damaged one was replaced
+
+  // With every older checkpoint damaged too, the message says so.
+  corrupt_file(newest + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  corrupt_file(intact + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  corrupt_file(checkpoint_path(out, 4) + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  o.resume = out;
+  CHECK_THROWS_WITH(train(c, o), Catch::Contains("no older checkpoint beside it is intact"));
 }
 
 TEST_CASE("early stopping ends the run when validation stops improving", "[train][early]") {
@@ -536,7 +628,9 @@ TEST_CASE("--init-from starts from a model's weights with a fresh optimizer", "[
   TrainConfig wrong = c;
   wrong.model.n_layers = 3;
   o.out_dir = temp_dir("init_wrong");
-  CHECK_THROWS_WITH(train(wrong, o), Catch::Contains("differs from the config"));
+  CHECK_THROWS_WITH(train(wrong, o), Catch::Contains("another architecture") &&
+                                         Catch::Contains("model.n_layers is 2 in " + first + "/best/config.json") &&
+                                         Catch::Contains("but 3 in the training config"));
 }
 
 TEST_CASE("data whose ids exceed the model's vocabulary is refused", "[train][loop]") {
