@@ -343,7 +343,7 @@ TEST_CASE("a non-finite loss leaves the weights and the optimizer untouched", "[
   Batch batch;
   for (long step = 0; step < 2; ++step) REQUIRE(training_step(model, opt, tape, loader, batch, tc, step).updated);
 
-  model.weights.tok_embeddings[3] = NAN;  // poison one weight
+  (*model.weights.tok_embeddings)[3] = NAN;  // poison one weight
   std::vector<std::vector<real>> weights_before;
   for (const NamedTensor& p : model.parameters()) weights_before.push_back(p.value->data);
   const AdamW opt_before = opt;
