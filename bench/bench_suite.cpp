@@ -126,7 +126,7 @@ void measure_train(const Reference& r, int threads, int steps) {
   Tape tape;
   tape.set_reuse_grads(true);  // as train() does: op gradients only while backward needs them
   // One micro-batch per step at a constant learning rate of 1e-3, clipped to norm 1.
-  TrainingConfig tc;
+  TrainingSection tc;
   tc.batch_size = B;
   tc.seq_len = T;
   tc.grad_accum = 1;

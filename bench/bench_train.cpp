@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   std::stringstream list(names);
   for (std::string name; std::getline(list, name, ',');) {
     const TrainConfig c = load_train_config(std::string(FOUNDRY_SOURCE_DIR) + "/configs/" + name + ".json");
-    const TrainingConfig& t = c.training;
+    const TrainingSection& t = c.training;
     Rng rng(1);
     std::vector<int> tokens(200000);
     for (int& id : tokens) id = static_cast<int>(rng.below(c.model.vocab_size));
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
       Tape tape;
       tape.set_reuse_grads(true);  // as train() does
       Batch batch;
-      TrainingConfig one_micro_batch = t;
+      TrainingSection one_micro_batch = t;
       one_micro_batch.grad_accum = 1;
       training_step(model, opt, tape, loader, batch, one_micro_batch, 0);  // untimed: first-touch of every buffer
       const auto start = std::chrono::steady_clock::now();

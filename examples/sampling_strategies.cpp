@@ -58,7 +58,7 @@ static Model train_tiny_model(std::unique_ptr<Tokenizer>& tokenizer_out) {
   DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, 1, "tinyshakespeare");
   Batch batch;
   Tape tape;
-  TrainingConfig tc;  // one micro-batch per step, lr 3e-3 after 20 warmup steps, cosine to 3e-4
+  TrainingSection tc;  // one micro-batch per step, lr 3e-3 after 20 warmup steps, cosine to 3e-4
   tc.batch_size = B;
   tc.seq_len = T;
   tc.lr = 3e-3;

@@ -152,7 +152,7 @@ int main() {
   std::vector<int> tokens = random_ids(20000, c.vocab_size, 3);
   DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, 5, "lesson tokens");
   Batch batch;
-  TrainingConfig tc;  // one micro-batch of (B, T), a constant learning rate of 1e-3, clipped to norm 1
+  TrainingSection tc;  // one micro-batch of (B, T), a constant learning rate of 1e-3, clipped to norm 1
   tc.batch_size = B;
   tc.seq_len = T;
   tc.lr = tc.min_lr = 1e-3;

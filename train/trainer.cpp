@@ -111,7 +111,7 @@ struct Run {
   Run& operator=(const Run&) = delete;
 
   const TrainConfig config;
-  const TrainingConfig& tc;
+  const TrainingSection& tc;
   const TrainOptions& opt;
   Model model;
   TrainState state;  // what a checkpoint saves: step, optimizer, data loader, early stopping
@@ -236,7 +236,7 @@ void start_fresh(Run& run) {
 }
 
 void start(Run& run) {
-  const TrainingConfig& tc = run.tc;
+  const TrainingSection& tc = run.tc;
   if (!run.opt.resume.empty()) {
     start_from_checkpoint(run);
   } else {
@@ -252,7 +252,7 @@ void start(Run& run) {
 
 // The token files, the training loader (keeping a resumed run's position) and the tokenizer.
 void load_data(Run& run) {
-  const TrainingConfig& tc = run.tc;
+  const TrainingSection& tc = run.tc;
   const int B = tc.batch_size, T = tc.seq_len;
   const std::string train_path = (fs::path(run.state.data_dir) / "train.bin").string();
   const std::string val_path = (fs::path(run.state.data_dir) / "val.bin").string();
@@ -260,7 +260,7 @@ void load_data(Run& run) {
   run.val_tokens = load_tokens(val_path);
   check_ids(run.train_tokens, run.config.model.vocab_size, train_path);
   check_ids(run.val_tokens, run.config.model.vocab_size, val_path);
-  attach_tokens(run.state.loader, run.train_tokens, B, T, batch_order_from_string(tc.sampling, "training.sampling"),
+  attach_tokens(run.state.loader, run.train_tokens, B, T, batch_order_from_string(tc.batch_order, "training.sampling"),
                 train_path);
   make_data_loader(run.val_tokens, B, T, BatchOrder::sequential, 0, val_path);  // checks val is long enough
   // Evaluating more batches than the split holds would only repeat tokens.
@@ -372,7 +372,7 @@ bool evaluate_and_track(Run& run, double train_loss) {
 // over the interval and the time left at that speed.
 void log_progress(Run& run, const StepResult& s) {
   const TrainState& state = run.state;
-  const TrainingConfig& tc = run.tc;
+  const TrainingSection& tc = run.tc;
   run.window_tokens += run.tokens_per_step();
   const auto now = std::chrono::steady_clock::now();
   const double window_s = std::chrono::duration<double>(now - run.window_start).count();
@@ -439,11 +439,11 @@ double estimate_training_bytes(const TrainConfig& config) {
   return static_cast<double>(mem.training_bytes());
 }
 
-AdamWSettings adamw_settings(const TrainingConfig& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
+AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
 
 // ANCHOR: training_step
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingConfig& tc, long step) {
+                         const TrainingSection& tc, long step) {
   // 1. Zero the gradients: backward adds into them.
   model.zero_grad();
   // 2. Micro-batches: forward to the loss, backward. Their gradients add up in model.grads.
@@ -525,7 +525,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
   print_header(run);
 
   TrainState& state = run.state;
-  const TrainingConfig& tc = run.tc;
+  const TrainingSection& tc = run.tc;
   run.tape.set_reuse_grads(true);  // op gradients live only during backward (engine/tape.h): half the memory
   run.result.best_val_loss = state.best_val_loss;
   StopSignalGuard stop_signals;

@@ -70,10 +70,10 @@ struct StepResult {
   bool updated;      // false: the loss or the norm was not finite and the weights are untouched
 };
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingConfig& tc, long step);
+                         const TrainingSection& tc, long step);
 
 // AdamW's hyperparameters, as the training config sets them (the only place they are stored).
-AdamWSettings adamw_settings(const TrainingConfig& tc);
+AdamWSettings adamw_settings(const TrainingSection& tc);
 
 // Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used):
 // the validation loss the loop reports, early-stops on and keeps best/ by.

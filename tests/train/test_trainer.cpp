@@ -64,7 +64,7 @@ TrainConfig tiny_config() {
   c.model.vocab_size = 32;
   c.model.hidden_dim = 32;
   c.model.max_seq_len = 8;
-  TrainingConfig& t = c.training;
+  TrainingSection& t = c.training;
   t.batch_size = 4;
   t.seq_len = 8;
   t.max_steps = 12;
@@ -159,7 +159,7 @@ TEST_CASE("a run stopped halfway and resumed ends with the same weights, bit for
     for (int accum : {1, 2}) {
       DYNAMIC_SECTION(sampling << " sampling, grad_accum " << accum) {
         TrainConfig c = tiny_config();
-        c.training.sampling = sampling;
+        c.training.batch_order = sampling;
         c.training.grad_accum = accum;
         c.training.patience = 10;
         const std::string straight = temp_dir("resume_straight");
@@ -302,7 +302,7 @@ TEST_CASE("train() runs training_step in a loop: the same weights as the step ca
   REQUIRE(r.step == c.training.max_steps);
 
   // The same run without the loop: weights from Rng(seed), batches from Rng(seed + 1).
-  const TrainingConfig& tc = c.training;
+  const TrainingSection& tc = c.training;
   std::vector<int> tokens = load_tokens(data + "/train.bin");
   Model model = make_model(c.model);
   Rng init(tc.seed);
@@ -331,7 +331,7 @@ TEST_CASE("train() runs training_step in a loop: the same weights as the step ca
 TEST_CASE("a non-finite loss leaves the weights and the optimizer untouched", "[train][step][nan]") {
   set_num_threads(1);
   TrainConfig c = tiny_config();
-  const TrainingConfig& tc = c.training;
+  const TrainingSection& tc = c.training;
   const std::vector<int> tokens = synthetic_tokens(2000, 3);
   Model model = make_model(c.model);
   Rng init(1);
