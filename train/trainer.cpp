@@ -19,6 +19,7 @@
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
+#include "train/prepare.h"
 #include "train/token_file.h"
 
 namespace fs = std::filesystem;
@@ -153,6 +154,13 @@ std::string model_differences(const ModelConfig& a, const std::string& a_name, c
   return out;
 }
 
+// A model directory plus training.json, the context length it was trained at: `foundry eval`
+// scores with that window by default, so its loss is the one training printed (infer/evaluate.h).
+void save_model_with_context(const Model& model, const std::string& dir, const Tokenizer* tokenizer, int seq_len) {
+  save_model(model, dir, tokenizer);
+  write_file_atomic((fs::path(dir) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+}
+
 // Is this directory a training run (what train() writes into --out)?
 bool looks_like_run_directory(const fs::path& dir) {
   if (fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "best") || fs::exists(dir / "model")) return true;
@@ -267,13 +275,16 @@ void load_data(Run& run) {
   run.eval_batches = static_cast<int>(
       std::max<size_t>(1, std::min<size_t>(tc.eval_batches, run.val_tokens.size() / (static_cast<size_t>(B) * T))));
   // The tokenizer `foundry prepare` stored next to the tokens travels with every saved model.
+  // Model, tokenizer and token files must agree on the vocabulary before step 0: a model larger
+  // than its tokenizer trains rows no id reaches and later samples ids nothing can decode.
   const fs::path data_path(run.state.data_dir);
+  const int vocab = run.config.model.vocab_size;
+  check_token_data(run.state.data_dir, train_path, vocab, "the config's model section", run.state.data_dir);
   if (fs::exists(data_path / "tokenizer.json") || fs::exists(data_path / "tokenizer.bin")) {
     run.tokenizer = load_tokenizer(run.state.data_dir);
-    if (run.tokenizer->vocab_size() != run.config.model.vocab_size) {
-      run.say("warning: the tokenizer has %d tokens but model.vocab_size = %d\n", run.tokenizer->vocab_size(),
-              run.config.model.vocab_size);
-    }
+    const char* file = fs::exists(data_path / "tokenizer.json") ? "tokenizer.json" : "tokenizer.bin";
+    check_model_tokenizer_vocab(vocab, "the config's model section", run.tokenizer->vocab_size(),
+                                (data_path / file).string());
   }
 }
 
@@ -339,7 +350,8 @@ bool evaluate_and_track(Run& run, double train_loss) {
   if (val < state.best_val_loss) {
     state.best_val_loss = val;
     state.evals_without_improvement = 0;
-    save_model(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get());
+    save_model_with_context(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get(),
+                            run.tc.seq_len);
   } else {
     state.evals_without_improvement++;
     out_of_patience = run.tc.patience > 0 && state.evals_without_improvement >= run.tc.patience;
@@ -410,7 +422,7 @@ void finish(Run& run) {
   // The weights as the run ended, as a plain model directory for `foundry generate`.
   const std::string model_dir = (fs::path(run.opt.out_dir) / "model").string();
   const std::string best_dir = (fs::path(run.opt.out_dir) / "best").string();
-  save_model(run.model, model_dir, run.tokenizer.get());
+  save_model_with_context(run.model, model_dir, run.tokenizer.get(), run.tc.seq_len);
   run.result.step = step;
   run.say("done (%s) at step %ld; checkpoint %s\n", reason.c_str(), step, run.result.last_checkpoint.c_str());
   // Two models: no evaluation runs at a stop, so the current weights may be better or worse than
