@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 #include "model/safetensors.h"
 
 namespace foundry {
@@ -27,7 +27,7 @@ std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig
   return shapes;
 }
 
-void save_model(const Model& model, const std::string& dir, const Tokenizer* tokenizer) {
+void save_model(const Model& model, const std::string& dir) {
   validate(model.config);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -54,7 +54,6 @@ void save_model(const Model& model, const std::string& dir, const Tokenizer* tok
 
   save_safetensors(join(dir, kWeightsFile), tensors, {{"format", "pt"}, {"producer", "llm-foundry"}});
   write_file_atomic(join(dir, kConfigFile), to_json(model.config).dump(2) + "\n");
-  if (tokenizer) tokenizer->save_to_dir(dir);
 }
 
 Model load_model(const std::string& dir, const ParamTable& table) {

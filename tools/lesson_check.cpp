@@ -6,7 +6,8 @@
 // the house rules of lessons, times, Chinese twins and the glossary), each unit-tested in
 // tests/lessons; usage_text() there says what is checked and the formats read. This file reads
 // the command line. Only the C++ standard library and POSIX are used, so the lessons can be
-// checked even while a library of the project is broken.
+// checked even while a library of the project is broken; common/ (the atomic write) needs only
+// the same two.
 #include <iostream>
 #include <string>
 

@@ -20,6 +20,7 @@
 #include "model/model_io.h"
 #include "tokenizer/bpe_train.h"
 #include "train/adamw.h"
+#include "train/checkpoint.h"
 #include "train/data_loader.h"
 #include "train/grad_clip.h"
 
@@ -60,9 +61,10 @@ int main(int argc, char** argv) {
 
   // 3. The training loop: batch, forward, backward, clip, AdamW.
   const int B = 4, T = 32;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, /*seed=*/1, "corpus");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, /*seed=*/1, "corpus");
   Batch batch;
-  AdamW opt = make_adamw(model.parameters(), 0.9, 0.95, 1e-8, 0.0);
+  AdamW opt = make_adamw(model.parameters());
+  const AdamWSettings adamw{/*beta1=*/0.9, /*beta2=*/0.95, /*eps=*/1e-8, /*weight_decay=*/0.0};
   Tape tape;
   double first = 0, last = 0;
   for (int step = 1; step <= steps; ++step) {
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T);
     tape.backward(loss);
     clip_grad_norm(model.parameters(), 1.0);
-    adamw_step(opt, model.parameters(), 1e-2);
+    adamw_step(opt, model.parameters(), 1e-2, adamw);
     const double value = tape.value(loss)[0];
     if (step == 1) first = value;
     last = value;
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
 
   // 4. Save (a model directory `foundry generate --model` loads too) and reload.
   const std::string dir = (std::filesystem::temp_directory_path() / ("foundry_standalone_" + std::to_string(::getpid()))).string();
-  save_model(model, dir, &tokenizer);
+  save_model_with_tokenizer(model, dir, &tokenizer);
   Model loaded = load_model(dir);
 
   // 5. Greedy generation with the KV cache, from the reloaded model.

@@ -21,7 +21,7 @@ std::string error_of(const nlohmann::json& j) {
 }
 }  // namespace
 
-TEST_CASE("the reference configs have the sizes of the model issue", "[train][config]") {
+TEST_CASE("the reference configs have the reference sizes", "[train][config]") {
   TrainConfig tiny = load_train_config(config_path("tiny"));
   CHECK(tiny.model.dim == 128);
   CHECK(tiny.model.n_layers == 4);
@@ -113,7 +113,7 @@ TEST_CASE("command-line overrides reach any field and get the same checks", "[tr
                                                           "model.n_layers=2", "training.grad_clip=0",
                                                           "model.tie_embeddings=false"});
   CHECK(c.training.lr == Approx(3e-4));
-  CHECK(c.training.sampling == "sequential");
+  CHECK(c.training.batch_order == "sequential");
   CHECK(c.model.n_layers == 2);
   CHECK(c.training.grad_clip == 0.0);
   CHECK_FALSE(c.model.tie_embeddings);

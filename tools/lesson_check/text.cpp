@@ -2,7 +2,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <sstream>
+#include <stdexcept>
+
+#include "common/file_io.h"
 
 namespace lesson_check {
 
@@ -45,17 +49,15 @@ bool read_lines(const fs::path& path, Lines& lines) {
 }
 
 bool write_lines(const fs::path& path, const Lines& lines) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) return false;
-    for (const std::string& line : lines) out << line << '\n';
-    if (!out) return false;
+  std::string text;
+  for (const std::string& line : lines) text += line + '\n';
+  try {
+    foundry::write_file_atomic(path.string(), text);
+  } catch (const std::exception& e) {
+    std::cerr << "lesson_check: " << e.what() << "\n";
+    return false;
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  return !ec;
+  return true;
 }
 
 std::vector<bool> fenced_lines(const Lines& md) {

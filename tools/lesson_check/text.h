@@ -23,7 +23,8 @@ Lines split_lines(const std::string& text);
 // Reads a file as lines; false when it cannot be opened.
 bool read_lines(const fs::path& path, Lines& lines);
 
-// Writes the lines, each followed by "\n", atomically: a crash never leaves half a lesson.
+// Writes the lines, each followed by "\n", atomically (common/file_io.h: temp file, fsync,
+// rename): a crash never leaves half a lesson.
 bool write_lines(const fs::path& path, const Lines& lines);
 
 // Whether line i of a markdown file lies inside a fenced code block (``` or ~~~), the fence
