@@ -19,7 +19,7 @@ enum class Side { a, b };
 // add whose backward assigns (=) on one side instead of adding: the deliberately broken twin.
 Var add_assigns(Tape& tape, Var a, Var b, Side side) {
   Var out = tape.record("add_assigns", {a.id, b.id}, tape.value(a).shape);
-  add_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  add_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out, side] {
     Tensor& da = tape.grad(a);
     Tensor& db = tape.grad(b);
