@@ -69,10 +69,7 @@ int cmd_generate(int argc, char** argv) {
   std::string dir = args["model"].as<std::string>();
   Model model = load_model(dir);
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
-  if (tokenizer->vocab_size() > model.config.vocab_size) {
-    throw std::invalid_argument(dir + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
-                                " tokens but the model's vocab_size is " + std::to_string(model.config.vocab_size));
-  }
+  check_vocab_match(model.config, *tokenizer, dir);
   SamplingSettings settings{args["temperature"].as<double>(), args["top-k"].as<int>(), args["top-p"].as<double>()};
   Sampler sampler(settings, args["seed"].as<uint64_t>());
   std::vector<int> ids = prompt_ids(*tokenizer, prompt, model.config.max_seq_len);

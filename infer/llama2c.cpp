@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -25,7 +26,9 @@ Model load_llama2c_checkpoint(const std::string& path) {
   int32_t h[7];
   std::memcpy(h, bytes.data(), sizeof h);
   for (int i = 0; i < 7; i++) {
-    if (h[i] == 0 || (h[i] < 0 && i != 5)) {
+    // subtle: INT32_MIN has no positive counterpart, so a "negative vocab_size" of INT32_MIN
+    // cannot be negated; it is refused with the other impossible values.
+    if (h[i] == 0 || (h[i] < 0 && i != 5) || h[i] == INT32_MIN) {
       throw std::invalid_argument(path + ": header field " + names[i] + " = " + std::to_string(h[i]) +
                                   ", expected a positive number (is this a llama2.c legacy checkpoint?)");
     }
@@ -47,11 +50,29 @@ Model load_llama2c_checkpoint(const std::string& path) {
     throw std::invalid_argument(path + ": the header describes an invalid model: " + e.what());
   }
 
-  // Count the floats the header promises before touching any of them.
+  // Count the floats the header promises before touching any of them. Each field is below 2^31,
+  // but their products are not below 2^64: a forged header could wrap the count around to the
+  // file's real size. So every step is checked, and an overflow is simply "more than the file".
   size_t C = c.dim, F = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
-  size_t expected = V * C + L * C + L * C * C + 2 * L * KV * C + L * C * C + L * C + 3 * L * F * C + C +
-                    2 * (size_t)c.max_seq_len * (HS / 2) + (c.tie_embeddings ? 0 : V * C);
+  bool overflow = false;
+  auto mul = [&](std::initializer_list<size_t> factors) {
+    size_t p = 1;
+    for (size_t f : factors) overflow = overflow || __builtin_mul_overflow(p, f, &p);
+    return p;
+  };
+  size_t expected = 0;
+  for (size_t term : {mul({V, C}), mul({L, C}), mul({L, C, C}), mul({2, L, KV, C}), mul({L, C, C}), mul({L, C}),
+                      mul({3, L, F, C}), C, mul({2, (size_t)c.max_seq_len, HS / 2}),
+                      c.tie_embeddings ? size_t(0) : mul({V, C})}) {
+    overflow = overflow || __builtin_add_overflow(expected, term, &expected);
+  }
   size_t have = (bytes.size() - sizeof h) / sizeof(float);
+  if (overflow) {
+    throw std::invalid_argument(path + ": the header (" + std::to_string(c.dim) + " dim, " + std::to_string(c.n_layers) +
+                                " layers, hidden " + std::to_string(c.hidden_dim) + ", vocab " + std::to_string(h[5]) +
+                                ", seq_len " + std::to_string(c.max_seq_len) + ") needs more than 2^64 floats, but " +
+                                std::to_string(bytes.size()) + " bytes hold " + std::to_string(have));
+  }
   if ((bytes.size() - sizeof h) % sizeof(float) != 0 || have != expected) {
     throw std::invalid_argument(path + ": " + std::to_string(bytes.size()) + " bytes hold " + std::to_string(have) +
                                 " floats after the header, but the header (" + std::to_string(c.dim) + " dim, " +
