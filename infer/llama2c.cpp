@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -50,29 +49,14 @@ Model load_llama2c_checkpoint(const std::string& path) {
     throw std::invalid_argument(path + ": the header describes an invalid model: " + e.what());
   }
 
-  // Count the floats the header promises before touching any of them. Each field is below 2^31,
-  // but their products are not below 2^64: a forged header could wrap the count around to the
-  // file's real size. So every step is checked, and an overflow is simply "more than the file".
-  size_t C = c.dim, F = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
-  bool overflow = false;
-  auto mul = [&](std::initializer_list<size_t> factors) {
-    size_t p = 1;
-    for (size_t f : factors) overflow = overflow || __builtin_mul_overflow(p, f, &p);
-    return p;
-  };
-  size_t expected = 0;
-  for (size_t term : {mul({V, C}), mul({L, C}), mul({L, C, C}), mul({2, L, KV, C}), mul({L, C, C}), mul({L, C}),
-                      mul({3, L, F, C}), C, mul({2, (size_t)c.max_seq_len, HS / 2}),
-                      c.tie_embeddings ? size_t(0) : mul({V, C})}) {
-    overflow = overflow || __builtin_add_overflow(expected, term, &expected);
-  }
+  // Count the floats the header promises before touching any of them. validate() bounds every
+  // field (dim <= 2^16, hidden_dim <= 2^18, n_layers <= 2^10, ...), so this count stays far
+  // below 2^64: a forged header cannot wrap it around to the file's real size.
+  // Every parameter of the table (the file holds exactly those, in its own order), plus the
+  // legacy RoPE tables.
+  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
+  size_t expected = parameter_count(c) + 2 * (size_t)c.max_seq_len * (HS / 2);
   size_t have = (bytes.size() - sizeof h) / sizeof(float);
-  if (overflow) {
-    throw std::invalid_argument(path + ": the header (" + std::to_string(c.dim) + " dim, " + std::to_string(c.n_layers) +
-                                " layers, hidden " + std::to_string(c.hidden_dim) + ", vocab " + std::to_string(h[5]) +
-                                ", seq_len " + std::to_string(c.max_seq_len) + ") needs more than 2^64 floats, but " +
-                                std::to_string(bytes.size()) + " bytes hold " + std::to_string(have));
-  }
   if ((bytes.size() - sizeof h) % sizeof(float) != 0 || have != expected) {
     throw std::invalid_argument(path + ": " + std::to_string(bytes.size()) + " bytes hold " + std::to_string(have) +
                                 " floats after the header, but the header (" + std::to_string(c.dim) + " dim, " +
@@ -94,11 +78,11 @@ Model load_llama2c_checkpoint(const std::string& path) {
     cursor += n * sizeof(float);
   };
   // One kind of tensor for every layer in turn: the file groups by kind, we group by layer.
-  auto take_per_layer = [&](Tensor LayerWeights::*member, size_t n) {
-    for (LayerWeights& lw : model.weights.layers) take((lw.*member).ptr(), n);
+  auto take_per_layer = [&](Tensor* LayerWeights::*member, size_t n) {
+    for (LayerWeights& lw : model.weights.layers) take((lw.*member)->ptr(), n);
   };
   ModelWeights& w = model.weights;
-  take(w.tok_embeddings.ptr(), V * C);
+  take(w.tok_embeddings->ptr(), V * C);
   take_per_layer(&LayerWeights::attention_norm, C);
   take_per_layer(&LayerWeights::wq, C * C);
   take_per_layer(&LayerWeights::wk, KV * C);
@@ -108,9 +92,9 @@ Model load_llama2c_checkpoint(const std::string& path) {
   take_per_layer(&LayerWeights::w1, F * C);
   take_per_layer(&LayerWeights::w2, C * F);  // subtle: the file stores w2 before w3
   take_per_layer(&LayerWeights::w3, F * C);
-  take(w.norm.ptr(), C);
+  take(w.norm->ptr(), C);
   take(nullptr, 2 * (size_t)c.max_seq_len * (HS / 2));  // the legacy RoPE tables
-  if (!c.tie_embeddings) take(w.output.ptr(), V * C);
+  if (!c.tie_embeddings) take(w.output->ptr(), V * C);
   return model;
 }
 // ANCHOR_END: load_llama2c_checkpoint
