@@ -9,15 +9,24 @@
 
 using namespace foundry;
 
+namespace {
+const BpeTokenizer* small;  // loaded before fuzzing starts (LLVMFuzzerInitialize)
+const Tokenizer* llama;
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  small = new BpeTokenizer(BpeTokenizer::load_json(fuzz::source_path("tests/fixtures/tokenizer/hf/tokenizer.json")));
+  llama = load_llama2c_tokenizer(fuzz::source_path("tests/fixtures/llama2c/tok512.bin")).release();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const BpeTokenizer small = BpeTokenizer::load_json(fuzz::source_path("tests/fixtures/tokenizer/hf/tokenizer.json"));
-  static const std::unique_ptr<Tokenizer> llama = load_llama2c_tokenizer(fuzz::source_path("tests/fixtures/llama2c/tok512.bin"));
   std::vector<int> ids(size / 4);
   if (!ids.empty()) std::memcpy(ids.data(), data, ids.size() * 4);
   // Small ids are the interesting ones: fold most of them into a little past the vocabulary.
   for (int& id : ids)
     if (id > 0 && (id & 0x40000000) == 0) id %= 600;
-  for (const Tokenizer* tok : {static_cast<const Tokenizer*>(&small), static_cast<const Tokenizer*>(llama.get())}) {
+  for (const Tokenizer* tok : {static_cast<const Tokenizer*>(small), llama}) {
     bool valid = true;
     for (int id : ids) valid = valid && id >= 0 && id < tok->vocab_size();
     try {
@@ -32,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   try {
-    small.decode_text(ids);
+    small->decode_text(ids);
   } catch (const std::invalid_argument&) {
   }
   return 0;

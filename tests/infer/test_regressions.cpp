@@ -99,11 +99,11 @@ TEST_CASE("regression: a llama2.c header whose size formula would overflow 64 bi
 TEST_CASE("regression: generation from NaN weights is an error, not NUL bytes and success", "[regression][generate]") {
   Model m = tiny_model(20);
   Sampler greedy({0.0, 0, 1.0});
-  SECTION("the final norm") { m.weights.norm.data[3] = NAN; }
+  SECTION("the final norm") { m.weights.norm->data[3] = NAN; }
   SECTION("the embedding of the prompt's token") {
-    for (int k = 0; k < m.config.dim; k++) m.weights.tok_embeddings.data[4 * m.config.dim + k] = NAN;
+    for (int k = 0; k < m.config.dim; k++) m.weights.tok_embeddings->data[4 * m.config.dim + k] = NAN;
   }
-  SECTION("infinity in the classifier") { m.weights.tok_embeddings.data[0] = INFINITY; }
+  SECTION("infinity in the classifier") { m.weights.tok_embeddings->data[0] = INFINITY; }
   DecodeState state = make_decode_state(m.config);
   const std::string msg = message_of([&] { generate(m, state, greedy, {3, 4}, 4, {}); });
   CHECK(msg.find("is not finite") != std::string::npos);
