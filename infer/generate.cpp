@@ -66,15 +66,6 @@ std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& promp
   return ids;
 }
 
-void check_vocab_match(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& where) {
-  if (tokenizer.vocab_size() != config.vocab_size) {
-    throw std::invalid_argument(where + ": the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
-                                " tokens but the model's vocab_size is " + std::to_string(config.vocab_size) +
-                                " (they must be equal: the model would emit ids the tokenizer cannot decode, or never "
-                                "emit some tokens)");
-  }
-}
-
 std::vector<int> stop_ids(const Tokenizer& tokenizer) {
   std::vector<int> stop;
   if (tokenizer.bos_id() >= 0) stop.push_back(tokenizer.bos_id());

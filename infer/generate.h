@@ -35,10 +35,6 @@ std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& promp
 // The length in bytes of the tokenizer's longest token (at least 1).
 size_t longest_token_bytes(const Tokenizer& tokenizer);
 
-// Throws std::invalid_argument naming `where` and both sizes unless the tokenizer's vocabulary
-// is exactly the model's: a smaller tokenizer would fail mid-output on an id it cannot decode.
-void check_vocab_match(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& where);
-
 // The stop tokens of a tokenizer: its BOS and end-of-text ids that exist.
 std::vector<int> stop_ids(const Tokenizer& tokenizer);
 
