@@ -9,11 +9,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "engine/rng.h"
 #include "infer/generate.h"
 #include "infer/llama2c.h"
+#include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
 
 using namespace foundry;
@@ -121,4 +123,28 @@ TEST_CASE("regression: a prompt far longer than the context is refused before it
   CHECK(msg.find("max_seq_len) is 256") != std::string::npos);
   // At the boundary the ordinary token count still decides.
   CHECK_THROWS_WITH(prompt_ids(*tok, std::string(longest * 4, 'x'), 4), Catch::Contains("max_seq_len) is 4"));
+}
+
+TEST_CASE("regression: a model directory with NaN weights found by fuzzing is refused at generation",
+          "[regression][generate]") {
+  // fuzz_model_dir's input: config.json, model.safetensors and tokenizer.json, joined by a line.
+  std::ifstream in(std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/regressions/model_dir_nan_weights.fuzz",
+                   std::ios::binary);
+  REQUIRE(in.good());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string sep = "\n#--next-file--#\n";
+  const size_t a = bytes.find(sep), b = bytes.find(sep, a + sep.size());
+  REQUIRE(b != std::string::npos);
+  const std::string dir = scratch("nan_model");
+  std::filesystem::create_directories(dir);
+  write_bytes("nan_model/config.json", bytes.substr(0, a));
+  write_bytes("nan_model/model.safetensors", bytes.substr(a + sep.size(), b - a - sep.size()));
+  write_bytes("nan_model/tokenizer.json", bytes.substr(b + sep.size()));
+  Model m = load_model(dir);
+  auto tok = load_tokenizer(dir);
+  DecodeState state = make_decode_state(m.config);
+  Sampler greedy({0.0, 0, 1.0});
+  const std::vector<int> ids = prompt_ids(*tok, "Once", m.config.max_seq_len);
+  const std::string msg = message_of([&] { generate(m, state, greedy, ids, 2, stop_ids(*tok)); });
+  CHECK(msg.find("is not finite") != std::string::npos);
 }
