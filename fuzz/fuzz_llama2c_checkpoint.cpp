@@ -1,6 +1,6 @@
 // llama2.c's legacy .bin checkpoint, as `foundry import llama2c` reads it.
 #include "fuzz/fuzz_util.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = foundry::fuzz::write_file("model.bin", {reinterpret_cast<const char*>(data), size});

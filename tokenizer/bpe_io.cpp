@@ -25,8 +25,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/file_io.h"
 #include "tokenizer/bpe.h"
-#include "tokenizer/file_io.h"
 #include "tokenizer/unicode.h"
 
 namespace foundry {
@@ -94,16 +94,6 @@ int read_id(const json& value, const std::string& what) {
                                  : (value.get<int64_t>() < 0 || value.get<int64_t>() > INT_MAX))
     throw std::runtime_error(what + " = " + value.dump() + " is not an id in 0.." + std::to_string(INT_MAX));
   return value.get<int>();
-}
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open (missing or unreadable)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Builds the tokenizer from token strings -> ids (byte-level spelled), the merges as pairs of
@@ -237,7 +227,7 @@ std::string BpeTokenizer::to_hf_json() const {
   return root.dump(1) + "\n";
 }
 
-void BpeTokenizer::save_json(const std::string& path) const { write_file_atomically(path, to_hf_json()); }
+void BpeTokenizer::save_json(const std::string& path) const { write_file_atomic(path, to_hf_json()); }
 
 void BpeTokenizer::save_to_dir(const std::string& dir) const {
   std::error_code ec;

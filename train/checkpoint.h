@@ -54,6 +54,11 @@ struct Checkpoint {
 // "<run_dir>/ckpt-00000100" for step 100.
 std::string checkpoint_path(const std::string& run_dir, long step);
 
+// A model directory that `foundry generate` can use on its own: the model's files
+// (model/model_io.h) and, when `tokenizer` is given, the tokenizer's (Tokenizer::save_to_dir).
+// The model layer knows nothing of tokenizers; this is where the two meet.
+void save_model_with_tokenizer(const Model& model, const std::string& dir, const Tokenizer* tokenizer);
+
 // Writes a checkpoint atomically (see above). Replaces an existing checkpoint of the same step.
 void save_checkpoint(const std::string& dir, Model& model, const TrainState& state, const Tokenizer* tokenizer);
 
@@ -72,5 +77,17 @@ std::string resolve_checkpoint(const std::string& path);
 
 // Deletes all but the newest `keep` checkpoints of a run directory.
 void prune_checkpoints(const std::string& run_dir, int keep);
+
+// Directories as one unit, so that a kill at any instant leaves either the old or the new
+// directory under the real name, never a half-written or half-deleted one:
+//   publish_directory(tmp, dir): `tmp` holds the finished directory; it takes the name `dir` in
+//     one rename (swapping with an existing `dir` through renameat2's RENAME_EXCHANGE, whose
+//     old contents are then deleted under the temporary name).
+//   remove_directory(dir): renames `dir` to "<dir>.old" first, then deletes it.
+// Names ending in .tmp or .old are leftovers of an interruption; list_checkpoints skips them and
+// remove_leftovers(run_dir) deletes them.
+void publish_directory(const std::string& tmp, const std::string& dir);
+void remove_directory(const std::string& dir);
+void remove_leftovers(const std::string& run_dir);
 
 }  // namespace foundry

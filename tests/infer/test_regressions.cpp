@@ -14,7 +14,7 @@
 
 #include "engine/rng.h"
 #include "infer/generate.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
 
