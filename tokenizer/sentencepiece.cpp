@@ -217,6 +217,13 @@ std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& byt
     if (length < 0) {
       throw std::invalid_argument(where + ": " + what + " has length " + std::to_string(length) + ", expected >= 0");
     }
+    // subtle: the length is a claim until the bytes are there; checked before it sizes anything,
+    // so a 15-byte file that promises a 2 GB piece is refused without allocating it.
+    if (static_cast<size_t>(length) > bytes.size() - offset) {
+      throw std::invalid_argument(where + ": truncated llama2.c tokenizer: " + what + " has length " +
+                                  std::to_string(length) + " but only " + std::to_string(bytes.size() - offset) +
+                                  " bytes are left");
+    }
     std::string piece(static_cast<size_t>(length), '\0');
     read(&piece[0], static_cast<size_t>(length), what + " bytes");
     pieces.push_back(std::move(piece));
