@@ -68,15 +68,16 @@ long require_long(const nlohmann::json& j, const char* key, const std::string& w
 
 nlohmann::json state_to_json(const TrainState& s) {
   nlohmann::json rng_words = nlohmann::json::array();
-  for (uint64_t w : s.data_rng.s) rng_words.push_back(std::to_string(w));
+  for (uint64_t w : s.loader.rng.s) rng_words.push_back(std::to_string(w));
   return {{"format", kStateFormat},
           {"version", kStateVersion},
           {"step", s.step},
           {"adam_t", s.optimizer.t},
           {"tokens_seen", s.tokens_seen},
           {"data_dir", s.data_dir},
-          {"data_rng", {{"s", rng_words}, {"has_spare", s.data_rng.has_spare}, {"spare", hex_double(s.data_rng.spare)}}},
-          {"data_next_batch", std::to_string(s.data_next_batch)},
+          {"data_rng",
+           {{"s", rng_words}, {"has_spare", s.loader.rng.has_spare}, {"spare", hex_double(s.loader.rng.spare)}}},
+          {"data_next_batch", std::to_string(s.loader.next_batch)},
           {"best_val_loss", hex_double(s.best_val_loss)},
           {"best_val_loss_readable", std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
           {"evals_without_improvement", s.evals_without_improvement},
@@ -149,15 +150,15 @@ Checkpoint load_checkpoint(const std::string& dir) {
   if (!words.is_array() || words.size() != 4) {
     throw std::invalid_argument(state_path + ": data_rng.s must hold the generator's 4 state words");
   }
-  for (int i = 0; i < 4; ++i) s.data_rng.s[i] = parse_u64(words[i], state_path, "data_rng.s");
-  if ((s.data_rng.s[0] | s.data_rng.s[1] | s.data_rng.s[2] | s.data_rng.s[3]) == 0) {
+  for (int i = 0; i < 4; ++i) s.loader.rng.s[i] = parse_u64(words[i], state_path, "data_rng.s");
+  if ((s.loader.rng.s[0] | s.loader.rng.s[1] | s.loader.rng.s[2] | s.loader.rng.s[3]) == 0) {
     throw std::invalid_argument(state_path + ": data_rng.s is all zero, which is not a valid generator state");
   }
   const nlohmann::json& has_spare = require(rng, "has_spare", state_path + ": data_rng");
   if (!has_spare.is_boolean()) throw std::invalid_argument(state_path + ": data_rng.has_spare must be true or false");
-  s.data_rng.has_spare = has_spare.get<bool>();
-  s.data_rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
-  s.data_next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
+  s.loader.rng.has_spare = has_spare.get<bool>();
+  s.loader.rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
+  s.loader.next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
   s.best_val_loss = parse_hex_double(require(j, "best_val_loss", state_path), state_path, "best_val_loss");
   const long evals = require_long(j, "evals_without_improvement", state_path);
   if (evals > std::numeric_limits<int>::max()) {  // range-checked, never cast into something else
@@ -182,8 +183,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
                                   "' that this model has no parameter for (optimizer state for another model?)");
     }
   }
-  const TrainingConfig& t = s.config.training;
-  s.optimizer = make_adamw(params, t.beta1, t.beta2, t.eps, t.weight_decay);
+  s.optimizer = make_adamw(params);
   s.optimizer.t = adam_t;
   for (size_t k = 0; k < params.size(); ++k) {
     for (int which = 0; which < 2; ++which) {

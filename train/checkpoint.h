@@ -6,9 +6,9 @@
 //   tokenizer.json                   also a model that `foundry generate` can load
 //   optimizer.safetensors            AdamW's moments: "m.<param name>" and "v.<param name>",
 //                                    same shapes as the parameters
-//   train_state.json                 step, AdamW's update count t, the data loader's generator
-//                                    state and batch counter, early-stopping state, tokens seen,
-//                                    the data directory and the full training config
+//   train_state.json                 step, AdamW's update count t, the training data loader's
+//                                    position (generator state and batch counter), early-stopping
+//                                    state, tokens seen, the data directory and the full config
 //
 // The directory is written as <name>.tmp and renamed into place once every file is on disk, so
 // a crash or Ctrl-C halfway leaves the previous checkpoints untouched and no half checkpoint
@@ -26,6 +26,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
+#include "train/data_loader.h"
 #include "train/train_config.h"
 
 namespace foundry {
@@ -36,14 +37,15 @@ struct TrainState {
   std::string data_dir;               // where train.bin and val.bin came from
   long step = 0;                      // optimizer updates done (the next update has index `step`)
   AdamW optimizer;                    // moments and update count
-  Rng data_rng = Rng(1);              // the training loader's generator (random sampling)
-  uint64_t data_next_batch = 0;       // the training loader's batch counter (sequential sampling)
+  DataLoader loader;                  // training batches: its rng and next_batch are saved
   double best_val_loss = INFINITY;    // lowest validation loss so far
   int evals_without_improvement = 0;  // early-stopping counter
   long tokens_seen = 0;               // training tokens processed
 };
 // ANCHOR_END: train_state
 
+// A loaded checkpoint's state.loader holds the saved position but no tokens yet: the trainer
+// gives them back with attach_tokens (train/data_loader.h).
 struct Checkpoint {
   Model model;
   TrainState state;
