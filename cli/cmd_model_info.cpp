@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "model/config.h"
 #include "model/memory.h"
 #include "model/model.h"
@@ -85,7 +86,7 @@ int cmd_model_info(int argc, char** argv) {
   }
   if (args.count("batch")) B = args["batch"].as<int>(), b_from = "--batch";
   if (args.count("context")) T = args["context"].as<int>(), t_from = "--context";
-  if (B <= 0) throw std::invalid_argument("--batch " + std::to_string(B) + ": must be a positive integer");
+  if (B <= 0) throw UsageError("--batch " + std::to_string(B) + ": must be a positive integer");
   if (T <= 0 || T > c.max_seq_len) {
     throw std::invalid_argument("context " + std::to_string(T) + " (from " + t_from + "): must be in [1, max_seq_len = " +
                                 std::to_string(c.max_seq_len) + "]");

@@ -1,5 +1,9 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -109,13 +113,7 @@ void save_checkpoint(const std::string& dir, Model& model, const TrainState& sta
   save_safetensors((fs::path(tmp) / kOptimizerFile).string(), moments,
                    {{"format", "foundry-adamw"}, {"adam_t", std::to_string(state.optimizer.t)}});
   write_file_atomic((fs::path(tmp) / kStateFile).string(), state_to_json(state).dump(2) + "\n");
-  // subtle: rename() cannot replace a non-empty directory, so an old checkpoint of the same step
-  // is moved aside first and deleted only once the new one is in place.
-  const std::string old = dir + ".old";
-  fs::remove_all(old, ec);
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old, ec);
+  publish_directory(tmp, dir);  // one rename: the checkpoint appears whole or not at all
 }
 // ANCHOR_END: save_checkpoint
 
@@ -239,7 +237,58 @@ std::string resolve_checkpoint(const std::string& path) {
 
 void prune_checkpoints(const std::string& run_dir, int keep) {
   std::vector<std::string> all = list_checkpoints(run_dir);
-  for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i]);
+  for (size_t i = 0; i + keep < all.size(); ++i) remove_directory(all[i]);
+}
+
+namespace {
+
+// After a rename the directory that holds the names must reach the disk too, or a power cut
+// could bring back the old names.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+void publish_directory(const std::string& tmp, const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::rename(tmp, dir);
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(tmp, ec);  // now holds the previous contents of `dir`
+  } else {
+    // A file system without RENAME_EXCHANGE: move the old one aside first. A kill between the
+    // two renames leaves it as "<dir>.old", which remove_leftovers cleans up.
+    const std::string old = dir + ".old";
+    fs::remove_all(old, ec);
+    fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
+  }
+  sync_directory(fs::path(dir).parent_path());
+}
+
+void remove_directory(const std::string& dir) {
+  const std::string old = dir + ".old";
+  std::error_code ec;
+  fs::remove_all(old, ec);
+  fs::rename(dir, old);
+  sync_directory(fs::path(dir).parent_path());
+  fs::remove_all(old, ec);
+}
+
+void remove_leftovers(const std::string& run_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return;
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string ext = entry.path().extension().string();
+    if (entry.is_directory(ec) && (ext == ".tmp" || ext == ".old")) stale.push_back(entry.path());
+  }
+  for (const fs::path& p : stale) fs::remove_all(p, ec);
 }
 
 }  // namespace foundry

@@ -73,4 +73,16 @@ std::string resolve_checkpoint(const std::string& path);
 // Deletes all but the newest `keep` checkpoints of a run directory.
 void prune_checkpoints(const std::string& run_dir, int keep);
 
+// Directories as one unit, so that a kill at any instant leaves either the old or the new
+// directory under the real name, never a half-written or half-deleted one:
+//   publish_directory(tmp, dir): `tmp` holds the finished directory; it takes the name `dir` in
+//     one rename (swapping with an existing `dir` through renameat2's RENAME_EXCHANGE, whose
+//     old contents are then deleted under the temporary name).
+//   remove_directory(dir): renames `dir` to "<dir>.old" first, then deletes it.
+// Names ending in .tmp or .old are leftovers of an interruption; list_checkpoints skips them and
+// remove_leftovers(run_dir) deletes them.
+void publish_directory(const std::string& tmp, const std::string& dir);
+void remove_directory(const std::string& dir);
+void remove_leftovers(const std::string& run_dir);
+
 }  // namespace foundry

@@ -156,9 +156,15 @@ std::string model_differences(const ModelConfig& a, const std::string& a_name, c
 
 // A model directory plus training.json, the context length it was trained at: `foundry eval`
 // scores with that window by default, so its loss is the one training printed (infer/evaluate.h).
+// Written beside the real name and published in one rename, so a kill during the save leaves the
+// previous best/ (or model/) whole.
 void save_model_with_context(const Model& model, const std::string& dir, const Tokenizer* tokenizer, int seq_len) {
-  save_model(model, dir, tokenizer);
-  write_file_atomic((fs::path(dir) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  const std::string tmp = dir + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  save_model(model, tmp, tokenizer);
+  write_file_atomic((fs::path(tmp) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  publish_directory(tmp, dir);
 }
 
 // Is this directory a training run (what train() writes into --out)?
@@ -297,6 +303,7 @@ void open_run_directory(Run& run) {
     run.say("moved the previous run in %s aside to %s\n", out_dir.c_str(), aside.c_str());
   }
   fs::create_directories(out_dir);
+  remove_leftovers(out_dir);  // *.tmp, *.old of an interrupted save or delete
   const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
   if (!run.opt.resume.empty()) {
     truncate_metrics(metrics_path, run.state.step);
