@@ -60,20 +60,6 @@ std::string human_duration(double seconds) {
   return buf;
 }
 
-// Lays out "section.key = value" pairs a few to a line.
-void print_settings(std::FILE* out, const std::string& section, const nlohmann::json& j) {
-  std::string line = "  ";
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    std::string item = section + "." + it.key() + "=" + it.value().dump();
-    if (line.size() + item.size() > 98) {
-      std::fprintf(out, "%s\n", line.c_str());
-      line = "  ";
-    }
-    line += item + "  ";
-  }
-  if (line.size() > 2) std::fprintf(out, "%s\n", line.c_str());
-}
-
 void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string& path) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] >= vocab_size) {
@@ -255,8 +241,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
       unigram_loss(train_tokens, val_tokens, config.model.vocab_size));
   say("threads: %d; output: %s\nsettings:\n", num_threads(), opt.out_dir.c_str());
   if (!opt.quiet) {
-    print_settings(out, "model", to_json(config.model));
-    print_settings(out, "training", to_json(tc));
+    for (const std::string& line : settings_lines(config)) std::fprintf(out, "%s\n", line.c_str());
     std::fflush(out);
   }
 
