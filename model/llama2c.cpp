@@ -11,7 +11,6 @@
 
 namespace foundry {
 
-// ANCHOR: load_llama2c_checkpoint
 Model load_llama2c_checkpoint(const std::string& path) {
   const std::string bytes = read_file(path, "llama2.c checkpoint");
 
@@ -91,6 +90,5 @@ Model load_llama2c_checkpoint(const std::string& path) {
   if (!c.tie_embeddings) take(w.output->ptr(), V * C);
   return model;
 }
-// ANCHOR_END: load_llama2c_checkpoint
 
 }  // namespace foundry

@@ -122,7 +122,6 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
 }  // namespace
 
-// ANCHOR: save_safetensors
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   // The header: metadata first, then the tensors in the order given, packed back to back.
@@ -170,9 +169,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     }
   });
 }
-// ANCHOR_END: save_safetensors
 
-// ANCHOR: load_safetensors
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error(path + ": cannot open the safetensors file");
@@ -278,6 +275,5 @@ SafetensorsFile load_safetensors(const std::string& path) {
   }
   return file;
 }
-// ANCHOR_END: load_safetensors
 
 }  // namespace foundry

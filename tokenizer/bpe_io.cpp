@@ -195,7 +195,6 @@ void BpeTokenizer::save_to_dir(const std::string& dir) const {
   save_json((std::filesystem::path(dir) / "tokenizer.json").string());
 }
 
-// ANCHOR: from_hf_json
 BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std::string& origin) {
   json root;
   try {
@@ -272,7 +271,6 @@ BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std:
   }
   return build(origin, token_ids, merges, added);
 }
-// ANCHOR_END: from_hf_json
 
 BpeTokenizer BpeTokenizer::load_json(const std::string& path) { return from_hf_json(read_file(path), path); }
 

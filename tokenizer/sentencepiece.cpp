@@ -85,7 +85,6 @@ float Llama2cTokenizer::score(int id) const {
   return scores_[id];
 }
 
-// ANCHOR: sp_encode
 std::vector<int> Llama2cTokenizer::encode(const std::string& text) const {
   std::vector<int> ids;
   if (text.empty()) return ids;
@@ -160,9 +159,7 @@ std::vector<int> Llama2cTokenizer::encode(const std::string& text) const {
   for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
   return out;
 }
-// ANCHOR_END: sp_encode
 
-// ANCHOR: sp_decode
 std::string Llama2cTokenizer::decode(const std::vector<int>& ids) const {
   std::string out;
   for (size_t i = 0; i < ids.size(); i++) {
@@ -178,7 +175,6 @@ std::string Llama2cTokenizer::decode(const std::vector<int>& ids) const {
   }
   return out;
 }
-// ANCHOR_END: sp_decode
 
 std::string Llama2cTokenizer::serialize() const {
   std::string out;
