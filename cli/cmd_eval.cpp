@@ -67,7 +67,9 @@ int cmd_eval(int argc, char** argv) {
   EvalResult r;
   if (args.count("logits-out")) {
     std::string out = args["logits-out"].as<std::string>();
-    auto [N, T] = eval_windows(model.config, tokens.size(), window, max_windows);
+    // Plain variables rather than a structured binding: C++17 does not let a lambda capture one.
+    const std::pair<int, int> shape = eval_windows(model.config, tokens.size(), window, max_windows);
+    const int N = shape.first, T = shape.second;
     // Streamed window by window into out.tmp, renamed over out only when every byte is written.
     write_file_atomic(out, [&](std::ostream& os) {
       os << npy_header_float32({(size_t)N, (size_t)T, (size_t)model.config.vocab_size});
