@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 using Catch::Matchers::Contains;
@@ -24,19 +25,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh, empty scratch directory under the build tree for one test.
-std::string scratch_dir(const std::string& name) {
-  fs::path dir = fs::path(FOUNDRY_BINARY_DIR) / "test_scratch" / "model_io" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string scratch_dir(const std::string& name) { return test::fresh_dir("test_scratch/model_io/" + name); }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_bytes;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
