@@ -160,7 +160,10 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   std::FILE* out = opt.out;
   const bool tty = !opt.quiet && isatty(fileno(out));
   auto say = [&](const char* format, auto... args) {
-    if (!opt.quiet) std::fprintf(out, format, args...);
+    if (opt.quiet) return;
+    // Without arguments the text is printed as it is (clang rejects a non-literal format alone).
+    if constexpr (sizeof...(args) == 0) std::fputs(format, out);
+    else std::fprintf(out, format, args...);
   };
   if (opt.out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
   if (!opt.resume.empty() && !opt.init_from.empty()) {
