@@ -7,11 +7,15 @@
 # fast tests (warnings as errors), and the same under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   SKIP_NO_OPENMP=1 scripts/test.sh            skips the OpenMP-off build
 #   FOUNDRY_SKIP_FORMAT_CHECK=1 scripts/test.sh   reports unformatted files without failing
+#                                               (the default for now; =0 fails on them)
 #   FOUNDRY_QUICK=1 scripts/test.sh             only the normal build and its tests
 # The extra builds compile only the libraries, the foundry program and the fast tests (ctest label
 # `fast`), which keeps the whole run within CI's time on a slow 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Until the whole tree has been formatted once, the format check reports without failing. Delete
+# this line after `scripts/format.sh` has been applied and committed.
+export FOUNDRY_SKIP_FORMAT_CHECK=${FOUNDRY_SKIP_FORMAT_CHECK-1}
 scripts/setup.sh
 start=$SECONDS
 step() { echo; echo "== $1 ($(( (SECONDS - start) / 60 )) min so far) =="; }
@@ -32,7 +36,7 @@ if [[ -z "${SKIP_NO_OPENMP:-}" ]]; then
 fi
 
 step "format check (scripts/format.sh --check)"
-if [[ -n "${FOUNDRY_SKIP_FORMAT_CHECK:-}" ]]; then
+if [[ -n "${FOUNDRY_SKIP_FORMAT_CHECK:-}" && "${FOUNDRY_SKIP_FORMAT_CHECK}" != 0 ]]; then
   scripts/format.sh --check || echo "test.sh: FOUNDRY_SKIP_FORMAT_CHECK is set: not failing on the files above"
 else
   scripts/format.sh --check

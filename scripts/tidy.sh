@@ -18,7 +18,11 @@ if [[ ! -f "$BUILD_DIR/compile_commands.json" ]]; then
   exit 2
 fi
 JOBS=$(nproc 2>/dev/null || echo 2)
-mapfile -t files < <(git ls-files engine model tokenizer train infer cli tools | grep '\.cpp$')
+# Only the sources the build folder compiles (a build without the tools has no command for them).
+files=()
+while IFS= read -r f; do
+  if grep -qF "\"$PWD/$f\"" "$BUILD_DIR/compile_commands.json"; then files+=("$f"); fi
+done < <(git ls-files engine model tokenizer train infer cli tools | grep '\.cpp$')
 echo "tidy: checking ${#files[@]} files with $CLANG_TIDY ($JOBS at a time)"
 # A g++ build's database carries g++-only warning options; clang-tidy must not count those.
 if printf '%s\0' "${files[@]}" |
