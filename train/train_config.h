@@ -18,7 +18,8 @@
 namespace foundry {
 
 // ANCHOR: training_config
-struct TrainingConfig {
+// The "training" section of a training config: everything about a run but the architecture.
+struct TrainingSection {
   int batch_size = 12;             // B: rows per micro-batch
   int seq_len = 64;                // T: tokens per row, at most model.max_seq_len
   int grad_accum = 1;              // micro-batches whose gradients are summed into one update
@@ -37,18 +38,24 @@ struct TrainingConfig {
   long checkpoint_interval = 500;  // save a checkpoint every this many steps (and at the end)
   int keep_checkpoints = 3;        // keep only the newest N checkpoints
   long log_interval = 10;          // print a progress line every this many steps
-  uint64_t seed = 1337;            // seeds weight initialization and batch sampling
-  std::string sampling = "random"; // training batches: "random" windows or "sequential" tiling
+  uint64_t seed = 1337;            // seeds weight initialization and the batch order
+  std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
 };
 
+// A training config file: the model and the training section (TrainingSection above).
 struct TrainConfig {
   std::string description;  // free text, optional
   ModelConfig model;
-  TrainingConfig training;
+  TrainingSection training;
 };
 // ANCHOR_END: training_config
 
-nlohmann::json to_json(const TrainingConfig& t);
+// Every field of TrainingSection with its JSON name, range and help (model/config_fields.h): the
+// one declaration that parsing, validation, to_json, `--set`, configs/README.md's training table
+// and the settings `foundry train` prints come from.
+const std::vector<ConfigField<TrainingSection>>& training_config_fields();
+
+nlohmann::json to_json(const TrainingSection& t);
 nlohmann::json to_json(const TrainConfig& c);
 
 // Strict parsing of a whole training config. `where` (usually the file name) starts every message.
@@ -58,11 +65,13 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
 // disagree (seq_len > model.max_seq_len, warmup_steps > max_steps, min_lr > lr, ...).
 void validate(const TrainConfig& c, const std::string& where);
 
-// Reads a JSON file into a json value (no validation). Throws naming the file.
-nlohmann::json read_json_file(const std::string& path);
+// The settings as "model.dim=128  model.n_layers=4  ..." lines of at most about `width`
+// characters, every field in declaration order: what `foundry train` prints before it starts.
+std::vector<std::string> settings_lines(const TrainConfig& c, size_t width = 98);
 
-// Applies "section.field=value" to the JSON. The value is read as JSON when it parses as JSON
-// (numbers, true/false, quoted strings) and taken as a plain string otherwise. Throws
+// Applies "section.field=value" to the JSON. A string field takes the value as it is; any other
+// field reads it as JSON (numbers, true/false), falling back to a plain string that the parser
+// then rejects with the field's name. Throws
 // std::invalid_argument for a missing '=' or a path that is not section.field.
 void apply_override(nlohmann::json& j, const std::string& assignment);
 
