@@ -12,7 +12,7 @@ namespace foundry {
 namespace test {
 
 
-// The tolerance the issue holds every backward to in the double build.
+// The tolerance every backward is held to in the double build.
 constexpr double kGradTol = 1e-6;
 
 // Runs the checker and asserts it passed, printing its report on failure.
