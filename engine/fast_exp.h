@@ -42,8 +42,8 @@ inline float fast_exp_float(float x) {
   // (std::floor would do, but g++ does not vectorize it without -ffast-math)
   const float shift = 12582912.0f;
   const float n = (xc * 1.44269504f + shift) - shift;
-  float r = xc - n * 0.693359375f;                      // ln 2, high part: n · it is exact
-  r = r - n * -2.12194440e-4f;                          // ln 2, low part
+  float r = xc - n * 0.693359375f;  // ln 2, high part: n · it is exact
+  r = r - n * -2.12194440e-4f;      // ln 2, low part
   // exp(r) = 1 + r + r²·(1/2 + r/6 + ...), Cephes' coefficients
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -57,7 +57,7 @@ inline float fast_exp_float(float x) {
   float two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
   float y = p * two_n;
-  y = x < lo ? 0.0f : y;      // std::exp would give a subnormal here
+  y = x < lo ? 0.0f : y;  // std::exp would give a subnormal here
   y = x > hi ? INFINITY : y;
   return x == x ? y : x;  // x is NaN: NaN out
 }

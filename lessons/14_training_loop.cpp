@@ -9,11 +9,11 @@
 #include <filesystem>
 
 #include "engine/parallel.h"
+#include "lessons/lesson_common.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;

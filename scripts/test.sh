@@ -13,9 +13,6 @@
 # `fast`), which keeps the whole run within CI's time on a slow 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Until the whole tree has been formatted once, the format check reports without failing. Delete
-# this line after `scripts/format.sh` has been applied and committed.
-export FOUNDRY_SKIP_FORMAT_CHECK=${FOUNDRY_SKIP_FORMAT_CHECK-1}
 scripts/setup.sh
 start=$SECONDS
 step() { echo; echo "== $1 ($(( (SECONDS - start) / 60 )) min so far) =="; }
