@@ -4,15 +4,18 @@
 // per token); the speed goes to stderr so the text can be piped cleanly.
 #include <cxxopts.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "engine/parallel.h"
 #include "infer/generate.h"
 #include "model/model_io.h"
+#include "train/prepare.h"
 
 namespace foundry::cli {
 
@@ -34,7 +37,7 @@ int cmd_generate(int argc, char** argv) {
       "token (llama2.c) get it in front of the prompt. A prompt longer than the context is an error.");
   options.add_options()("model", "model directory (config.json, model.safetensors, tokenizer)",
                         cxxopts::value<std::string>())(
-      "prompt", "prompt text; '-' reads it from standard input", cxxopts::value<std::string>()->default_value(""))(
+      "prompt", "prompt text; '-' reads it from standard input (default: none)", cxxopts::value<std::string>())(
       "prompt-file", "read the prompt from this file", cxxopts::value<std::string>())(
       "max-new-tokens", "most tokens to generate", cxxopts::value<int>()->default_value("256"))(
       "temperature", "0 = greedy; below 1 sharper, above 1 flatter", cxxopts::value<double>()->default_value("1.0"))(
@@ -42,7 +45,8 @@ int cmd_generate(int argc, char** argv) {
       "top-p", "keep the smallest set reaching this probability (1 = off)",
       cxxopts::value<double>()->default_value("0.9"))("seed", "random seed of the sampler",
                                                        cxxopts::value<uint64_t>()->default_value("1337"))(
-      "threads", "threads to use (default: all cores)", cxxopts::value<int>())("h,help", "show this help");
+      "threads", "threads to use, at least 1 (default: OMP_NUM_THREADS or all cores)", cxxopts::value<int>())(
+      "h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -56,7 +60,7 @@ int cmd_generate(int argc, char** argv) {
   int max_new = args["max-new-tokens"].as<int>();
   if (max_new < 0) throw std::invalid_argument("--max-new-tokens = " + std::to_string(max_new) + ", expected >= 0");
 
-  std::string prompt = args["prompt"].as<std::string>();
+  std::string prompt = args.count("prompt") ? args["prompt"].as<std::string>() : std::string();
   if (args.count("prompt-file")) {
     std::string path = args["prompt-file"].as<std::string>();
     std::ifstream f(path, std::ios::binary);
@@ -67,11 +71,19 @@ int cmd_generate(int argc, char** argv) {
   }
 
   std::string dir = args["model"].as<std::string>();
+  check_model_dir(dir);
   Model model = load_model(dir);
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
-  if (tokenizer->vocab_size() > model.config.vocab_size) {
-    throw std::invalid_argument(dir + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
-                                " tokens but the model's vocab_size is " + std::to_string(model.config.vocab_size));
+  // Before any text is printed: a model larger than its tokenizer can sample an id that has no
+  // text, and would die mid-output.
+  {
+    namespace fs = std::filesystem;
+    const fs::path d(dir);
+    const std::string tok_file =
+        (d / (fs::exists(d / "tokenizer.json") || !fs::exists(d / "tokenizer.bin") ? "tokenizer.json" : "tokenizer.bin"))
+            .string();
+    check_model_tokenizer_vocab(model.config.vocab_size, (d / "config.json").string(), tokenizer->vocab_size(),
+                                tok_file);
   }
   SamplingSettings settings{args["temperature"].as<double>(), args["top-k"].as<int>(), args["top-p"].as<double>()};
   Sampler sampler(settings, args["seed"].as<uint64_t>());
@@ -101,9 +113,9 @@ int cmd_generate(int argc, char** argv) {
   std::printf("\n");
   std::fflush(stdout);
   double tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
-  std::fprintf(stderr, "[%zu prompt positions in %.3f s; %zu new tokens in %.3f s: %.1f tokens/s; %d threads; stopped: %s]\n",
-               ids.size(), r.prefill_seconds, r.tokens.size(), r.decode_seconds, tps, num_threads(),
-               r.stop_reason.c_str());
+  std::fprintf(stderr, "[%zu prompt positions in %.3f s; %zu new tokens in %.3f s: %.1f tokens/s; %s; stopped: %s]\n",
+               ids.size(), r.prefill_seconds, r.tokens.size(), r.decode_seconds, tps,
+               threads_phrase(num_threads()).c_str(), r.stop_reason.c_str());
   return 0;
 }
 

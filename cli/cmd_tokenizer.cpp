@@ -52,6 +52,8 @@ cxxopts::ParseResult parse(cxxopts::Options& options, const std::vector<std::str
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   try {
     return options.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const cxxopts::exceptions::parsing&) {
+    throw;  // main() names the option and the value, with exit status 2
   } catch (const cxxopts::exceptions::exception& e) {
     throw std::invalid_argument(std::string(e.what()) + " (see --help)");
   }

@@ -5,7 +5,13 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "engine/parallel.h"
+
+// The project version from CMake's project() (a build outside CMake says so).
+#ifndef FOUNDRY_VERSION
+#define FOUNDRY_VERSION "unknown"
+#endif
 
 namespace {
 
@@ -31,11 +37,13 @@ const Command kCommands[] = {
 void print_help() {
   std::printf(
       "foundry: train and run small LLaMA-style language models on your CPU.\n\n"
-      "usage: foundry <command> [options]      (foundry <command> --help for its options)\n\n"
+      "usage: foundry <command> [options]      (foundry <command> --help for its options)\n"
+      "       foundry --version\n\n"
       "commands:\n");
   for (const Command& c : kCommands) std::printf("  %-12s %s\n", c.name, c.summary);
-  std::printf("\nthreads: %d (%s; set OMP_NUM_THREADS or --threads where a command offers it)\n",
-              foundry::num_threads(), foundry::have_openmp() ? "OpenMP" : "built without OpenMP");
+  std::printf("\nthreads: %s by default (%s; set OMP_NUM_THREADS or --threads N, N >= 1, where a command offers it)\n",
+              foundry::cli::threads_phrase(foundry::num_threads()).c_str(),
+              foundry::have_openmp() ? "OpenMP" : "built without OpenMP");
 }
 
 }  // namespace
@@ -45,11 +53,23 @@ int main(int argc, char** argv) {
     print_help();
     return argc < 2 ? 2 : 0;
   }
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "version")) {
+    std::printf("foundry %s (LLM Foundry, %s)\n", FOUNDRY_VERSION,
+                foundry::have_openmp() ? "OpenMP" : "without OpenMP");
+    return 0;
+  }
   for (const Command& c : kCommands) {
     if (argv[1] == std::string(c.name)) {
       try {
         // The command sees its own name as argv[0], so cxxopts prints "foundry-<name>" usage.
+        foundry::cli::check_common_options(argc - 1, argv + 1);
         return c.run(argc - 1, argv + 1);
+      } catch (const foundry::cli::UsageError& e) {
+        std::fprintf(stderr, "foundry %s: %s\n", c.name, e.what());
+        return 2;
+      } catch (const cxxopts::exceptions::parsing& e) {
+        std::fprintf(stderr, "foundry %s: %s\n", c.name, foundry::cli::explain_parse_error(e, argc - 1, argv + 1).c_str());
+        return 2;
       } catch (const std::exception& e) {
         std::fprintf(stderr, "foundry %s: error: %s\n", c.name, e.what());
         return 1;

@@ -4,9 +4,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "engine/softmax.h"
+#include "model/config.h"
 
 namespace foundry {
 
@@ -63,6 +67,57 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
   return result;
 }
 // ANCHOR_END: evaluate
+
+namespace {
+
+// The JSON in `path`, or null when it is missing or unreadable (these files are hints: a damaged
+// one means "not recorded", never a failed evaluation).
+nlohmann::json read_json_or_null(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return nullptr;
+  std::ifstream in(path, std::ios::binary);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+int positive_int(const nlohmann::json& j) {
+  return j.is_number_integer() && j.get<long>() > 0 && j.get<long>() <= (1L << 30) ? j.get<int>() : 0;
+}
+
+}  // namespace
+
+TrainingContext training_context(const std::string& model_dir, const ModelConfig& config) {
+  namespace fs = std::filesystem;
+  const fs::path dir(model_dir);
+  TrainingContext ctx;
+  nlohmann::json j = read_json_or_null(dir / "training.json");
+  if (j.is_object() && (ctx.seq_len = positive_int(j.value("seq_len", nlohmann::json()))) > 0) {
+    ctx.source = (dir / "training.json").string();
+    return ctx;
+  }
+  j = read_json_or_null(dir / "train_state.json");
+  if (j.is_object() && j.contains("config") && j["config"].is_object() && j["config"].contains("training") &&
+      j["config"]["training"].is_object() &&
+      (ctx.seq_len = positive_int(j["config"]["training"].value("seq_len", nlohmann::json()))) > 0) {
+    ctx.source = (dir / "train_state.json").string();
+    return ctx;
+  }
+  // A model directory inside its run directory: the run's config.json holds both sections.
+  fs::path model_path = fs::absolute(dir).lexically_normal();
+  if (!model_path.has_filename()) model_path = model_path.parent_path();  // "runs/x/best/"
+  const fs::path run_config = model_path.parent_path() / "config.json";
+  j = read_json_or_null(run_config);
+  if (j.is_object() && j.contains("model") && j.contains("training") && j["training"].is_object() &&
+      j["model"] == to_json(config) && (ctx.seq_len = positive_int(j["training"].value("seq_len", nlohmann::json()))) > 0) {
+    ctx.source = (dir / ".." / "config.json").lexically_normal().string();
+    return ctx;
+  }
+  return {};
+}
+
+uint64_t logits_file_bytes(int N, int T, int V) {
+  return npy_header_float32({(size_t)N, (size_t)T, (size_t)V}).size() + (uint64_t)N * T * V * sizeof(float);
+}
 
 // ANCHOR: npy_header
 std::string npy_header_float32(const std::vector<size_t>& shape) {

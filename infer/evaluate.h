@@ -41,6 +41,24 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
 // The windows evaluate() will score: {N, T} (same rules and errors, nothing computed).
 std::pair<int, int> eval_windows(const ModelConfig& config, size_t n_tokens, int window_len, int max_windows);
 
+// The context length a model was trained at (training.seq_len), which is the window its training
+// evaluations used: evaluating with a longer window scores positions the model never learned to
+// use and gives a different (usually higher) loss than training printed. Looked up, in order, in
+//   <model_dir>/training.json   {"seq_len": T, ...}, written by `foundry train` into best/ and model/
+//   <model_dir>/train_state.json  a checkpoint's state (its config's training.seq_len)
+//   <model_dir>/../config.json  the run directory's training config, used only when its model
+//                               section is this model's config (runs trained before training.json)
+// `seq_len` is 0 when none of them says; `source` names the file that did.
+struct TrainingContext {
+  int seq_len = 0;
+  std::string source;
+};
+TrainingContext training_context(const std::string& model_dir, const ModelConfig& config);
+
+// Bytes of the .npy file `foundry eval --logits-out` writes for N windows of T positions over a
+// vocabulary of V: the header plus N·T·V float32 values.
+uint64_t logits_file_bytes(int N, int T, int V);
+
 // The header of a NumPy .npy file (format version 1.0) holding a little-endian float32 array
 // of this shape in C order: the magic "\x93NUMPY", the version bytes 1 0, a uint16 header
 // length, then a Python dict literal padded with spaces to end in '\n' at a multiple of 64

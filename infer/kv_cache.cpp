@@ -163,7 +163,7 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
   real* x = s.x.ptr();
 
   // The residual stream starts as the token's row of the embedding table.
-  const real* emb = w.tok_embeddings.ptr() + (size_t)token * C;
+  const real* emb = w.tok_embeddings->ptr() + (size_t)token * C;
   for (int i = 0; i < C; i++) x[i] = emb[i];
 
   for (int l = 0; l < c.n_layers; l++) {
@@ -173,10 +173,10 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
     real* value_layer = s.cache.value.ptr() + (size_t)l * kv_dim * max_T;  // (NKV, HS, max_T)
 
     // Attention: q, k, v of this position; k (after RoPE) and v go into column pos of the caches.
-    rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.attention_norm.ptr(), 1, C, eps);
-    matvec(s.q.ptr(), lw.wq.ptr(), s.xn.ptr(), NH * HS, C, threads);
-    matvec(s.k.ptr(), lw.wk.ptr(), s.xn.ptr(), kv_dim, C, threads);
-    matvec(s.v.ptr(), lw.wv.ptr(), s.xn.ptr(), kv_dim, C, threads);
+    rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.attention_norm->ptr(), 1, C, eps);
+    matvec(s.q.ptr(), lw.wq->ptr(), s.xn.ptr(), NH * HS, C, threads);
+    matvec(s.k.ptr(), lw.wk->ptr(), s.xn.ptr(), kv_dim, C, threads);
+    matvec(s.v.ptr(), lw.wv->ptr(), s.xn.ptr(), kv_dim, C, threads);
     rope_forward(s.q.ptr(), s.q.ptr(), cos, sin, 1, 1, NH, HS, pos);  // in place, at position pos
     rope_forward(s.k.ptr(), s.k.ptr(), cos, sin, 1, 1, NKV, HS, pos);
     for (int j = 0; j < kv_dim; j++) {  // j = g·HS + i: row j of the (NKV·HS, max_T) layer
@@ -184,22 +184,22 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
       value_layer[(size_t)j * max_T + pos] = s.v[j];
     }
     cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV, HS, threads);
-    matvec(s.proj.ptr(), lw.wo.ptr(), s.att.ptr(), C, NH * HS, threads);
+    matvec(s.proj.ptr(), lw.wo->ptr(), s.att.ptr(), C, NH * HS, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];  // h = x + attention(...)
 
     // Feed-forward: x += w2 · (silu(w1 · xn) ⊙ (w3 · xn)).
-    rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.ffn_norm.ptr(), 1, C, eps);
-    matvec(s.gate.ptr(), lw.w1.ptr(), s.xn.ptr(), F, C, threads);
-    matvec(s.up.ptr(), lw.w3.ptr(), s.xn.ptr(), F, C, threads);
+    rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.ffn_norm->ptr(), 1, C, eps);
+    matvec(s.gate.ptr(), lw.w1->ptr(), s.xn.ptr(), F, C, threads);
+    matvec(s.up.ptr(), lw.w3->ptr(), s.xn.ptr(), F, C, threads);
     swiglu_forward(s.hidden.ptr(), s.gate.ptr(), s.up.ptr(), F);
-    matvec(s.proj.ptr(), lw.w2.ptr(), s.hidden.ptr(), C, F, threads);
+    matvec(s.proj.ptr(), lw.w2->ptr(), s.hidden.ptr(), C, F, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];
   }
 
-  rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, w.norm.ptr(), 1, C, eps);
+  rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, w.norm->ptr(), 1, C, eps);
   // Tied embeddings: the output projection is the embedding table itself.
-  const Tensor& out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
-  matvec(s.logits.ptr(), out_w.ptr(), s.xn.ptr(), V, C, threads);
+  const Tensor* out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
+  matvec(s.logits.ptr(), out_w->ptr(), s.xn.ptr(), V, C, threads);
   s.cache.length = pos + 1;
   return s.logits.ptr();
 }

@@ -48,9 +48,10 @@ Model load_llama2c_checkpoint(const std::string& path) {
   }
 
   // Count the floats the header promises before touching any of them.
-  size_t C = c.dim, F = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
-  size_t expected = V * C + L * C + L * C * C + 2 * L * KV * C + L * C * C + L * C + 3 * L * F * C + C +
-                    2 * (size_t)c.max_seq_len * (HS / 2) + (c.tie_embeddings ? 0 : V * C);
+  // Every parameter of the table (the file holds exactly those, in its own order), plus the
+  // legacy RoPE tables.
+  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
+  size_t expected = parameter_count(c) + 2 * (size_t)c.max_seq_len * (HS / 2);
   size_t have = (bytes.size() - sizeof h) / sizeof(float);
   if ((bytes.size() - sizeof h) % sizeof(float) != 0 || have != expected) {
     throw std::invalid_argument(path + ": " + std::to_string(bytes.size()) + " bytes hold " + std::to_string(have) +
@@ -73,11 +74,11 @@ Model load_llama2c_checkpoint(const std::string& path) {
     cursor += n * sizeof(float);
   };
   // One kind of tensor for every layer in turn: the file groups by kind, we group by layer.
-  auto take_per_layer = [&](Tensor LayerWeights::*member, size_t n) {
-    for (LayerWeights& lw : model.weights.layers) take((lw.*member).ptr(), n);
+  auto take_per_layer = [&](Tensor* LayerWeights::*member, size_t n) {
+    for (LayerWeights& lw : model.weights.layers) take((lw.*member)->ptr(), n);
   };
   ModelWeights& w = model.weights;
-  take(w.tok_embeddings.ptr(), V * C);
+  take(w.tok_embeddings->ptr(), V * C);
   take_per_layer(&LayerWeights::attention_norm, C);
   take_per_layer(&LayerWeights::wq, C * C);
   take_per_layer(&LayerWeights::wk, KV * C);
@@ -87,9 +88,9 @@ Model load_llama2c_checkpoint(const std::string& path) {
   take_per_layer(&LayerWeights::w1, F * C);
   take_per_layer(&LayerWeights::w2, C * F);  // subtle: the file stores w2 before w3
   take_per_layer(&LayerWeights::w3, F * C);
-  take(w.norm.ptr(), C);
+  take(w.norm->ptr(), C);
   take(nullptr, 2 * (size_t)c.max_seq_len * (HS / 2));  // the legacy RoPE tables
-  if (!c.tie_embeddings) take(w.output.ptr(), V * C);
+  if (!c.tie_embeddings) take(w.output->ptr(), V * C);
   return model;
 }
 // ANCHOR_END: load_llama2c_checkpoint

@@ -111,13 +111,12 @@ int main() {
   {
     // The model's own loop, written out so we can look at the stream between blocks.
     Tape tape;
-    std::vector<Var> leaves = model_leaves(tape, model);
-    Var x = reshape(tape, embedding(tape, leaves[0], ids), {B, T, c.dim});
+    const ModelVars w = name_leaves(model, model_leaves(tape, model));
+    Var x = reshape(tape, embedding(tape, w.tok_embeddings, ids), {B, T, c.dim});
     std::printf("RMS of the residual stream: embedding %.4f", rms(tape.value(x)));
     double first = rms(tape.value(x)), last = 0;
     for (int i = 0; i < c.n_layers; i++) {
-      const Var* l = &leaves[1 + 9 * i];
-      x = transformer_block(tape, x, LayerVars{l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8]}, model);
+      x = transformer_block(tape, x, w.layers[i], model);
       last = rms(tape.value(x));
       if (i % 2 == 1) std::printf(", after layer %d %.4f", i, last);
     }
@@ -132,17 +131,15 @@ int main() {
     auto w1_grad_norms = [&](bool post) {
       Tape tape;
       model.zero_grad();
-      std::vector<Var> leaves = model_leaves(tape, model);
-      Var x = reshape(tape, embedding(tape, leaves[0], ids), {B, T, c.dim});
-      for (int i = 0; i < c.n_layers; i++) {
-        const Var* l = &leaves[1 + 9 * i];
-        LayerVars w{l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8]};
-        x = post ? post_norm_block(tape, x, w, model) : transformer_block(tape, x, w, model);
+      const ModelVars w = name_leaves(model, model_leaves(tape, model));
+      Var x = reshape(tape, embedding(tape, w.tok_embeddings, ids), {B, T, c.dim});
+      for (const LayerVars& layer : w.layers) {
+        x = post ? post_norm_block(tape, x, layer, model) : transformer_block(tape, x, layer, model);
       }
-      x = rmsnorm(tape, x, leaves[1 + 9 * c.n_layers], static_cast<real>(c.norm_eps));
-      tape.backward(cross_entropy(tape, linear(tape, x, leaves[0]), targets));
+      x = rmsnorm(tape, x, w.norm, static_cast<real>(c.norm_eps));
+      tape.backward(cross_entropy(tape, linear(tape, x, w.tok_embeddings), targets));
       std::vector<double> norms;
-      for (int i = 0; i < c.n_layers; i++) norms.push_back(rms(model.grads.layers[i].w1) * 1e6);
+      for (int i = 0; i < c.n_layers; i++) norms.push_back(rms(*model.grads.layers[i].w1) * 1e6);
       return norms;
     };
     std::vector<double> pre = w1_grad_norms(false), post = w1_grad_norms(true);

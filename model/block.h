@@ -15,11 +15,7 @@
 
 namespace foundry {
 
-// The tape leaves of one layer's weights (LayerWeights order).
-struct LayerVars {
-  Var attention_norm, wq, wk, wv, wo, ffn_norm, w1, w3, w2;
-};
-
+// The tape leaves of one layer's weights, by name: LayerVars (model.h).
 // x (B, T, C) -> (B, T, C). Sizes, eps and the RoPE tables come from `model`.
 Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model);
 

@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "model/config_fields.h"
 
 namespace foundry {
 
@@ -24,13 +27,20 @@ struct ModelConfig {
 };
 // ANCHOR_END: model_config
 
-// Throws std::invalid_argument naming the field, its value and what was expected
-// (non-positive sizes, n_heads not dividing dim, n_kv_heads not dividing n_heads, odd head size).
+// Every field of ModelConfig with its JSON name, range and help (model/config_fields.h): the one
+// declaration that parsing, validation, to_json and configs/README.md's model table come from.
+// The upper limits are far above any model this project trains (LLaMA-3 405B has dim 16384,
+// 126 layers, a 128K context); they exist so that a corrupt or hostile config.json is refused
+// before anything is allocated.
+const std::vector<ConfigField<ModelConfig>>& model_config_fields();
+
+// Throws std::invalid_argument naming the field, its value and what was expected (a size out of
+// its range, n_heads not dividing dim, n_kv_heads not dividing n_heads, odd head size).
 void validate(const ModelConfig& config);
 
-// JSON with exactly the fields above. Parsing rejects unknown keys and wrong types, naming the
-// key; missing keys keep their defaults only when `require_all` is false. `where` (a file name)
-// starts every error message.
+// JSON with exactly the fields above. Parsing rejects unknown keys, wrong types and integers out
+// of range, naming the key and the value; missing keys keep their defaults only when
+// `require_all` is false. `where` (a file name) starts every error message.
 nlohmann::json to_json(const ModelConfig& config);
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& where, bool require_all = true);
 

@@ -2,15 +2,11 @@
 
 #include <stdexcept>
 
+#include "model/params.h"
+
 namespace foundry {
 
-size_t count_parameters(const ModelConfig& c) {
-  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size;
-  size_t q = (size_t)c.n_heads * c.head_size(), kv = c.kv_dim();
-  // per layer: two norm gains, wq, wk, wv, wo, and the three SwiGLU matrices
-  size_t layer = 2 * C + q * C + 2 * kv * C + C * q + 3 * F * C;
-  return V * C + c.n_layers * layer + C + (c.tie_embeddings ? 0 : V * C);
-}
+size_t count_parameters(const ModelConfig& c) { return parameter_count(c); }  // the parameter table's sum
 
 // ANCHOR: activation_items
 std::vector<ActivationItem> activation_items(const ModelConfig& c, int B, int T) {

@@ -17,88 +17,50 @@ namespace foundry {
 
 namespace {
 
-// Every tensor of `w` with its file name, in file order. One function serves the values and
-// the gradients, so the two lists can never disagree.
-std::vector<std::pair<std::string, Tensor*>> named_tensors(ModelWeights& w) {
-  std::vector<std::pair<std::string, Tensor*>> list;
-  list.emplace_back("tok_embeddings.weight", &w.tok_embeddings);
-  for (size_t i = 0; i < w.layers.size(); i++) {
-    LayerWeights& l = w.layers[i];
-    std::string p = "layers." + std::to_string(i) + ".";
-    list.emplace_back(p + "attention_norm.weight", &l.attention_norm);
-    list.emplace_back(p + "attention.wq.weight", &l.wq);
-    list.emplace_back(p + "attention.wk.weight", &l.wk);
-    list.emplace_back(p + "attention.wv.weight", &l.wv);
-    list.emplace_back(p + "attention.wo.weight", &l.wo);
-    list.emplace_back(p + "ffn_norm.weight", &l.ffn_norm);
-    list.emplace_back(p + "feed_forward.w1.weight", &l.w1);
-    list.emplace_back(p + "feed_forward.w3.weight", &l.w3);
-    list.emplace_back(p + "feed_forward.w2.weight", &l.w2);
-  }
-  list.emplace_back("norm.weight", &w.norm);
-  if (w.output.size() > 0) list.emplace_back("output.weight", &w.output);  // absent when tied
-  return list;
+// Points the named views at the tensors of the list, by file name.
+void bind_views(Model& m) {
+  m.weights = bind_by_name<Tensor*>(m.config, [&](const std::string& name) { return &m.values[m.index_of(name)]; });
+  m.grads = bind_by_name<Tensor*>(m.config, [&](const std::string& name) { return &m.gradients[m.index_of(name)]; });
 }
-
-// ANCHOR: model_shapes
-ModelWeights allocate_weights(const ModelConfig& c) {
-  int C = c.dim, F = c.hidden_dim, V = c.vocab_size;
-  int q_dim = c.n_heads * c.head_size();  // NH·HS (= C)
-  int kv_dim = c.kv_dim();                // NKV·HS
-  ModelWeights w;
-  w.tok_embeddings = Tensor({V, C});
-  w.layers.resize(c.n_layers);
-  for (LayerWeights& l : w.layers) {
-    l.attention_norm = Tensor({C});
-    l.wq = Tensor({q_dim, C});
-    l.wk = Tensor({kv_dim, C});
-    l.wv = Tensor({kv_dim, C});
-    l.wo = Tensor({C, q_dim});
-    l.ffn_norm = Tensor({C});
-    l.w1 = Tensor({F, C});
-    l.w3 = Tensor({F, C});
-    l.w2 = Tensor({C, F});
-  }
-  w.norm = Tensor({C});
-  if (!c.tie_embeddings) w.output = Tensor({V, C});
-  return w;
-}
-// ANCHOR_END: model_shapes
 
 }  // namespace
 
 std::vector<NamedTensor> Model::parameters() {
-  std::vector<std::pair<std::string, Tensor*>> values = named_tensors(weights);
-  std::vector<std::pair<std::string, Tensor*>> gradients = named_tensors(grads);
-  if (values.size() != gradients.size()) {
-    throw std::logic_error("Model::parameters: weights and gradients hold different tensor lists");
-  }
   std::vector<NamedTensor> list;
-  for (size_t i = 0; i < values.size(); i++) list.push_back({values[i].first, values[i].second, gradients[i].second});
+  for (size_t k = 0; k < entries.size(); k++) list.push_back({entries[k].name, &values[k], &gradients[k], entries[k].decay});
   return list;
 }
 
 void Model::zero_grad() {
-  std::vector<std::pair<std::string, Tensor*>> list = named_tensors(grads);
-  const long count = static_cast<long>(list.size());
+  const long count = static_cast<long>(gradients.size());
 #pragma omp parallel for schedule(dynamic)  // whole tensors per thread: no two write the same one
-  for (long k = 0; k < count; ++k) list[k].second->fill(0);
+  for (long k = 0; k < count; ++k) gradients[k].fill(0);
 }
 
 size_t Model::num_parameters() const {
-  // named_tensors only reads through the pointers it returns here
-  ModelWeights& w = const_cast<ModelWeights&>(weights);
   size_t n = 0;
-  for (auto& named : named_tensors(w)) n += named.second->size();
+  for (const Tensor& t : values) n += t.size();
   return n;
 }
 
-Model make_model(const ModelConfig& config) {
+size_t Model::index_of(const std::string& name) const {
+  auto it = index.find(name);
+  if (it == index.end()) throw std::out_of_range("model: no parameter named '" + name + "'");
+  return it->second;
+}
+
+Model make_model(const ModelConfig& config, const ParamTable& table) {
   validate(config);
   Model m;
   m.config = config;
-  m.weights = allocate_weights(config);
-  m.grads = allocate_weights(config);
+  m.table = table;
+  m.entries = param_entries(config, table);
+  for (const ParamEntry& e : m.entries) {
+    m.index[e.name] = m.values.size();
+    m.values.emplace_back(e.shape);
+    m.gradients.emplace_back(e.shape);
+  }
+  bind_views(m);
   int HS = config.head_size();
   m.rope_cos = Tensor({config.max_seq_len, HS / 2});
   m.rope_sin = Tensor({config.max_seq_len, HS / 2});
@@ -107,7 +69,8 @@ Model make_model(const ModelConfig& config) {
 }
 
 // ANCHOR: init_weights
-// Initialization (seeded, drawn in parameters() order, element by element):
+// Initialization (seeded, drawn in parameters() order, element by element; the parameter table
+// gives each tensor its rule):
 //   - every matrix (embedding, wq, wk, wv, w1, w3, untied output): normal, mean 0, std 0.02;
 //   - the two matrices that write into the residual stream, wo and w2, get std 0.02 / sqrt(2L):
 //     the stream is a sum of 2L branch outputs, so without the factor its variance at
@@ -116,17 +79,19 @@ Model make_model(const ModelConfig& config) {
 void init_weights(Model& model, Rng& rng) {
   const double std_dev = 0.02;
   const double residual_std = std_dev / std::sqrt(2.0 * model.config.n_layers);
-  for (NamedTensor& p : model.parameters()) {
-    const std::string& name = p.name;
-    bool is_norm = name.find("norm.weight") != std::string::npos;
-    bool is_residual_out = name.find("attention.wo.") != std::string::npos ||
-                           name.find("feed_forward.w2.") != std::string::npos;
-    if (is_norm) {
-      p.value->fill(1);
-      continue;
+  for (size_t k = 0; k < model.entries.size(); k++) {
+    Tensor& value = model.values[k];
+    switch (model.entries[k].init) {
+      case Init::ones:
+        value.fill(1);
+        break;
+      case Init::normal:
+      case Init::residual: {
+        const double s = model.entries[k].init == Init::residual ? residual_std : std_dev;
+        for (real& v : value.data) v = static_cast<real>(s * rng.normal());
+        break;
+      }
     }
-    double s = is_residual_out ? residual_std : std_dev;
-    for (real& v : p.value->data) v = static_cast<real>(s * rng.normal());
   }
 }
 // ANCHOR_END: init_weights
@@ -135,6 +100,14 @@ std::vector<Var> model_leaves(Tape& tape, Model& model) {
   std::vector<Var> leaves;
   for (NamedTensor& p : model.parameters()) leaves.push_back(tape.param(*p.value, *p.grad, p.name));
   return leaves;
+}
+
+ModelVars name_leaves(const Model& model, const std::vector<Var>& leaves) {
+  if (leaves.size() != model.entries.size()) {
+    throw std::invalid_argument("model_logits: " + std::to_string(leaves.size()) + " leaves, expected " +
+                                std::to_string(model.entries.size()) + " (one per parameter, in parameters() order)");
+  }
+  return bind_by_name<Var>(model.config, [&](const std::string& name) { return leaves[model.index_of(name)]; });
 }
 
 // ANCHOR: model_logits
@@ -149,25 +122,14 @@ Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves,
     throw std::invalid_argument("model_logits: T = " + std::to_string(T) + " exceeds max_seq_len = " +
                                 std::to_string(c.max_seq_len) + " (the RoPE tables end there)");
   }
-  size_t expected = 1 + 9 * (size_t)c.n_layers + 1 + (c.tie_embeddings ? 0 : 1);
-  if (leaves.size() != expected) {
-    throw std::invalid_argument("model_logits: " + std::to_string(leaves.size()) + " leaves, expected " +
-                                std::to_string(expected) + " (one per parameter, in parameters() order)");
-  }
-  // leaves follow parameters(): embedding, 9 per layer, final norm, output when untied
-  Var tok = leaves[0];
-  Var x = embedding(tape, tok, ids);    // (B·T, C)
-  x = reshape(tape, x, {B, T, c.dim});  // (B, T, C): the residual stream
-  for (int i = 0; i < c.n_layers; i++) {
-    const Var* l = &leaves[1 + 9 * (size_t)i];
-    LayerVars lv{l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8]};
-    x = transformer_block(tape, x, lv, model);
-  }
-  Var norm = leaves[1 + 9 * (size_t)c.n_layers];
-  x = rmsnorm(tape, x, norm, static_cast<real>(c.norm_eps));
+  const ModelVars w = name_leaves(model, leaves);  // w.tok_embeddings, w.layers[i].wq, ...
+  Var x = embedding(tape, w.tok_embeddings, ids);  // (B·T, C)
+  x = reshape(tape, x, {B, T, c.dim});             // (B, T, C): the residual stream
+  for (const LayerVars& layer : w.layers) x = transformer_block(tape, x, layer, model);
+  x = rmsnorm(tape, x, w.norm, static_cast<real>(c.norm_eps));
   // Tied: the output projection reuses the embedding's leaf, so the table is used twice and
   // both uses add into the same gradient.
-  Var out_w = c.tie_embeddings ? tok : leaves.back();
+  Var out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
   return linear(tape, x, out_w);  // (B, T, V)
 }
 // ANCHOR_END: model_logits

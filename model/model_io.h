@@ -20,12 +20,14 @@
 
 namespace foundry {
 
-// The tensors a model with this config stores, in file order, with their shapes:
+// The tensors a model with this config stores, in file order, with their shapes (the parameter
+// table, model/params.h, expanded for the config):
 //   tok_embeddings.weight (V, C); per layer i: layers.i.attention_norm.weight (C),
 //   layers.i.attention.{wq (NH·HS, C), wk (NKV·HS, C), wv (NKV·HS, C), wo (C, NH·HS)}.weight,
 //   layers.i.ffn_norm.weight (C), layers.i.feed_forward.{w1 (F, C), w3 (F, C), w2 (C, F)}.weight;
 //   norm.weight (C); output.weight (V, C) unless tie_embeddings.
-std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& config);
+std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& config,
+                                                               const ParamTable& table = llama_param_table());
 
 // Creates `dir` (and its parents) if needed and writes config.json, model.safetensors and, when
 // `tokenizer` is given, its file (tokenizer->save_to_dir). Throws std::runtime_error naming the
@@ -36,6 +38,7 @@ void save_model(const Model& model, const std::string& dir, const Tokenizer* tok
 // and the tensor on an invalid config, a corrupt safetensors file, a missing or unexpected
 // tensor, or a shape that contradicts the config; std::runtime_error when a file cannot be read.
 // Gradients come back zero and the RoPE tables computed, exactly as make_model leaves them.
-Model load_model(const std::string& dir);
+// `table` describes the tensors to expect (the LLaMA table unless a test extends it).
+Model load_model(const std::string& dir, const ParamTable& table = llama_param_table());
 
 }  // namespace foundry

@@ -12,13 +12,12 @@ AdamW make_adamw(const std::vector<NamedTensor>& params, double beta1, double be
   opt.eps = eps;
   opt.weight_decay = weight_decay;
   for (const NamedTensor& p : params) {
+    opt.names.push_back(p.name);
     opt.m.emplace_back(p.value->shape);
     opt.v.emplace_back(p.value->shape);
   }
   return opt;
 }
-
-bool decays(const Tensor& param) { return param.rank() == 2; }
 
 // ANCHOR: adamw_update
 void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2,
@@ -51,6 +50,11 @@ void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
   }
   // Checked before the parallel loop: an exception must not leave an OpenMP region.
   for (size_t k = 0; k < params.size(); ++k) {
+    if (opt.names.size() != opt.m.size() || opt.names[k] != params[k].name) {
+      throw std::invalid_argument("adamw_step: parameter " + std::to_string(k) + " is '" + params[k].name +
+                                  "' but the optimizer's moments " + std::to_string(k) + " belong to '" + opt.names[k] +
+                                  "'");
+    }
     check_same_shape(*params[k].value, opt.m[k], "adamw_step: moments of " + params[k].name);
     check_same_shape(*params[k].value, *params[k].grad, "adamw_step: gradient of " + params[k].name);
   }
@@ -65,7 +69,7 @@ void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
     Tensor& p = *params[k].value;
     const Tensor& g = *params[k].grad;
     // ANCHOR: decay_rule
-    const double wd = decays(p) ? opt.weight_decay : 0.0;  // matrices decay, gains do not
+    const double wd = params[k].decay ? opt.weight_decay : 0.0;  // the parameter table's choice: matrices, not gains
     // ANCHOR_END: decay_rule
     adamw_update(p.ptr(), opt.m[k].ptr(), opt.v[k].ptr(), g.ptr(), p.size(), lr, opt.beta1, opt.beta2, opt.eps, wd,
                  opt.t);

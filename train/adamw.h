@@ -15,12 +15,14 @@
 // regularizer; "decoupled" means it acts on p directly instead of being added to g, where Adam's
 // division by sqrt(v) would rescale it differently for every parameter.
 //
-// Only matrices decay (the embedding, the output projection, the attention and feed-forward
-// weights). RMSNorm gains stay out: a gain of 1 is their neutral value, and pulling it towards 0
-// would just shrink the activations the next layer sees.
+// Only the tensors the parameter table marks decay (model/params.h): the matrices (the
+// embedding, the output projection, the attention and feed-forward weights). RMSNorm gains stay
+// out: a gain of 1 is their neutral value, and pulling it towards 0 would just shrink the
+// activations the next layer sees.
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -35,23 +37,23 @@ struct AdamW {
   double eps = 1e-8;
   double weight_decay = 0.1;
   long t = 0;                 // updates made so far; the next update uses t + 1
-  std::vector<Tensor> m;      // first moments, one per parameter, same shapes, parameters() order
+  std::vector<std::string> names;  // the parameter each moment belongs to: m[k] and v[k] are names[k]'s
+  std::vector<Tensor> m;      // first moments, same shapes as their parameters
   std::vector<Tensor> v;      // second moments
 };
 // ANCHOR_END: adamw_struct
 
-// Moments of the right shapes, all zero, t = 0.
+// Moments of the right shapes, all zero, t = 0, each under its parameter's name.
 AdamW make_adamw(const std::vector<NamedTensor>& params, double beta1, double beta2, double eps, double weight_decay);
-
-// Does weight decay apply to this tensor? Only to matrices (rank 2).
-bool decays(const Tensor& param);
 
 // The update of one tensor of n elements, in place. `t` is the number of this update (>= 1)
 // and `wd` the weight decay for this tensor (0 for the exempt ones).
 void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2,
                   double eps, double wd, long t);
 
-// One optimizer step over every parameter at learning rate `lr` (increments opt.t first).
+// One optimizer step over every parameter at learning rate `lr` (increments opt.t first). Each
+// parameter is updated with the moments of its own name; a list whose names do not match the
+// optimizer's (another model, another order) is refused before anything changes.
 void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr);
 
 }  // namespace foundry

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -36,7 +37,9 @@ double parse_hex_double(const nlohmann::json& j, const std::string& where, const
   const std::string s = j.get<std::string>();
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0') throw std::invalid_argument(where + ": field '" + field + "' = \"" + s + "\" is not a number");
+  if (s.empty() || *end != '\0') {
+    throw std::invalid_argument(where + ": field '" + field + "' = " + describe_json(s) + " is not a number");
+  }
   return v;
 }
 
@@ -44,7 +47,8 @@ uint64_t parse_u64(const nlohmann::json& j, const std::string& where, const std:
   if (!j.is_string()) throw std::invalid_argument(where + ": field '" + field + "' must be a decimal string");
   const std::string s = j.get<std::string>();
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 20) {
-    throw std::invalid_argument(where + ": field '" + field + "' = \"" + s + "\" is not a 64-bit unsigned integer");
+    throw std::invalid_argument(where + ": field '" + field + "' = " + describe_json(s) +
+                                " is not a 64-bit unsigned integer");
   }
   return std::strtoull(s.c_str(), nullptr, 10);
 }
@@ -57,7 +61,7 @@ const nlohmann::json& require(const nlohmann::json& j, const char* key, const st
 long require_long(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = require(j, key, where);
   if (!v.is_number_integer() || v.get<long>() < 0) {
-    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " + v.dump());
+    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " + describe_json(v));
   }
   return v.get<long>();
 }
@@ -127,7 +131,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
     throw std::invalid_argument(state_path + ": not a training state file (format is not \"" + kStateFormat + "\")");
   }
   if (j.value("version", -1) != kStateVersion) {
-    throw std::invalid_argument(state_path + ": version " + require(j, "version", state_path).dump() + ", expected " +
+    throw std::invalid_argument(state_path + ": version " + describe_json(require(j, "version", state_path)) + ", expected " +
                                 std::to_string(kStateVersion));
   }
   s.config = train_config_from_json(require(j, "config", state_path), state_path + ": config");
@@ -155,7 +159,12 @@ Checkpoint load_checkpoint(const std::string& dir) {
   s.data_rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
   s.data_next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
   s.best_val_loss = parse_hex_double(require(j, "best_val_loss", state_path), state_path, "best_val_loss");
-  s.evals_without_improvement = static_cast<int>(require_long(j, "evals_without_improvement", state_path));
+  const long evals = require_long(j, "evals_without_improvement", state_path);
+  if (evals > std::numeric_limits<int>::max()) {  // range-checked, never cast into something else
+    throw std::invalid_argument(state_path + ": field 'evals_without_improvement' = " + std::to_string(evals) +
+                                " is out of range");
+  }
+  s.evals_without_improvement = static_cast<int>(evals);
   const long adam_t = require_long(j, "adam_t", state_path);
 
   // 3. The moments: exactly one m and one v per parameter, each shaped like it.

@@ -1,37 +1,68 @@
 #include "train/train_config.h"
 
 #include <cmath>
-#include <fstream>
-#include <functional>
-#include <limits>
 #include <stdexcept>
-
-#include "train/data_loader.h"
 
 namespace foundry {
 
-nlohmann::json to_json(const TrainingConfig& t) {
-  return {{"batch_size", t.batch_size},
-          {"seq_len", t.seq_len},
-          {"grad_accum", t.grad_accum},
-          {"max_steps", t.max_steps},
-          {"lr", t.lr},
-          {"min_lr", t.min_lr},
-          {"warmup_steps", t.warmup_steps},
-          {"weight_decay", t.weight_decay},
-          {"beta1", t.beta1},
-          {"beta2", t.beta2},
-          {"eps", t.eps},
-          {"grad_clip", t.grad_clip},
-          {"eval_interval", t.eval_interval},
-          {"eval_batches", t.eval_batches},
-          {"patience", t.patience},
-          {"checkpoint_interval", t.checkpoint_interval},
-          {"keep_checkpoints", t.keep_checkpoints},
-          {"log_interval", t.log_interval},
-          {"seed", t.seed},
-          {"sampling", t.sampling}};
+namespace {
+
+const FieldNaming kNaming{"training.", ""};
+
+std::string unknown_training_field(const std::string& key) {
+  return "unknown field 'training." + bounded_text(key) + "' (configs/README.md lists every field)";
 }
+
+[[noreturn]] void fail(const std::string& where, const std::string& field, const std::string& value,
+                       const std::string& why) {
+  throw std::invalid_argument(where + ": " + field + " = " + value + ": " + why);
+}
+
+}  // namespace
+
+const std::vector<ConfigField<TrainingConfig>>& training_config_fields() {
+  using F = ConfigField<TrainingConfig>;
+  using T = TrainingConfig;
+  const double inf = INFINITY, steps = 1e12;  // a million million steps: far beyond any run
+  static const std::vector<F> fields = {
+      {"batch_size", &T::batch_size, {1, 65536}, "", "B, rows per micro-batch"},
+      {"seq_len", &T::seq_len, {1, 131072}, "at most `model.max_seq_len`", "T, tokens per row (the context trained on)"},
+      {"grad_accum", &T::grad_accum, {1, 65536}, "",
+       "micro-batches per optimizer step; their gradients are averaged, so one step sees B · T · grad_accum tokens"},
+      {"max_steps", &T::max_steps, {1, steps}, "", "optimizer steps; the schedule ends here"},
+      {"lr", &T::lr, {0, inf, true}, "", "peak learning rate, reached at the end of warmup"},
+      {"min_lr", &T::min_lr, {0, inf}, "at most `lr`", "the learning rate the cosine decays to"},
+      {"warmup_steps", &T::warmup_steps, {0, steps}, "at most `max_steps`", "length of the linear warmup"},
+      {"weight_decay", &T::weight_decay, {0, inf}, "",
+       "AdamW's decoupled weight decay p ← p − lr·wd·p, on the tensors the parameter table marks (the matrices, "
+       "never the RMSNorm gains)"},
+      {"beta1", &T::beta1, {0, 1, false, true}, "", "AdamW first-moment decay"},
+      {"beta2", &T::beta2, {0, 1, false, true}, "", "AdamW second-moment decay"},
+      {"eps", &T::eps, {0, inf, true}, "", "AdamW epsilon, added after the square root"},
+      {"grad_clip", &T::grad_clip, {0, inf}, "",
+       "maximum global L2 norm of the gradient; above it every gradient is scaled by grad_clip / (norm + 1e-6); 0 "
+       "turns clipping off"},
+      {"eval_interval", &T::eval_interval, {1, steps}, "",
+       "evaluate on the validation split every this many steps (and at step 0 and at the end)"},
+      {"eval_batches", &T::eval_batches, {1, 1000000}, "",
+       "batches per evaluation: sequential batches 0, 1, ... of the validation split, the same ones every time; "
+       "capped at what the split holds"},
+      {"patience", &T::patience, {0, 1000000}, "",
+       "early stopping: stop after this many evaluations in a row without a new best validation loss; 0 never "
+       "stops early"},
+      {"checkpoint_interval", &T::checkpoint_interval, {1, steps}, "",
+       "save a checkpoint every this many steps; one is also saved when the run ends or is interrupted"},
+      {"keep_checkpoints", &T::keep_checkpoints, {1, 1000000}, "", "keep only the newest N checkpoints of the run directory"},
+      {"log_interval", &T::log_interval, {1, steps}, "",
+       "print a progress line every this many steps (the metrics log gets every step)"},
+      {"seed", &T::seed, {0, inf}, "",
+       "the weights are initialized from Rng(seed), training batches drawn from Rng(seed + 1)"},
+      {"sampling", &T::sampling, {}, "", "how training batches are cut; see below", {"random", "sequential"}},
+  };
+  return fields;
+}
+
+nlohmann::json to_json(const TrainingConfig& t) { return fields_to_json(t, training_config_fields()); }
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;
@@ -41,137 +72,40 @@ nlohmann::json to_json(const TrainConfig& c) {
   return j;
 }
 
-namespace {
-
-[[noreturn]] void fail(const std::string& where, const std::string& field, const std::string& value,
-                       const std::string& why) {
-  throw std::invalid_argument(where + ": " + field + " = " + value + ": " + why);
-}
-
-std::string num_str(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-// Reads an integer field of the training section into `out`, checking the type and range.
-template <typename Int>
-void read_int(const nlohmann::json& j, const char* key, Int& out, const std::string& where) {
-  if (!j.contains(key)) return;  // missing: keep the default
-  const nlohmann::json& v = j.at(key);
-  const std::string field = std::string("training.") + key;
-  if (!v.is_number_integer()) fail(where, field, v.dump(), "must be an integer");
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<Int>::max())) fail(where, field, v.dump(), "is too large");
-    out = static_cast<Int>(u);
-  } else {
-    const int64_t s = v.get<int64_t>();
-    if (std::numeric_limits<Int>::is_signed ? (s < static_cast<int64_t>(std::numeric_limits<Int>::min()) ||
-                                               s > static_cast<int64_t>(std::numeric_limits<Int>::max()))
-                                            : s < 0) {
-      fail(where, field, v.dump(), std::numeric_limits<Int>::is_signed ? "is out of range" : "must not be negative");
+std::vector<std::string> settings_lines(const TrainConfig& c, size_t width) {
+  std::vector<std::string> lines;
+  // Each section starts a new line; items fill a line up to `width`.
+  auto lay_out = [&](const std::vector<std::string>& items) {
+    std::string line = "  ";
+    for (const std::string& item : items) {
+      if (line.size() > 2 && line.size() + item.size() > width) {
+        lines.push_back(line);
+        line = "  ";
+      }
+      line += item + "  ";
     }
-    out = static_cast<Int>(s);
-  }
+    if (line.size() > 2) lines.push_back(line);
+  };
+  lay_out(fields_settings(c.model, model_config_fields(), "model"));
+  lay_out(fields_settings(c.training, training_config_fields(), "training"));
+  return lines;
 }
-
-void read_double(const nlohmann::json& j, const char* key, double& out, const std::string& where) {
-  if (!j.contains(key)) return;
-  const nlohmann::json& v = j.at(key);
-  if (!v.is_number()) fail(where, std::string("training.") + key, v.dump(), "must be a number");
-  out = v.get<double>();
-}
-
-const char* const kTrainingKeys[] = {"batch_size",    "seq_len",      "grad_accum", "max_steps",     "lr",
-                                     "min_lr",        "warmup_steps", "weight_decay", "beta1",       "beta2",
-                                     "eps",           "grad_clip",    "eval_interval", "eval_batches", "patience",
-                                     "checkpoint_interval", "keep_checkpoints", "log_interval", "seed", "sampling"};
-
-TrainingConfig training_from_json(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw std::invalid_argument(where + ": the \"training\" section must be a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-    for (const char* k : kTrainingKeys) known = known || it.key() == k;
-    if (!known) {
-      throw std::invalid_argument(where + ": unknown field 'training." + it.key() +
-                                  "' (configs/README.md lists every field)");
-    }
-  }
-  TrainingConfig t;
-  read_int(j, "batch_size", t.batch_size, where);
-  read_int(j, "seq_len", t.seq_len, where);
-  read_int(j, "grad_accum", t.grad_accum, where);
-  read_int(j, "max_steps", t.max_steps, where);
-  read_double(j, "lr", t.lr, where);
-  read_double(j, "min_lr", t.min_lr, where);
-  read_int(j, "warmup_steps", t.warmup_steps, where);
-  read_double(j, "weight_decay", t.weight_decay, where);
-  read_double(j, "beta1", t.beta1, where);
-  read_double(j, "beta2", t.beta2, where);
-  read_double(j, "eps", t.eps, where);
-  read_double(j, "grad_clip", t.grad_clip, where);
-  read_int(j, "eval_interval", t.eval_interval, where);
-  read_int(j, "eval_batches", t.eval_batches, where);
-  read_int(j, "patience", t.patience, where);
-  read_int(j, "checkpoint_interval", t.checkpoint_interval, where);
-  read_int(j, "keep_checkpoints", t.keep_checkpoints, where);
-  read_int(j, "log_interval", t.log_interval, where);
-  read_int(j, "seed", t.seed, where);
-  if (j.contains("sampling")) {
-    if (!j.at("sampling").is_string()) fail(where, "training.sampling", j.at("sampling").dump(), "must be a string");
-    t.sampling = j.at("sampling").get<std::string>();
-  }
-  return t;
-}
-
-}  // namespace
 
 void validate(const TrainConfig& c, const std::string& where) {
   const TrainingConfig& t = c.training;
-  auto positive = [&](const char* field, long v) {
-    if (v <= 0) fail(where, std::string("training.") + field, std::to_string(v), "must be a positive integer");
-  };
-  auto non_negative = [&](const char* field, long v) {
-    if (v < 0) fail(where, std::string("training.") + field, std::to_string(v), "must be >= 0");
-  };
-  positive("batch_size", t.batch_size);
-  positive("seq_len", t.seq_len);
+  validate_fields(t, training_config_fields(), kNaming, where + ": ");
+  // The rules that involve two fields.
   if (t.seq_len > c.model.max_seq_len) {
     fail(where, "training.seq_len", std::to_string(t.seq_len),
          "must be <= model.max_seq_len = " + std::to_string(c.model.max_seq_len) + " (the RoPE tables end there)");
   }
-  positive("grad_accum", t.grad_accum);
-  positive("max_steps", t.max_steps);
-  non_negative("warmup_steps", t.warmup_steps);
   if (t.warmup_steps > t.max_steps) {
     fail(where, "training.warmup_steps", std::to_string(t.warmup_steps),
          "must be <= training.max_steps = " + std::to_string(t.max_steps));
   }
-  // subtle: written as !(x > 0) so that NaN fails too.
-  if (!(t.lr > 0) || !std::isfinite(t.lr)) fail(where, "training.lr", num_str(t.lr), "must be a finite number > 0");
-  if (!(t.min_lr >= 0) || t.min_lr > t.lr) {
-    fail(where, "training.min_lr", num_str(t.min_lr), "must be in [0, training.lr = " + num_str(t.lr) + "]");
-  }
-  if (!(t.weight_decay >= 0) || !std::isfinite(t.weight_decay)) {
-    fail(where, "training.weight_decay", num_str(t.weight_decay), "must be >= 0");
-  }
-  if (!(t.beta1 >= 0 && t.beta1 < 1)) fail(where, "training.beta1", num_str(t.beta1), "must be in [0, 1)");
-  if (!(t.beta2 >= 0 && t.beta2 < 1)) fail(where, "training.beta2", num_str(t.beta2), "must be in [0, 1)");
-  if (!(t.eps > 0)) fail(where, "training.eps", num_str(t.eps), "must be > 0");
-  if (!(t.grad_clip >= 0) || !std::isfinite(t.grad_clip)) {
-    fail(where, "training.grad_clip", num_str(t.grad_clip), "must be >= 0 (0 turns clipping off)");
-  }
-  positive("eval_interval", t.eval_interval);
-  positive("eval_batches", t.eval_batches);
-  non_negative("patience", t.patience);
-  positive("checkpoint_interval", t.checkpoint_interval);
-  positive("keep_checkpoints", t.keep_checkpoints);
-  positive("log_interval", t.log_interval);
-  try {
-    sampling_from_string(t.sampling, "training.sampling");
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(where + ": " + e.what());
+  if (t.min_lr > t.lr) {
+    fail(where, "training.min_lr", config_detail::number_text(t.min_lr),
+         "must be in [0, training.lr = " + config_detail::number_text(t.lr) + "]");
   }
 }
 
@@ -179,7 +113,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   if (!j.is_object()) throw std::invalid_argument(where + ": a training config must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "model" && it.key() != "training" && it.key() != "description") {
-      throw std::invalid_argument(where + ": unknown top-level field '" + it.key() +
+      throw std::invalid_argument(where + ": unknown top-level field '" + bounded_text(it.key()) +
                                   "' (expected \"model\", \"training\" and optionally \"description\")");
     }
   }
@@ -188,25 +122,19 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
   TrainConfig c;
   if (j.contains("description")) {
     if (!j.at("description").is_string()) {
-      throw std::invalid_argument(where + ": description = " + j.at("description").dump() + ": must be a string");
+      throw std::invalid_argument(where + ": description = " + describe_json(j.at("description")) +
+                                  ": must be a string");
     }
     c.description = j.at("description").get<std::string>();
   }
   // The model section is a model config.json; require_all keeps every architecture choice explicit.
   c.model = model_config_from_json(j.at("model"), where + ": model", true);
-  c.training = training_from_json(j.at("training"), where);
+  const nlohmann::json& training = j.at("training");
+  if (!training.is_object()) throw std::invalid_argument(where + ": the \"training\" section must be a JSON object");
+  fields_from_json(c.training, training, training_config_fields(), kNaming, where + ": ", false,
+                   unknown_training_field);
   validate(c, where);
   return c;
-}
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(path + ": cannot open the file");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(path + ": not valid JSON: " + e.what());
-  }
 }
 
 void apply_override(nlohmann::json& j, const std::string& assignment) {
@@ -226,10 +154,18 @@ void apply_override(nlohmann::json& j, const std::string& assignment) {
     throw std::invalid_argument("override '" + assignment + "': unknown section '" + section +
                                 "' (expected model or training)");
   }
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) value = text;  // not JSON: a bare word such as sequential
-  // Unknown fields are not caught here but by the strict parser that runs next.
-  j[section][field] = value;
+  // The declared type decides how the text is read: a string field takes it as it is (a bare
+  // word such as sequential), any other field as JSON (3e-4, true). Unknown fields are caught
+  // by the strict parser that runs next, which names the file.
+  nlohmann::json value;
+  const bool known = section == "model" ? field_override_value(model_config_fields(), field, text, value)
+                                        : field_override_value(training_config_fields(), field, text, value);
+  if (!known) value = override_json(text);
+  if (!j.is_object() || (j.contains(section) && !j.at(section).is_object())) {
+    throw std::invalid_argument("override '" + assignment + "': the config has no \"" + section +
+                                "\" section to change (it must be a JSON object)");
+  }
+  j[section][field] = std::move(value);
 }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -48,6 +48,11 @@ struct TrainConfig {
 };
 // ANCHOR_END: training_config
 
+// Every field of TrainingConfig with its JSON name, range and help (model/config_fields.h): the
+// one declaration that parsing, validation, to_json, `--set`, configs/README.md's training table
+// and the settings `foundry train` prints come from.
+const std::vector<ConfigField<TrainingConfig>>& training_config_fields();
+
 nlohmann::json to_json(const TrainingConfig& t);
 nlohmann::json to_json(const TrainConfig& c);
 
@@ -58,11 +63,13 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& w
 // disagree (seq_len > model.max_seq_len, warmup_steps > max_steps, min_lr > lr, ...).
 void validate(const TrainConfig& c, const std::string& where);
 
-// Reads a JSON file into a json value (no validation). Throws naming the file.
-nlohmann::json read_json_file(const std::string& path);
+// The settings as "model.dim=128  model.n_layers=4  ..." lines of at most about `width`
+// characters, every field in declaration order: what `foundry train` prints before it starts.
+std::vector<std::string> settings_lines(const TrainConfig& c, size_t width = 98);
 
-// Applies "section.field=value" to the JSON. The value is read as JSON when it parses as JSON
-// (numbers, true/false, quoted strings) and taken as a plain string otherwise. Throws
+// Applies "section.field=value" to the JSON. A string field takes the value as it is; any other
+// field reads it as JSON (numbers, true/false), falling back to a plain string that the parser
+// then rejects with the field's name. Throws
 // std::invalid_argument for a missing '=' or a path that is not section.field.
 void apply_override(nlohmann::json& j, const std::string& assignment);
 

@@ -18,6 +18,7 @@
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
+#include "train/prepare.h"
 #include "train/token_file.h"
 
 namespace fs = std::filesystem;
@@ -60,20 +61,6 @@ std::string human_duration(double seconds) {
   return buf;
 }
 
-// Lays out "section.key = value" pairs a few to a line.
-void print_settings(std::FILE* out, const std::string& section, const nlohmann::json& j) {
-  std::string line = "  ";
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    std::string item = section + "." + it.key() + "=" + it.value().dump();
-    if (line.size() + item.size() > 98) {
-      std::fprintf(out, "%s\n", line.c_str());
-      line = "  ";
-    }
-    line += item + "  ";
-  }
-  if (line.size() > 2) std::fprintf(out, "%s\n", line.c_str());
-}
-
 void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string& path) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] >= vocab_size) {
@@ -82,6 +69,13 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
                                   " (use a config whose vocab_size matches the tokenizer, e.g. --set model.vocab_size=N)");
     }
   }
+}
+
+// A model directory plus training.json, the context length it was trained at: `foundry eval`
+// scores with that window by default, so its loss is the one training printed (infer/evaluate.h).
+void save_model_with_context(const Model& model, const std::string& dir, const Tokenizer* tokenizer, int seq_len) {
+  save_model(model, dir, tokenizer);
+  write_file_atomic((fs::path(dir) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
 }
 
 }  // namespace
@@ -220,14 +214,16 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   const int eval_batches = static_cast<int>(
       std::max<size_t>(1, std::min<size_t>(tc.eval_batches, val_tokens.size() / (static_cast<size_t>(B) * T))));
   // The tokenizer `foundry prepare` stored next to the tokens travels with every saved model.
+  // Model, tokenizer and token files must agree on the vocabulary before step 0: a model larger
+  // than its tokenizer trains rows no id reaches and later samples ids nothing can decode.
   std::unique_ptr<Tokenizer> tokenizer;
   const fs::path data_path(state.data_dir);
+  check_token_data(state.data_dir, train_path, config.model.vocab_size, "the config's model section", state.data_dir);
   if (fs::exists(data_path / "tokenizer.json") || fs::exists(data_path / "tokenizer.bin")) {
     tokenizer = load_tokenizer(state.data_dir);
-    if (tokenizer->vocab_size() != config.model.vocab_size) {
-      say("warning: the tokenizer has %d tokens but model.vocab_size = %d\n", tokenizer->vocab_size(),
-          config.model.vocab_size);
-    }
+    check_model_tokenizer_vocab(config.model.vocab_size, "the config's model section", tokenizer->vocab_size(),
+                                (data_path / (fs::exists(data_path / "tokenizer.json") ? "tokenizer.json" : "tokenizer.bin"))
+                                    .string());
   }
 
   // ---- the run directory ----
@@ -255,8 +251,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
       unigram_loss(train_tokens, val_tokens, config.model.vocab_size));
   say("threads: %d; output: %s\nsettings:\n", num_threads(), opt.out_dir.c_str());
   if (!opt.quiet) {
-    print_settings(out, "model", to_json(config.model));
-    print_settings(out, "training", to_json(tc));
+    for (const std::string& line : settings_lines(config)) std::fprintf(out, "%s\n", line.c_str());
     std::fflush(out);
   }
 
@@ -285,7 +280,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
     if (val < state.best_val_loss) {
       state.best_val_loss = val;
       state.evals_without_improvement = 0;
-      save_model(model, (fs::path(opt.out_dir) / "best").string(), tokenizer.get());
+      save_model_with_context(model, (fs::path(opt.out_dir) / "best").string(), tokenizer.get(), T);
     } else {
       state.evals_without_improvement++;
       out_of_patience = tc.patience > 0 && state.evals_without_improvement >= tc.patience;
@@ -369,7 +364,7 @@ TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
   if (tty) say("\n");
   if (last_saved != state.step) save();
   // The weights as the run ended, as a plain model directory for `foundry generate`.
-  save_model(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get());
+  save_model_with_context(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get(), T);
   result.step = state.step;
   say("done (%s) at step %ld; checkpoint %s\n", result.stop_reason.c_str(), state.step,
       result.last_checkpoint.c_str());

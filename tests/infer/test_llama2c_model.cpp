@@ -85,7 +85,7 @@ TEST_CASE("llama2c: the checkpoint header becomes our config", "[llama2c]") {
   CHECK(c.tie_embeddings);
   CHECK(c.norm_eps == 1e-5);
   CHECK(c.rope_theta == 10000);
-  CHECK(m.weights.output.size() == 0);
+  CHECK(m.weights.output == nullptr);
 }
 
 TEST_CASE("llama2c: KV-cache greedy generation and logits match the numpy reference", "[llama2c]") {
@@ -156,7 +156,7 @@ TEST_CASE("llama2c: damaged checkpoints are rejected with the file and the reaso
   std::ofstream(path, std::ios::binary).write(with_cls.data(), (std::streamsize)with_cls.size());
   Model u = load_llama2c_checkpoint(path);
   CHECK_FALSE(u.config.tie_embeddings);
-  CHECK(u.weights.output.size() == 512 * 64);
+  CHECK(u.weights.output->size() == 512 * 64);
   // n_heads = 7 does not divide dim 64.
   std::string bad_heads = bytes;
   int32_t seven = 7;

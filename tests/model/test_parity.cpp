@@ -118,7 +118,7 @@ void check_parity(const std::string& name) {
 
   SECTION("the comparison notices a change of one part in a thousand") {
     // Without this, a tolerance too loose (or a comparison of the wrong tensors) would pass anything.
-    Tensor& gain = f.model.weights.layers.back().ffn_norm;
+    Tensor& gain = *f.model.weights.layers.back().ffn_norm;
     for (real& g : gain.data) g *= static_cast<real>(1.001);
     Tensor logits = logits_of(f.model, f);
     REQUIRE(relative_error(logits, expected_logits) > 1e-5);

@@ -103,7 +103,7 @@ TEST_CASE("tape reuse_grads: an op's gradient after backward is refused; params 
   tape.backward(loss);
   REQUIRE_THROWS_WITH(tape.grad(loss), Catch::Contains("not held"));
   double sum = 0;
-  for (real g : m.grads.tok_embeddings.data) sum += std::fabs(g);
+  for (real g : m.grads.tok_embeddings->data) sum += std::fabs(g);
   REQUIRE(sum > 0);
   // evaluation on the same tape (forward only) records no gradient buffers at all
   tape.clear();
