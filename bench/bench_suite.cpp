@@ -8,7 +8,7 @@
 // vocabulary 4096, tied embeddings):
 //   train      tokens/s of a full training step: zero the gradients, forward and loss on a reused
 //              tape, backward, clip the global gradient norm to 1, AdamW. It calls the training
-//              loop's own functions (compute_gradients, adamw_step), so what is timed is what
+//              loop's own step (training_step, train/trainer.h), so what is timed is what
 //              `foundry train` runs. Tokens/s = B·T / (median seconds per step) after two warm-up
 //              steps (the first step allocates the tape's buffers; later steps reuse them).
 //   peak       peak resident memory (getrusage ru_maxrss) of the process that trained: weights,
@@ -121,19 +121,26 @@ void measure_train(const Reference& r, int threads, int steps) {
   Rng data_rng(7);
   std::vector<int> tokens(200000);
   for (int& t : tokens) t = static_cast<int>(data_rng.below(c.vocab_size));
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, 1, "bench tokens");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, 1, "bench tokens");
   Batch batch;
   Tape tape;
   tape.set_reuse_grads(true);  // as train() does: op gradients only while backward needs them
-  std::vector<NamedTensor> params = model.parameters();
-  AdamW opt = make_adamw(params, 0.9, 0.95, 1e-8, 0.1);
+  // One micro-batch per step at a constant learning rate of 1e-3, clipped to norm 1.
+  TrainingSection tc;
+  tc.batch_size = B;
+  tc.seq_len = T;
+  tc.grad_accum = 1;
+  tc.lr = tc.min_lr = 1e-3;
+  tc.warmup_steps = 0;
+  tc.max_steps = steps + 2;
+  tc.grad_clip = 1.0;
+  AdamW opt = make_adamw(model.parameters());
   set_num_threads(threads);
   std::vector<double> step_seconds;
   double loss = 0;
   for (int s = 0; s < steps + 2; s++) {
     auto t0 = std::chrono::steady_clock::now();
-    StepStats stats = compute_gradients(model, tape, loader, batch, 1, 1.0);  // zero, fwd, bwd, clip
-    adamw_step(opt, params, 1e-3);
+    const StepResult stats = training_step(model, opt, tape, loader, batch, tc, s);  // zero, fwd, bwd, clip, AdamW
     double dt = seconds_since(t0);
     if (s >= 2) step_seconds.push_back(dt);  // the first two steps allocate; not timed
     loss = stats.loss;

@@ -5,7 +5,8 @@
 //
 // Each configuration is read from configs/<name>.json (one micro-batch per step, as in the
 // benchmarks of the other issues) and trained on random token ids: speed does not depend on
-// what the tokens are. One untimed step first (the tape allocates its buffers), then timed steps.
+// what the tokens are. Each step is the training loop's own training_step (train/trainer.h). One
+// untimed step first (the tape allocates its buffers), then timed steps.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,6 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/data_loader.h"
-#include "train/lr_schedule.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
@@ -25,12 +25,11 @@ using namespace foundry;
 int main(int argc, char** argv) {
   const double scale = argc > 1 ? std::atof(argv[1]) : 1.0;
   std::string names = argc > 2 ? argv[2] : "tiny,small,medium";
-  std::printf("%-7s %7s %11s %6s %9s %12s %10s\n", "config", "threads", "tokens/step", "steps", "ms/step",
-              "AdamW ms", "tokens/s");
+  std::printf("%-7s %7s %11s %6s %9s %10s\n", "config", "threads", "tokens/step", "steps", "ms/step", "tokens/s");
   std::stringstream list(names);
   for (std::string name; std::getline(list, name, ',');) {
     const TrainConfig c = load_train_config(std::string(FOUNDRY_SOURCE_DIR) + "/configs/" + name + ".json");
-    const TrainingConfig& t = c.training;
+    const TrainingSection& t = c.training;
     Rng rng(1);
     std::vector<int> tokens(200000);
     for (int& id : tokens) id = static_cast<int>(rng.below(c.model.vocab_size));
@@ -40,29 +39,21 @@ int main(int argc, char** argv) {
       Model model = make_model(c.model);
       Rng init(t.seed);
       init_weights(model, init);
-      AdamW opt = make_adamw(model.parameters(), t.beta1, t.beta2, t.eps, t.weight_decay);
-      DataLoader loader = make_data_loader(tokens, t.batch_size, t.seq_len, Sampling::random, 2, "bench");
-      const LrSchedule schedule{t.lr, t.min_lr, t.warmup_steps, t.max_steps};
+      AdamW opt = make_adamw(model.parameters());
+      DataLoader loader = make_data_loader(tokens, t.batch_size, t.seq_len, BatchOrder::random, 2, "bench");
       Tape tape;
+      tape.set_reuse_grads(true);  // as train() does
       Batch batch;
-      double adamw_seconds = 0;  // the optimizer's share of the step
-      auto step = [&](long s) {
-        StepStats st = compute_gradients(model, tape, loader, batch, 1, t.grad_clip);
-        const auto before = std::chrono::steady_clock::now();
-        adamw_step(opt, model.parameters(), learning_rate(schedule, s));
-        adamw_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
-        return st.loss;
-      };
-      step(0);  // untimed: first-touch of every buffer
-      adamw_seconds = 0;
+      TrainingSection one_micro_batch = t;
+      one_micro_batch.grad_accum = 1;
+      training_step(model, opt, tape, loader, batch, one_micro_batch, 0);  // untimed: first-touch of every buffer
       const auto start = std::chrono::steady_clock::now();
       double loss = 0;
-      for (int s = 1; s <= steps; ++s) loss += step(s);
+      for (int s = 1; s <= steps; ++s) loss += training_step(model, opt, tape, loader, batch, one_micro_batch, s).loss;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double tokens_per_step = static_cast<double>(t.batch_size) * t.seq_len;
-      std::printf("%-7s %7d %11.0f %6d %9.1f %12.2f %10.0f   (mean loss %.3f)\n", name.c_str(), threads,
-                  tokens_per_step, steps, 1000 * seconds / steps, 1000 * adamw_seconds / steps,
-                  tokens_per_step * steps / seconds, loss / steps);
+      std::printf("%-7s %7d %11.0f %6d %9.1f %10.0f   (mean loss %.3f)\n", name.c_str(), threads, tokens_per_step,
+                  steps, 1000 * seconds / steps, tokens_per_step * steps / seconds, loss / steps);
       std::fflush(stdout);
     }
   }

@@ -2,6 +2,7 @@
 //
 // Prints the prompt and then each new token's text as soon as it is sampled (stdout is flushed
 // per token); the speed goes to stderr so the text can be piped cleanly.
+#include <cmath>
 #include <cxxopts.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -58,7 +59,15 @@ int cmd_generate(int argc, char** argv) {
   }
   if (args.count("threads")) set_num_threads(args["threads"].as<int>());
   int max_new = args["max-new-tokens"].as<int>();
-  if (max_new < 0) throw std::invalid_argument("--max-new-tokens = " + std::to_string(max_new) + ", expected >= 0");
+  if (max_new < 0) throw UsageError("--max-new-tokens = " + std::to_string(max_new) + ", expected >= 0");
+  // The sampler checks these too; checking them here makes a bad value a usage error (exit 2)
+  // reported before the model is loaded.
+  const double temperature = args["temperature"].as<double>(), top_p = args["top-p"].as<double>();
+  if (!std::isfinite(temperature) || temperature < 0)
+    throw UsageError("--temperature " + std::to_string(temperature) + ": expected a number >= 0 (0 is greedy)");
+  if (!(top_p > 0 && top_p <= 1)) throw UsageError("--top-p " + std::to_string(top_p) + ": expected 0 < p <= 1 (1 is off)");
+  if (args["top-k"].as<int>() < 0)
+    throw UsageError("--top-k " + std::to_string(args["top-k"].as<int>()) + ": expected >= 0 (0 is off)");
 
   std::string prompt = args.count("prompt") ? args["prompt"].as<std::string>() : std::string();
   if (args.count("prompt-file")) {

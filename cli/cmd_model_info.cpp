@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "model/config.h"
 #include "model/memory.h"
 #include "model/model.h"
@@ -85,7 +86,7 @@ int cmd_model_info(int argc, char** argv) {
   }
   if (args.count("batch")) B = args["batch"].as<int>(), b_from = "--batch";
   if (args.count("context")) T = args["context"].as<int>(), t_from = "--context";
-  if (B <= 0) throw std::invalid_argument("--batch " + std::to_string(B) + ": must be a positive integer");
+  if (B <= 0) throw UsageError("--batch " + std::to_string(B) + ": must be a positive integer");
   if (T <= 0 || T > c.max_seq_len) {
     throw std::invalid_argument("context " + std::to_string(T) + " (from " + t_from + "): must be in [1, max_seq_len = " +
                                 std::to_string(c.max_seq_len) + "]");
@@ -126,13 +127,19 @@ int cmd_model_info(int argc, char** argv) {
   std::printf("  weights                 %12s\n", human_bytes(m.weight_bytes).c_str());
   std::printf("  gradients               %12s\n", human_bytes(m.gradient_bytes).c_str());
   std::printf("  AdamW moments (2x)      %12s\n", human_bytes(m.optimizer_bytes).c_str());
-  std::printf("  activations             %12s   (the tape's buffers, below)\n", human_bytes(m.activation_bytes).c_str());
-  std::printf("  total                   %12s\n", human_bytes(m.total_bytes()).c_str());
-  std::printf("\n[activations] every op node keeps its output and its gradient, plus what its backward saves\n");
+  std::printf("  activations             %12s   (outputs and saved tensors of the tape, below)\n",
+              human_bytes(m.value_bytes).c_str());
+  std::printf("  activation gradients    %12s   (pooled: only those alive at once during backward)\n",
+              human_bytes(m.pooled_gradient_bytes).c_str());
+  std::printf("  total                   %12s\n", human_bytes(m.training_bytes()).c_str());
+  std::printf("  (a tape that keeps every op's gradient, as the lessons' tapes do, needs %s in total)\n",
+              human_bytes(m.total_bytes()).c_str());
+  std::printf("\n[activations] every op node keeps its output and, on a default tape, its gradient; plus what its\n"
+              "backward saves\n");
   for (const ActivationItem& item : m.activations) {
     std::printf("  %-58s %12s\n", item.what.c_str(), human_bytes(double(item.numbers) * m.bytes_per_number).c_str());
   }
-  std::printf("  (counted from the ops the model records on the tape; a test checks the count against a real tape)\n");
+  std::printf("  (counted from the ops the model records on the tape; tests check the counts against real tapes)\n");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "tokenizer/tokenizer.h"
 #include "train/prepare.h"
 
@@ -32,6 +33,9 @@ int cmd_prepare(int argc, char** argv) {
     std::fprintf(stderr, "foundry prepare: --input, --tokenizer and --out are required\n\n%s\n", options.help().c_str());
     return 2;
   }
+  const double val_fraction = args["val-fraction"].as<double>();
+  if (!(val_fraction > 0 && val_fraction < 1))
+    throw UsageError("--val-fraction " + std::to_string(val_fraction) + ": expected a share strictly between 0 and 1");
   const std::string tokenizer_path = args["tokenizer"].as<std::string>();
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(tokenizer_path);
   const std::string out = args["out"].as<std::string>();

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "tokenizer/file_io.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
@@ -83,9 +84,17 @@ int train(int argc, char** argv) {
   }
   BpeTrainOptions train_options;
   train_options.vocab_size = args["vocab-size"].as<int>();
+  if (train_options.vocab_size < 256)
+    throw UsageError("--vocab-size " + std::to_string(train_options.vocab_size) +
+                     ": must be at least 256 (the 256 bytes), plus one per special token");
   if (args.count("special")) train_options.special_tokens = args["special"].as<std::vector<std::string>>();
   train_options.progress = !args.count("quiet");
   const std::vector<std::string> inputs = args["input"].as<std::vector<std::string>>();
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(input, ec))
+      throw std::invalid_argument(input + ": is a directory; --input expects text files");
+  }
   const auto start = std::chrono::steady_clock::now();
   BpeTokenizer tok = train_bpe_files(inputs, train_options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -193,8 +202,12 @@ std::vector<int> parse_ids(const std::string& text, const std::string& origin) {
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used != part.size() || value < INT32_MIN || value > INT32_MAX)
-        throw std::invalid_argument(origin + ": \"" + part + "\" is not a token id (expected integers)");
+      // From the command line a bad id is a usage error (exit 2); from a file, bad data (exit 1).
+      if (used != part.size() || value < 0 || value > INT32_MAX) {
+        const std::string why = origin + ": \"" + part + "\" is not a token id (expected integers >= 0)";
+        if (origin.rfind("--", 0) == 0) throw UsageError(why);
+        throw std::invalid_argument(why);
+      }
       ids.push_back(static_cast<int>(value));
     }
   }

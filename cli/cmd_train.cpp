@@ -13,7 +13,8 @@ int cmd_train(int argc, char** argv) {
   cxxopts::Options options(
       "foundry train",
       "Train a model from a JSON config (configs/*.json, every field documented in configs/README.md)\n"
-      "on token files made by `foundry prepare`. Ctrl-C saves a checkpoint and exits; --resume continues.");
+      "on token files made by `foundry prepare`. Ctrl-C (or SIGTERM) saves a checkpoint and exits; --resume\n"
+      "continues. A new run refuses a --out directory that already holds a run (--resume it, or --overwrite).");
   options.add_options()("config", "training config (model + training sections)", cxxopts::value<std::string>())(
       "data", "directory with train.bin and val.bin (from `foundry prepare`)", cxxopts::value<std::string>())(
       "out", "run directory for checkpoints, metrics.jsonl and best/ (default: runs/<config name>)",
@@ -28,6 +29,7 @@ int cmd_train(int argc, char** argv) {
       cxxopts::value<std::string>())("init-from", "start from a model directory's weights with a fresh optimizer",
                                      cxxopts::value<std::string>())(
       "stop-at", "stop after this step (saving a checkpoint) without changing the schedule", cxxopts::value<long>())(
+      "overwrite", "a new run into a run directory moves the old run aside to DIR.old-<date>-<time> (never deletes)")(
       "threads", "threads to use (default: all cores)", cxxopts::value<int>())("quiet", "no progress output")(
       "h,help", "show this help");
   auto args = options.parse(argc, argv);
@@ -55,11 +57,16 @@ int cmd_train(int argc, char** argv) {
   if (args.count("init-from")) opt.init_from = args["init-from"].as<std::string>();
   if (args.count("stop-at")) opt.stop_at = args["stop-at"].as<long>();
   opt.quiet = args.count("quiet") > 0;
+  opt.overwrite = args.count("overwrite") > 0;
   TrainConfig config;
   if (args.count("resume")) {
     if (args.count("config")) {
       std::fprintf(stderr, "foundry train: --resume takes the config from the checkpoint; drop --config "
                            "(use --set to change training fields)\n");
+      return 2;
+    }
+    if (opt.overwrite) {
+      std::fprintf(stderr, "foundry train: --overwrite is for a new run; --resume continues the run in place\n");
       return 2;
     }
     opt.resume = args["resume"].as<std::string>();
@@ -80,10 +87,7 @@ int cmd_train(int argc, char** argv) {
     opt.out_dir = "runs/" + std::filesystem::path(path).stem().string();
   }
   if (args.count("out")) opt.out_dir = args["out"].as<std::string>();
-  TrainResult result = train(config, opt);
-  if (!opt.quiet && std::isfinite(result.best_val_loss)) {
-    std::printf("best validation loss %.4f; model in %s/best\n", result.best_val_loss, opt.out_dir.c_str());
-  }
+  train(config, opt);  // its last lines name the checkpoint, best/ and model/
   return 0;
 }
 

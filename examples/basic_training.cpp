@@ -59,12 +59,13 @@ int main(int argc, char** argv) {
 
   // 3. Batches of B random windows of T + 1 tokens (inputs and the same window shifted by one).
   const int B = 8, T = 32;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, /*seed=*/1, path);
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, /*seed=*/1, path);
   Batch batch;
 
   // 4. The optimizer keeps two moments per parameter; the tape is made once and reused, so its
   //    buffers are allocated on the first step only (fresh memory is slow, see MACHINE-NOTES).
-  AdamW opt = make_adamw(model.parameters(), /*beta1=*/0.9, /*beta2=*/0.95, /*eps=*/1e-8, /*weight_decay=*/0.1);
+  AdamW opt = make_adamw(model.parameters());
+  const AdamWSettings adamw{/*beta1=*/0.9, /*beta2=*/0.95, /*eps=*/1e-8, /*weight_decay=*/0.1};
   Tape tape;
   const double lr = 3e-3;
 
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T);
     tape.backward(loss);  // fills model.grads
     const double norm = clip_grad_norm(model.parameters(), /*max_norm=*/1.0);
-    adamw_step(opt, model.parameters(), lr);
+    adamw_step(opt, model.parameters(), lr, adamw);
 
     const double value = tape.value(loss)[0];
     if (step == 1) first_loss = value;

@@ -55,16 +55,20 @@ static Model train_tiny_model(std::unique_ptr<Tokenizer>& tokenizer_out) {
   init_weights(model, init_rng);
 
   const int B = 8, T = 64, steps = 250;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, 1, "tinyshakespeare");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, 1, "tinyshakespeare");
   Batch batch;
   Tape tape;
-  AdamW opt = make_adamw(model.parameters(), 0.9, 0.95, 1e-8, 0.1);
-  const LrSchedule schedule{3e-3, 3e-4, 20, steps};
-  StepStats stats{};
-  for (int step = 0; step < steps; ++step) {
-    stats = compute_gradients(model, tape, loader, batch, /*grad_accum=*/1, /*grad_clip=*/1.0);
-    adamw_step(opt, model.parameters(), learning_rate(schedule, step));
-  }
+  TrainingSection tc;  // one micro-batch per step, lr 3e-3 after 20 warmup steps, cosine to 3e-4
+  tc.batch_size = B;
+  tc.seq_len = T;
+  tc.lr = 3e-3;
+  tc.min_lr = 3e-4;
+  tc.warmup_steps = 20;
+  tc.max_steps = steps;
+  tc.grad_clip = 1.0;
+  AdamW opt = make_adamw(model.parameters());
+  StepResult stats{};
+  for (int step = 0; step < steps; ++step) stats = training_step(model, opt, tape, loader, batch, tc, step);
   std::printf("trained a %zu-parameter model for %d steps; last training loss %.3f\n", model.num_parameters(), steps,
               stats.loss);
   tokenizer_out = std::move(tokenizer);

@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
     TrainOptions options;
     options.data_dir = data_dir;
     options.out_dir = (fs::path(out) / "run").string();
+    // train() refuses to start a new run in a directory that holds one; this example's own run
+    // directory is replaced on every run instead.
+    fs::remove_all(options.out_dir);
     TrainResult result = train(config, options);  // prints progress; writes <run>/best/ and ckpt-*/
 
     // 4. The model directory best/ holds config.json, model.safetensors and tokenizer.json: all a
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
     Batch batch;
     const int B = config.training.batch_size, T = config.training.seq_len;
     const int batches = std::max(1, std::min<int>(config.training.eval_batches, data.val.size() / (B * T)));
-    const double val = evaluate(model, tape, data.val, B, T, batches, batch);
+    const double val = validation_loss(model, tape, data.val, B, T, batches, batch);
     std::printf("saved model %s: validation loss %.4f (training measured %.4f; uniform guessing ln %d = %.4f)\n",
                 model_dir.c_str(), val, result.best_val_loss, tokenizer.vocab_size(),
                 std::log(tokenizer.vocab_size()));

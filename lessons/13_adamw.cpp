@@ -38,8 +38,8 @@ int main() {
   // Two weights whose gradients differ by a factor 10^6; one AdamW step at lr = 0.01, no decay.
   Tensor w({2}, std::vector<real>{1.0f, 1.0f}), dw({2}, std::vector<real>{0.001f, 1000.0f});
   std::vector<NamedTensor> params = {{"w", &w, &dw}};
-  AdamW opt = make_adamw(params, b1, b2, 1e-8, 0.0);
-  adamw_step(opt, params, 0.01);
+  AdamW opt = make_adamw(params);
+  adamw_step(opt, params, 0.01, AdamWSettings{b1, b2, 1e-8, 0.0});
   std::printf("gradient 0.001: weight moved by %.6f\n", 1.0 - w[0]);
   std::printf("gradient 1000:  weight moved by %.6f\n", 1.0 - w[1]);
   std::printf("plain SGD would move them by %.5f and %.1f\n", 0.01 * 0.001, 0.01 * 1000.0);
@@ -50,8 +50,8 @@ int main() {
   Tensor matrix({1, 2}, std::vector<real>{2.0f, -2.0f}), dmatrix({1, 2});
   Tensor gain({2}, std::vector<real>{1.0f, 1.0f}), dgain({2});
   std::vector<NamedTensor> both = {{"matrix", &matrix, &dmatrix}, {"gain", &gain, &dgain}};
-  AdamW decay = make_adamw(both, b1, b2, 1e-8, 0.1);
-  for (int t = 0; t < 100; ++t) adamw_step(decay, both, 0.01);
+  AdamW decay = make_adamw(both);
+  for (int t = 0; t < 100; ++t) adamw_step(decay, both, 0.01, AdamWSettings{b1, b2, 1e-8, 0.1});
   std::printf("matrix after 100 steps: %.5f %.5f (2 * (1 - 0.001)^100 = %.5f)\n", matrix[0], matrix[1],
               2 * std::pow(1 - 0.001, 100));
   std::printf("gain after 100 steps:   %.5f %.5f (exempt)\n", gain[0], gain[1]);

@@ -147,20 +147,24 @@ int main() {
   check(pooled.grad_pool_numbers() * 3 < default_grad_numbers(plain), "the pool holds under a third of them");
 
   std::printf("[allocations]\n");
-  // A steady-state training step, as train() runs it: compute_gradients (zero, forward, backward,
-  // clip) and AdamW, on a pooled tape. Two warm-up steps allocate everything; we count the third.
+  // A steady-state training step, as train() runs it: training_step (zero, forward, backward,
+  // clip, AdamW) on a pooled tape. Two warm-up steps allocate everything; we count the third.
   std::vector<int> tokens = random_ids(20000, c.vocab_size, 3);
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, 5, "lesson tokens");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, 5, "lesson tokens");
   Batch batch;
-  std::vector<NamedTensor> params = model.parameters();
-  AdamW opt = make_adamw(params, 0.9, 0.95, 1e-8, 0.1);
+  TrainingSection tc;  // one micro-batch of (B, T), a constant learning rate of 1e-3, clipped to norm 1
+  tc.batch_size = B;
+  tc.seq_len = T;
+  tc.lr = tc.min_lr = 1e-3;
+  tc.warmup_steps = 0;
+  tc.grad_clip = 1.0;
+  AdamW opt = make_adamw(model.parameters());
   Tape tape;
   tape.set_reuse_grads(true);
   long step_allocations = 0, step_large = 0, first_large = 0;
   for (int step = 0; step < 3; step++) {
     const long before = g_allocations, before_large = g_large_allocations;
-    compute_gradients(model, tape, loader, batch, 1, 1.0);
-    adamw_step(opt, params, 1e-3);
+    training_step(model, opt, tape, loader, batch, tc, step);
     step_allocations = g_allocations - before;
     step_large = g_large_allocations - before_large;
     if (step == 0) first_large = step_large;
@@ -193,8 +197,7 @@ int main() {
     for (int step = 0; step < 12; step++) {
       for (int k = 0; k < 2; k++) {
         auto t0 = std::chrono::steady_clock::now();
-        compute_gradients(model, k ? pooled_tape : default_tape, loader, batch, 1, 1.0);
-        adamw_step(opt, params, 1e-3);
+        training_step(model, opt, k ? pooled_tape : default_tape, loader, batch, tc, step);
         if (step >= 2) times[k].push_back(seconds_since(t0));
       }
     }

@@ -169,7 +169,7 @@ int main() {
               a.model.parameters().size(), weight_diff);
   std::printf("AdamW moments:   %zu numbers, %ld differ; update count %ld vs %ld\n", 2 * a.model.num_parameters(),
               moment_diff, a.state.optimizer.t, b.state.optimizer.t);
-  const bool same_rng = std::memcmp(a.state.data_rng.s, b.state.data_rng.s, sizeof a.state.data_rng.s) == 0;
+  const bool same_rng = std::memcmp(a.state.loader.rng.s, b.state.loader.rng.s, sizeof a.state.loader.rng.s) == 0;
   std::printf("data generator:  %s\n", same_rng ? "same state" : "different state");
   const MetricsSeries log_b = read_metrics(run_b + "/metrics.jsonl");
   long loss_diff = log_a.train.size() == log_b.train.size() ? 0 : -1;
@@ -190,11 +190,10 @@ int main() {
     const char* what;
     if (variant == 0) {
       what = "fresh AdamW moments";
-      c.state.optimizer = make_adamw(c.model.parameters(), config.training.beta1, config.training.beta2,
-                                     config.training.eps, config.training.weight_decay);
+      c.state.optimizer = make_adamw(c.model.parameters());
     } else {
       what = "data generator restarted";
-      c.state.data_rng = Rng(config.training.seed + 1);
+      c.state.loader.rng = Rng(config.training.seed + 1);
     }
     const std::string dir = (work / ("c" + std::to_string(variant))).string();
     save_checkpoint(checkpoint_path(dir, 12), c.model, c.state, &tokenizer);

@@ -1,6 +1,6 @@
 // Config fields, declared once.
 //
-// A config struct (ModelConfig, TrainingConfig) states each member's type and default value; next
+// A config struct (ModelConfig, TrainingSection) states each member's type and default value; next
 // to it, a list of ConfigField states the member's JSON name, the range it must lie in and one line
 // of help. Everything else is generated from that list by the functions below: reading the JSON
 // (unknown keys, missing keys, wrong types and out-of-range integers are errors naming the field

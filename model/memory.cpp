@@ -1,5 +1,6 @@
 #include "model/memory.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "model/params.h"
@@ -36,6 +37,26 @@ std::vector<ActivationItem> activation_items(const ModelConfig& c, int B, int T)
 }
 // ANCHOR_END: activation_items
 
+size_t saved_numbers(const ModelConfig& c, int B, int T) {
+  size_t N = (size_t)B * T, L = c.n_layers;
+  // RMSNorm's rstd (N) per norm, attention's probabilities per layer, the loss's softmax (N, V)
+  return (2 * L + 1) * N + L * (size_t)B * c.n_heads * T * T + N * (size_t)c.vocab_size;
+}
+
+// ANCHOR: pooled_gradient_numbers
+size_t pooled_gradient_numbers(const ModelConfig& c, int B, int T) {
+  size_t N = (size_t)B * T;
+  size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size;
+  size_t q = (size_t)c.n_heads * c.head_size(), kv = c.kv_dim();
+  // Backward starts at the loss: the logits' gradient (N, V) is the first and largest buffer, and
+  // it stays in the pool for the nodes after it. Inside a layer, backward holds the gradient of
+  // the residual stream (N, C) and at most: in the feed-forward, those of gate, up and their
+  // product (3 of (N, F)); in attention, those of its output and of q, k, v (N, NH*HS | NKV*HS).
+  const size_t block = std::max(3 * N * F, 2 * N * q + 2 * N * kv);
+  return N * V + N * C + block;
+}
+// ANCHOR_END: pooled_gradient_numbers
+
 TrainingMemory estimate_training_memory(const ModelConfig& c, int B, int T) {
   validate(c);
   TrainingMemory m;
@@ -48,6 +69,10 @@ TrainingMemory estimate_training_memory(const ModelConfig& c, int B, int T) {
   size_t numbers = 0;
   for (const ActivationItem& item : m.activations) numbers += item.numbers;
   m.activation_bytes = numbers * sizeof(real);
+  const size_t saved = saved_numbers(c, B, T);
+  const size_t outputs = (numbers - saved) / 2;  // each op output has a gradient of its size
+  m.value_bytes = (outputs + saved) * sizeof(real);
+  m.pooled_gradient_bytes = pooled_gradient_numbers(c, B, T) * sizeof(real);
   return m;
 }
 

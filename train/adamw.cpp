@@ -5,12 +5,8 @@
 
 namespace foundry {
 
-AdamW make_adamw(const std::vector<NamedTensor>& params, double beta1, double beta2, double eps, double weight_decay) {
+AdamW make_adamw(const std::vector<NamedTensor>& params) {
   AdamW opt;
-  opt.beta1 = beta1;
-  opt.beta2 = beta2;
-  opt.eps = eps;
-  opt.weight_decay = weight_decay;
   for (const NamedTensor& p : params) {
     opt.names.push_back(p.name);
     opt.m.emplace_back(p.value->shape);
@@ -43,7 +39,7 @@ void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr,
 }
 // ANCHOR_END: adamw_update
 
-void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
+void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr, const AdamWSettings& settings) {
   if (params.size() != opt.m.size()) {
     throw std::invalid_argument("adamw_step: the optimizer holds moments for " + std::to_string(opt.m.size()) +
                                 " tensors but the model has " + std::to_string(params.size()));
@@ -69,10 +65,10 @@ void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr) {
     Tensor& p = *params[k].value;
     const Tensor& g = *params[k].grad;
     // ANCHOR: decay_rule
-    const double wd = params[k].decay ? opt.weight_decay : 0.0;  // the parameter table's choice: matrices, not gains
+    const double wd = params[k].decay ? settings.weight_decay : 0.0;  // the parameter table's choice
     // ANCHOR_END: decay_rule
-    adamw_update(p.ptr(), opt.m[k].ptr(), opt.v[k].ptr(), g.ptr(), p.size(), lr, opt.beta1, opt.beta2, opt.eps, wd,
-                 opt.t);
+    adamw_update(p.ptr(), opt.m[k].ptr(), opt.v[k].ptr(), g.ptr(), p.size(), lr, settings.beta1, settings.beta2,
+                 settings.eps, wd, opt.t);
   }
   // ANCHOR_END: adamw_threads
 }

@@ -31,11 +31,16 @@
 namespace foundry {
 
 // ANCHOR: adamw_struct
-struct AdamW {
+// The hyperparameters: chosen by the user (the training config), never changed by an update.
+struct AdamWSettings {
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
+};
+
+// The state: what the updates build up, and what a checkpoint must save.
+struct AdamW {
   long t = 0;                 // updates made so far; the next update uses t + 1
   std::vector<std::string> names;  // the parameter each moment belongs to: m[k] and v[k] are names[k]'s
   std::vector<Tensor> m;      // first moments, same shapes as their parameters
@@ -44,7 +49,7 @@ struct AdamW {
 // ANCHOR_END: adamw_struct
 
 // Moments of the right shapes, all zero, t = 0, each under its parameter's name.
-AdamW make_adamw(const std::vector<NamedTensor>& params, double beta1, double beta2, double eps, double weight_decay);
+AdamW make_adamw(const std::vector<NamedTensor>& params);
 
 // The update of one tensor of n elements, in place. `t` is the number of this update (>= 1)
 // and `wd` the weight decay for this tensor (0 for the exempt ones).
@@ -54,6 +59,6 @@ void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr,
 // One optimizer step over every parameter at learning rate `lr` (increments opt.t first). Each
 // parameter is updated with the moments of its own name; a list whose names do not match the
 // optimizer's (another model, another order) is refused before anything changes.
-void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr);
+void adamw_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr, const AdamWSettings& settings);
 
 }  // namespace foundry

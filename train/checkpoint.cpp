@@ -1,5 +1,9 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -68,15 +72,16 @@ long require_long(const nlohmann::json& j, const char* key, const std::string& w
 
 nlohmann::json state_to_json(const TrainState& s) {
   nlohmann::json rng_words = nlohmann::json::array();
-  for (uint64_t w : s.data_rng.s) rng_words.push_back(std::to_string(w));
+  for (uint64_t w : s.loader.rng.s) rng_words.push_back(std::to_string(w));
   return {{"format", kStateFormat},
           {"version", kStateVersion},
           {"step", s.step},
           {"adam_t", s.optimizer.t},
           {"tokens_seen", s.tokens_seen},
           {"data_dir", s.data_dir},
-          {"data_rng", {{"s", rng_words}, {"has_spare", s.data_rng.has_spare}, {"spare", hex_double(s.data_rng.spare)}}},
-          {"data_next_batch", std::to_string(s.data_next_batch)},
+          {"data_rng",
+           {{"s", rng_words}, {"has_spare", s.loader.rng.has_spare}, {"spare", hex_double(s.loader.rng.spare)}}},
+          {"data_next_batch", std::to_string(s.loader.next_batch)},
           {"best_val_loss", hex_double(s.best_val_loss)},
           {"best_val_loss_readable", std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
           {"evals_without_improvement", s.evals_without_improvement},
@@ -108,13 +113,7 @@ void save_checkpoint(const std::string& dir, Model& model, const TrainState& sta
   save_safetensors((fs::path(tmp) / kOptimizerFile).string(), moments,
                    {{"format", "foundry-adamw"}, {"adam_t", std::to_string(state.optimizer.t)}});
   write_file_atomic((fs::path(tmp) / kStateFile).string(), state_to_json(state).dump(2) + "\n");
-  // subtle: rename() cannot replace a non-empty directory, so an old checkpoint of the same step
-  // is moved aside first and deleted only once the new one is in place.
-  const std::string old = dir + ".old";
-  fs::remove_all(old, ec);
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old, ec);
+  publish_directory(tmp, dir);  // one rename: the checkpoint appears whole or not at all
 }
 // ANCHOR_END: save_checkpoint
 
@@ -149,15 +148,15 @@ Checkpoint load_checkpoint(const std::string& dir) {
   if (!words.is_array() || words.size() != 4) {
     throw std::invalid_argument(state_path + ": data_rng.s must hold the generator's 4 state words");
   }
-  for (int i = 0; i < 4; ++i) s.data_rng.s[i] = parse_u64(words[i], state_path, "data_rng.s");
-  if ((s.data_rng.s[0] | s.data_rng.s[1] | s.data_rng.s[2] | s.data_rng.s[3]) == 0) {
+  for (int i = 0; i < 4; ++i) s.loader.rng.s[i] = parse_u64(words[i], state_path, "data_rng.s");
+  if ((s.loader.rng.s[0] | s.loader.rng.s[1] | s.loader.rng.s[2] | s.loader.rng.s[3]) == 0) {
     throw std::invalid_argument(state_path + ": data_rng.s is all zero, which is not a valid generator state");
   }
   const nlohmann::json& has_spare = require(rng, "has_spare", state_path + ": data_rng");
   if (!has_spare.is_boolean()) throw std::invalid_argument(state_path + ": data_rng.has_spare must be true or false");
-  s.data_rng.has_spare = has_spare.get<bool>();
-  s.data_rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
-  s.data_next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
+  s.loader.rng.has_spare = has_spare.get<bool>();
+  s.loader.rng.spare = parse_hex_double(require(rng, "spare", state_path), state_path, "data_rng.spare");
+  s.loader.next_batch = parse_u64(require(j, "data_next_batch", state_path), state_path, "data_next_batch");
   s.best_val_loss = parse_hex_double(require(j, "best_val_loss", state_path), state_path, "best_val_loss");
   const long evals = require_long(j, "evals_without_improvement", state_path);
   if (evals > std::numeric_limits<int>::max()) {  // range-checked, never cast into something else
@@ -182,8 +181,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
                                   "' that this model has no parameter for (optimizer state for another model?)");
     }
   }
-  const TrainingConfig& t = s.config.training;
-  s.optimizer = make_adamw(params, t.beta1, t.beta2, t.eps, t.weight_decay);
+  s.optimizer = make_adamw(params);
   s.optimizer.t = adam_t;
   for (size_t k = 0; k < params.size(); ++k) {
     for (int which = 0; which < 2; ++which) {
@@ -239,7 +237,58 @@ std::string resolve_checkpoint(const std::string& path) {
 
 void prune_checkpoints(const std::string& run_dir, int keep) {
   std::vector<std::string> all = list_checkpoints(run_dir);
-  for (size_t i = 0; i + keep < all.size(); ++i) fs::remove_all(all[i]);
+  for (size_t i = 0; i + keep < all.size(); ++i) remove_directory(all[i]);
+}
+
+namespace {
+
+// After a rename the directory that holds the names must reach the disk too, or a power cut
+// could bring back the old names.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+void publish_directory(const std::string& tmp, const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::rename(tmp, dir);
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(tmp, ec);  // now holds the previous contents of `dir`
+  } else {
+    // A file system without RENAME_EXCHANGE: move the old one aside first. A kill between the
+    // two renames leaves it as "<dir>.old", which remove_leftovers cleans up.
+    const std::string old = dir + ".old";
+    fs::remove_all(old, ec);
+    fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
+  }
+  sync_directory(fs::path(dir).parent_path());
+}
+
+void remove_directory(const std::string& dir) {
+  const std::string old = dir + ".old";
+  std::error_code ec;
+  fs::remove_all(old, ec);
+  fs::rename(dir, old);
+  sync_directory(fs::path(dir).parent_path());
+  fs::remove_all(old, ec);
+}
+
+void remove_leftovers(const std::string& run_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return;
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string ext = entry.path().extension().string();
+    if (entry.is_directory(ec) && (ext == ".tmp" || ext == ".old")) stale.push_back(entry.path());
+  }
+  for (const fs::path& p : stale) fs::remove_all(p, ec);
 }
 
 }  // namespace foundry

@@ -6,9 +6,9 @@
 //   tokenizer.json                   also a model that `foundry generate` can load
 //   optimizer.safetensors            AdamW's moments: "m.<param name>" and "v.<param name>",
 //                                    same shapes as the parameters
-//   train_state.json                 step, AdamW's update count t, the data loader's generator
-//                                    state and batch counter, early-stopping state, tokens seen,
-//                                    the data directory and the full training config
+//   train_state.json                 step, AdamW's update count t, the training data loader's
+//                                    position (generator state and batch counter), early-stopping
+//                                    state, tokens seen, the data directory and the full config
 //
 // The directory is written as <name>.tmp and renamed into place once every file is on disk, so
 // a crash or Ctrl-C halfway leaves the previous checkpoints untouched and no half checkpoint
@@ -26,6 +26,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
+#include "train/data_loader.h"
 #include "train/train_config.h"
 
 namespace foundry {
@@ -36,14 +37,15 @@ struct TrainState {
   std::string data_dir;               // where train.bin and val.bin came from
   long step = 0;                      // optimizer updates done (the next update has index `step`)
   AdamW optimizer;                    // moments and update count
-  Rng data_rng = Rng(1);              // the training loader's generator (random sampling)
-  uint64_t data_next_batch = 0;       // the training loader's batch counter (sequential sampling)
+  DataLoader loader;                  // training batches: its rng and next_batch are saved
   double best_val_loss = INFINITY;    // lowest validation loss so far
   int evals_without_improvement = 0;  // early-stopping counter
   long tokens_seen = 0;               // training tokens processed
 };
 // ANCHOR_END: train_state
 
+// A loaded checkpoint's state.loader holds the saved position but no tokens yet: the trainer
+// gives them back with attach_tokens (train/data_loader.h).
 struct Checkpoint {
   Model model;
   TrainState state;
@@ -70,5 +72,17 @@ std::string resolve_checkpoint(const std::string& path);
 
 // Deletes all but the newest `keep` checkpoints of a run directory.
 void prune_checkpoints(const std::string& run_dir, int keep);
+
+// Directories as one unit, so that a kill at any instant leaves either the old or the new
+// directory under the real name, never a half-written or half-deleted one:
+//   publish_directory(tmp, dir): `tmp` holds the finished directory; it takes the name `dir` in
+//     one rename (swapping with an existing `dir` through renameat2's RENAME_EXCHANGE, whose
+//     old contents are then deleted under the temporary name).
+//   remove_directory(dir): renames `dir` to "<dir>.old" first, then deletes it.
+// Names ending in .tmp or .old are leftovers of an interruption; list_checkpoints skips them and
+// remove_leftovers(run_dir) deletes them.
+void publish_directory(const std::string& tmp, const std::string& dir);
+void remove_directory(const std::string& dir);
+void remove_leftovers(const std::string& run_dir);
 
 }  // namespace foundry

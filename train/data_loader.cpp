@@ -4,27 +4,32 @@
 
 namespace foundry {
 
-Sampling sampling_from_string(const std::string& s, const std::string& field) {
-  if (s == "random") return Sampling::random;
-  if (s == "sequential") return Sampling::sequential;
+BatchOrder batch_order_from_string(const std::string& s, const std::string& field) {
+  if (s == "random") return BatchOrder::random;
+  if (s == "sequential") return BatchOrder::sequential;
   throw std::invalid_argument(field + " = \"" + s + "\": expected \"random\" or \"sequential\"");
 }
 
-std::string to_string(Sampling s) { return s == Sampling::random ? "random" : "sequential"; }
+std::string to_string(BatchOrder order) { return order == BatchOrder::random ? "random" : "sequential"; }
 
-DataLoader make_data_loader(const std::vector<int>& tokens, int B, int T, Sampling sampling, uint64_t seed,
-                            const std::string& what) {
+void attach_tokens(DataLoader& loader, const std::vector<int>& tokens, int B, int T, BatchOrder order,
+                   const std::string& what) {
   if (B <= 0 || T <= 0) throw std::invalid_argument(what + ": batch size and context must be positive");
   if (tokens.size() < static_cast<size_t>(T) + 1) {
     throw std::invalid_argument(what + ": " + std::to_string(tokens.size()) + " tokens are too few for one row of " +
                                 std::to_string(T) + " inputs and their targets (need at least " +
                                 std::to_string(T + 1) + ")");
   }
-  DataLoader loader;
   loader.tokens = &tokens;
   loader.B = B;
   loader.T = T;
-  loader.sampling = sampling;
+  loader.order = order;
+}
+
+DataLoader make_data_loader(const std::vector<int>& tokens, int B, int T, BatchOrder order, uint64_t seed,
+                            const std::string& what) {
+  DataLoader loader;
+  attach_tokens(loader, tokens, B, T, order, what);
   loader.rng = Rng(seed);
   return loader;
 }
@@ -47,7 +52,7 @@ void sequential_batch(const std::vector<int>& tokens, uint64_t k, int B, int T, 
 
 // ANCHOR: next_batch
 void next_batch(DataLoader& loader, Batch& batch) {
-  if (loader.sampling == Sampling::sequential) {
+  if (loader.order == BatchOrder::sequential) {
     sequential_batch(*loader.tokens, loader.next_batch, loader.B, loader.T, batch);
     loader.next_batch++;
     return;

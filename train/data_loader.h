@@ -5,7 +5,8 @@
 // are the targets. Position t of the row is then trained to predict the token that follows it,
 // and the causal mask makes sure it only sees tokens 0..t while doing so.
 //
-// Two ways to choose the windows:
+// Two batch orders (which windows, in which order; not to be confused with token sampling at
+// generation time, infer/sampler.h):
 //   random      each row starts at o = rng.below(n − T), a uniform offset drawn from the seeded
 //               generator, so the window [o, o + T] lies inside the file. This is training's default.
 //   sequential  batch k, row b starts at o = ((k·B + b)·T) mod n and reads the file as a ring:
@@ -22,11 +23,12 @@
 
 namespace foundry {
 
-enum class Sampling { random, sequential };
+enum class BatchOrder { random, sequential };
 
-// "random" or "sequential"; throws std::invalid_argument naming `field` otherwise.
-Sampling sampling_from_string(const std::string& s, const std::string& field);
-std::string to_string(Sampling s);
+// "random" or "sequential" (the config key training.sampling); throws std::invalid_argument
+// naming `field` otherwise.
+BatchOrder batch_order_from_string(const std::string& s, const std::string& field);
+std::string to_string(BatchOrder order);
 
 struct Batch {
   std::vector<int> inputs;   // (B, T) row-major
@@ -38,15 +40,20 @@ struct DataLoader {
   const std::vector<int>* tokens = nullptr;  // (n) the whole split, borrowed
   int B = 0;                                 // rows per batch
   int T = 0;                                 // tokens per row
-  Sampling sampling = Sampling::random;
-  Rng rng = Rng(1);        // random mode: where windows start (saved in checkpoints)
-  uint64_t next_batch = 0; // sequential mode: k of the next batch (saved in checkpoints)
+  BatchOrder order = BatchOrder::random;
+  Rng rng = Rng(1);        // random order: where windows start (saved in checkpoints)
+  uint64_t next_batch = 0; // sequential order: k of the next batch (saved in checkpoints)
 };
 // ANCHOR_END: data_loader
 
 // Throws std::invalid_argument when the split is too short for one row (n < T + 1 tokens).
-DataLoader make_data_loader(const std::vector<int>& tokens, int B, int T, Sampling sampling, uint64_t seed,
+DataLoader make_data_loader(const std::vector<int>& tokens, int B, int T, BatchOrder order, uint64_t seed,
                             const std::string& what);
+
+// Points a loader at `tokens` with rows (B, T) in `order`, keeping its position (rng and
+// next_batch): how a loader restored from a checkpoint gets its tokens back. Same checks as above.
+void attach_tokens(DataLoader& loader, const std::vector<int>& tokens, int B, int T, BatchOrder order,
+                   const std::string& what);
 
 // Fills `batch` (reusing its buffers) with the next batch and advances the loader.
 void next_batch(DataLoader& loader, Batch& batch);

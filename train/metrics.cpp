@@ -1,5 +1,7 @@
 #include "train/metrics.h"
 
+#include <cstring>
+#include <cerrno>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -67,9 +69,13 @@ MetricsWriter::~MetricsWriter() {
 
 void MetricsWriter::line(const std::string& text) {
   if (!file_) return;
-  std::fputs(text.c_str(), file_);
-  std::fputc('\n', file_);
-  std::fflush(file_);
+  // A full disk must stop the run with a clear error, not cut the log short in silence.
+  errno = 0;
+  if (std::fputs(text.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0) {
+    const int err = errno;
+    throw std::runtime_error(path_ + ": writing the metrics log failed: " +
+                             (err ? std::strerror(err) : "write error"));
+  }
 }
 
 void MetricsWriter::train(long step, double loss, double lr, double grad_norm, long tokens, double tokens_per_s,

@@ -20,9 +20,9 @@ std::string unknown_training_field(const std::string& key) {
 
 }  // namespace
 
-const std::vector<ConfigField<TrainingConfig>>& training_config_fields() {
-  using F = ConfigField<TrainingConfig>;
-  using T = TrainingConfig;
+const std::vector<ConfigField<TrainingSection>>& training_config_fields() {
+  using F = ConfigField<TrainingSection>;
+  using T = TrainingSection;
   const double inf = INFINITY, steps = 1e12;  // a million million steps: far beyond any run
   static const std::vector<F> fields = {
       {"batch_size", &T::batch_size, {1, 65536}, "", "B, rows per micro-batch"},
@@ -57,12 +57,12 @@ const std::vector<ConfigField<TrainingConfig>>& training_config_fields() {
        "print a progress line every this many steps (the metrics log gets every step)"},
       {"seed", &T::seed, {0, inf}, "",
        "the weights are initialized from Rng(seed), training batches drawn from Rng(seed + 1)"},
-      {"sampling", &T::sampling, {}, "", "how training batches are cut; see below", {"random", "sequential"}},
+      {"sampling", &T::batch_order, {}, "", "how training batches are cut; see below", {"random", "sequential"}},
   };
   return fields;
 }
 
-nlohmann::json to_json(const TrainingConfig& t) { return fields_to_json(t, training_config_fields()); }
+nlohmann::json to_json(const TrainingSection& t) { return fields_to_json(t, training_config_fields()); }
 
 nlohmann::json to_json(const TrainConfig& c) {
   nlohmann::json j;
@@ -92,7 +92,7 @@ std::vector<std::string> settings_lines(const TrainConfig& c, size_t width) {
 }
 
 void validate(const TrainConfig& c, const std::string& where) {
-  const TrainingConfig& t = c.training;
+  const TrainingSection& t = c.training;
   validate_fields(t, training_config_fields(), kNaming, where + ": ");
   // The rules that involve two fields.
   if (t.seq_len > c.model.max_seq_len) {

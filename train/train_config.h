@@ -18,7 +18,8 @@
 namespace foundry {
 
 // ANCHOR: training_config
-struct TrainingConfig {
+// The "training" section of a training config: everything about a run but the architecture.
+struct TrainingSection {
   int batch_size = 12;             // B: rows per micro-batch
   int seq_len = 64;                // T: tokens per row, at most model.max_seq_len
   int grad_accum = 1;              // micro-batches whose gradients are summed into one update
@@ -37,23 +38,24 @@ struct TrainingConfig {
   long checkpoint_interval = 500;  // save a checkpoint every this many steps (and at the end)
   int keep_checkpoints = 3;        // keep only the newest N checkpoints
   long log_interval = 10;          // print a progress line every this many steps
-  uint64_t seed = 1337;            // seeds weight initialization and batch sampling
-  std::string sampling = "random"; // training batches: "random" windows or "sequential" tiling
+  uint64_t seed = 1337;            // seeds weight initialization and the batch order
+  std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
 };
 
+// A training config file: the model and the training section (TrainingSection above).
 struct TrainConfig {
   std::string description;  // free text, optional
   ModelConfig model;
-  TrainingConfig training;
+  TrainingSection training;
 };
 // ANCHOR_END: training_config
 
-// Every field of TrainingConfig with its JSON name, range and help (model/config_fields.h): the
+// Every field of TrainingSection with its JSON name, range and help (model/config_fields.h): the
 // one declaration that parsing, validation, to_json, `--set`, configs/README.md's training table
 // and the settings `foundry train` prints come from.
-const std::vector<ConfigField<TrainingConfig>>& training_config_fields();
+const std::vector<ConfigField<TrainingSection>>& training_config_fields();
 
-nlohmann::json to_json(const TrainingConfig& t);
+nlohmann::json to_json(const TrainingSection& t);
 nlohmann::json to_json(const TrainConfig& c);
 
 // Strict parsing of a whole training config. `where` (usually the file name) starts every message.

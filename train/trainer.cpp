@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -29,17 +30,25 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_requested = 0;
 
-extern "C" void on_sigint(int) {
+extern "C" void on_stop_signal(int signal) {
   g_stop_requested = 1;
-  // A second Ctrl-C should kill the program as usual, in case the checkpoint itself hangs.
-  std::signal(SIGINT, SIG_DFL);
+  // A second Ctrl-C (or SIGTERM) kills the program as usual, in case the checkpoint itself hangs.
+  std::signal(signal, SIG_DFL);
 }
 
-// Installs the SIGINT handler for the lifetime of one train() call.
-struct SigintGuard {
-  void (*previous)(int);
-  SigintGuard() : previous(std::signal(SIGINT, on_sigint)) { g_stop_requested = 0; }
-  ~SigintGuard() { std::signal(SIGINT, previous); }
+// Installs the handler for SIGINT (Ctrl-C) and SIGTERM (kill, timeout, job schedulers) for the
+// lifetime of one train() call.
+struct StopSignalGuard {
+  void (*previous_int)(int);
+  void (*previous_term)(int);
+  StopSignalGuard()
+      : previous_int(std::signal(SIGINT, on_stop_signal)), previous_term(std::signal(SIGTERM, on_stop_signal)) {
+    g_stop_requested = 0;
+  }
+  ~StopSignalGuard() {
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+  }
 };
 
 std::string human_count(double v) {
@@ -71,11 +80,371 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
   }
 }
 
+// A damaged checkpoint (a crash while writing it, a full disk): rethrows `error` with the newest
+// older checkpoint of the same run directory that loads, and how to resume from it.
+[[noreturn]] void throw_naming_an_intact_checkpoint(const std::string& dir, const std::exception& error) {
+  const std::string damaged = fs::path(dir).lexically_normal().string();
+  const std::vector<std::string> all = list_checkpoints(fs::path(damaged).parent_path().string());
+  std::string intact;
+  for (auto it = all.rbegin(); it != all.rend() && intact.empty(); ++it) {
+    if (fs::path(*it).filename() >= fs::path(damaged).filename()) continue;  // only older ones
+    try {
+      load_checkpoint(*it);
+      intact = *it;
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  if (intact.empty()) {
+    throw std::invalid_argument(std::string(error.what()) + "\nThe checkpoint " + damaged +
+                                " is damaged and no older checkpoint beside it is intact.");
+  }
+  throw std::invalid_argument(std::string(error.what()) + "\nThe checkpoint " + damaged +
+                              " is damaged. The older checkpoint " + intact + " is intact: resume from it with " +
+                              "`foundry train --resume " + intact + "` (and move " + damaged +
+                              " out of the run directory, so that a later --resume does not pick it again).");
+}
+
+// Everything one train() call works with. It stays where it is built: the loader points at
+// train_tokens and every backward function at the tape.
+struct Run {
+  Run(const TrainConfig& config, const TrainOptions& opt) : config(config), tc(this->config.training), opt(opt) {}
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  const TrainConfig config;
+  const TrainingSection& tc;
+  const TrainOptions& opt;
+  Model model;
+  TrainState state;  // what a checkpoint saves: step, optimizer, data loader, early stopping
+  std::vector<int> train_tokens, val_tokens;
+  int eval_batches = 1;
+  std::unique_ptr<Tokenizer> tokenizer;  // travels with every saved model, when the data has one
+  Tape tape;
+  Batch batch, eval_batch;
+  std::unique_ptr<MetricsWriter> metrics;  // opened once the run directory is ready
+  TrainResult result;
+  std::string last_good_checkpoint;  // written by this run or resumed from
+  long last_saved = -1;
+  // progress: speed over the last log interval
+  std::chrono::steady_clock::time_point start, window_start;
+  long window_tokens = 0;
+  double tokens_per_s = 0;
+
+  long tokens_per_step() const { return static_cast<long>(tc.batch_size) * tc.seq_len * tc.grad_accum; }
+  bool tty() const { return !opt.quiet && isatty(fileno(opt.out)); }
+  template <typename... Args>
+  void say(const char* format, Args... args) const {
+    if (!opt.quiet) std::fprintf(opt.out, format, args...);
+  }
+};
+
+// ---- start-up: a checkpoint, a model's weights, or a fresh initialization ----
+
+// The fields of two model configs that differ, as "model.dim is 128 in A but 64 in B".
+std::string model_differences(const ModelConfig& a, const std::string& a_name, const ModelConfig& b,
+                              const std::string& b_name) {
+  const nlohmann::json ja = to_json(a), jb = to_json(b);
+  std::string out;
+  for (auto it = ja.begin(); it != ja.end(); ++it) {
+    const nlohmann::json other = jb.contains(it.key()) ? jb.at(it.key()) : nlohmann::json();
+    if (it.value() == other) continue;
+    out += (out.empty() ? "" : "; ") + std::string("model.") + it.key() + " is " + it.value().dump() + " in " +
+           a_name + " but " + other.dump() + " in " + b_name;
+  }
+  return out;
+}
+
 // A model directory plus training.json, the context length it was trained at: `foundry eval`
 // scores with that window by default, so its loss is the one training printed (infer/evaluate.h).
+// Written beside the real name and published in one rename, so a kill during the save leaves the
+// previous best/ (or model/) whole.
 void save_model_with_context(const Model& model, const std::string& dir, const Tokenizer* tokenizer, int seq_len) {
-  save_model(model, dir, tokenizer);
-  write_file_atomic((fs::path(dir) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  const std::string tmp = dir + ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  save_model(model, tmp, tokenizer);
+  write_file_atomic((fs::path(tmp) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
+  publish_directory(tmp, dir);
+}
+
+// Is this directory a training run (what train() writes into --out)?
+bool looks_like_run_directory(const fs::path& dir) {
+  if (fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "best") || fs::exists(dir / "model")) return true;
+  return !list_checkpoints(dir.string()).empty();
+}
+
+// "<dir>.old-20261130-153700", or with "-2", "-3", ... when that exists too.
+std::string aside_name(const std::string& dir) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  std::string name = fs::path(dir).lexically_normal().string();
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  name += std::string(".old-") + stamp;
+  std::string candidate = name;
+  for (int k = 2; fs::exists(candidate); ++k) candidate = name + "-" + std::to_string(k);
+  return candidate;
+}
+
+void check_options(const Run& run) {
+  validate(run.config, "training config");
+  const std::string& out_dir = run.opt.out_dir;
+  if (out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
+  if (!run.opt.resume.empty() && !run.opt.init_from.empty()) {
+    throw std::invalid_argument("train: --resume and --init-from exclude each other");
+  }
+  // A new run never writes into another run's directory: its metrics, best/ and checkpoints would
+  // mix with the new ones (and a later --resume would pick the wrong checkpoint).
+  std::error_code ec;
+  if (run.opt.resume.empty() && fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
+    if (!looks_like_run_directory(out_dir)) {
+      throw std::invalid_argument("train: the output directory " + out_dir +
+                                  " is not empty and does not hold a training run; choose another --out");
+    }
+    if (!run.opt.overwrite) {
+      throw std::invalid_argument("train: " + out_dir + " already holds a training run. Continue it with `foundry " +
+                                  "train --resume " + out_dir + "`, choose another --out, or pass --overwrite to " +
+                                  "move the old run aside (to " + out_dir + ".old-<date>-<time>) and start afresh");
+    }
+  }
+}
+
+Checkpoint load_checkpoint_or_name_an_intact_one(const std::string& dir) {
+  try {
+    return load_checkpoint(dir);
+  } catch (const std::invalid_argument& e) {
+    throw_naming_an_intact_checkpoint(dir, e);
+  }
+}
+
+void start_from_checkpoint(Run& run) {
+  const std::string dir = resolve_checkpoint(run.opt.resume);
+  Checkpoint ck = load_checkpoint_or_name_an_intact_one(dir);
+  if (to_json(ck.model.config) != to_json(run.config.model)) {
+    throw std::invalid_argument(dir + ": the checkpoint's model differs from the config's model section: " +
+                                model_differences(ck.model.config, "the checkpoint", run.config.model, "the config"));
+  }
+  run.model = std::move(ck.model);
+  run.state = std::move(ck.state);
+  run.last_good_checkpoint = dir;
+  run.say("resuming from %s at step %ld\n", dir.c_str(), run.state.step);
+}
+
+void start_from_weights(Run& run) {
+  run.model = load_model(run.opt.init_from);
+  if (to_json(run.model.config) != to_json(run.config.model)) {
+    throw std::invalid_argument("--init-from " + run.opt.init_from + ": the weights are of another architecture: " +
+                                model_differences(run.model.config, run.opt.init_from + "/config.json",
+                                                  run.config.model, "the training config") +
+                                " (the config's model section must describe the model it starts from)");
+  }
+  run.say("starting from the weights of %s with a fresh optimizer\n", run.opt.init_from.c_str());
+}
+
+void start_fresh(Run& run) {
+  run.model = make_model(run.config.model);
+  Rng init_rng(run.tc.seed);  // weights from Rng(seed); batches from Rng(seed + 1)
+  init_weights(run.model, init_rng);
+}
+
+void start(Run& run) {
+  const TrainingSection& tc = run.tc;
+  if (!run.opt.resume.empty()) {
+    start_from_checkpoint(run);
+  } else {
+    if (!run.opt.init_from.empty()) start_from_weights(run);
+    else start_fresh(run);
+    run.state.optimizer = make_adamw(run.model.parameters());
+    run.state.loader.rng = Rng(tc.seed + 1);
+  }
+  run.state.config = run.config;  // overrides given when resuming (max_steps, ...) take effect
+  if (!run.opt.data_dir.empty()) run.state.data_dir = run.opt.data_dir;
+  if (run.state.data_dir.empty()) throw std::invalid_argument("train: no data directory given (--data)");
+}
+
+// The token files, the training loader (keeping a resumed run's position) and the tokenizer.
+void load_data(Run& run) {
+  const TrainingSection& tc = run.tc;
+  const int B = tc.batch_size, T = tc.seq_len;
+  const std::string train_path = (fs::path(run.state.data_dir) / "train.bin").string();
+  const std::string val_path = (fs::path(run.state.data_dir) / "val.bin").string();
+  run.train_tokens = load_tokens(train_path);
+  run.val_tokens = load_tokens(val_path);
+  check_ids(run.train_tokens, run.config.model.vocab_size, train_path);
+  check_ids(run.val_tokens, run.config.model.vocab_size, val_path);
+  attach_tokens(run.state.loader, run.train_tokens, B, T, batch_order_from_string(tc.batch_order, "training.sampling"),
+                train_path);
+  make_data_loader(run.val_tokens, B, T, BatchOrder::sequential, 0, val_path);  // checks val is long enough
+  // Evaluating more batches than the split holds would only repeat tokens.
+  run.eval_batches = static_cast<int>(
+      std::max<size_t>(1, std::min<size_t>(tc.eval_batches, run.val_tokens.size() / (static_cast<size_t>(B) * T))));
+  // The tokenizer `foundry prepare` stored next to the tokens travels with every saved model.
+  // Model, tokenizer and token files must agree on the vocabulary before step 0: a model larger
+  // than its tokenizer trains rows no id reaches and later samples ids nothing can decode.
+  const fs::path data_path(run.state.data_dir);
+  const int vocab = run.config.model.vocab_size;
+  check_token_data(run.state.data_dir, train_path, vocab, "the config's model section", run.state.data_dir);
+  if (fs::exists(data_path / "tokenizer.json") || fs::exists(data_path / "tokenizer.bin")) {
+    run.tokenizer = load_tokenizer(run.state.data_dir);
+    const char* file = fs::exists(data_path / "tokenizer.json") ? "tokenizer.json" : "tokenizer.bin";
+    check_model_tokenizer_vocab(vocab, "the config's model section", run.tokenizer->vocab_size(),
+                                (data_path / file).string());
+  }
+}
+
+void open_run_directory(Run& run) {
+  const std::string& out_dir = run.opt.out_dir;
+  std::error_code ec;
+  if (run.opt.resume.empty() && run.opt.overwrite && fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
+    const std::string aside = aside_name(out_dir);
+    fs::rename(out_dir, aside);  // check_options made sure it is a run directory
+    run.say("moved the previous run in %s aside to %s\n", out_dir.c_str(), aside.c_str());
+  }
+  fs::create_directories(out_dir);
+  remove_leftovers(out_dir);  // *.tmp, *.old of an interrupted save or delete
+  const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
+  if (!run.opt.resume.empty()) {
+    truncate_metrics(metrics_path, run.state.step);
+  } else {
+    std::error_code ec;
+    fs::remove(metrics_path, ec);  // a new run starts a new log
+  }
+  write_file_atomic((fs::path(out_dir) / "config.json").string(), to_json(run.config).dump(2) + "\n");
+  run.metrics = std::make_unique<MetricsWriter>(metrics_path);
+}
+
+// ---- the header: what is about to happen ----
+
+void print_header(const Run& run) {
+  const TrainConfig& config = run.config;
+  run.say("model: %s parameters (%zu)\n", human_count(static_cast<double>(run.model.num_parameters())).c_str(),
+          run.model.num_parameters());
+  run.say("memory: about %.0f MiB (weights, gradients, AdamW moments, activations of one micro-batch)\n",
+          estimate_training_bytes(config) / (1024.0 * 1024.0));
+  run.say("data: %s train tokens, %s validation tokens from %s; %ld tokens per step\n",
+          human_count(static_cast<double>(run.train_tokens.size())).c_str(),
+          human_count(static_cast<double>(run.val_tokens.size())).c_str(), run.state.data_dir.c_str(),
+          run.tokens_per_step());
+  run.say("baselines: uniform %.3f, unigram %.3f (validation loss, nats per token)\n",
+          uniform_loss(config.model.vocab_size), unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
+  run.say("threads: %d; output: %s\nsettings:\n", num_threads(), run.opt.out_dir.c_str());
+  if (!run.opt.quiet) {
+    for (const std::string& line : settings_lines(config)) std::fprintf(run.opt.out, "%s\n", line.c_str());
+    std::fflush(run.opt.out);
+  }
+}
+
+// ---- the loop's parts ----
+
+void save(Run& run) {
+  const std::string dir = checkpoint_path(run.opt.out_dir, run.state.step);
+  save_checkpoint(dir, run.model, run.state, run.tokenizer.get());
+  prune_checkpoints(run.opt.out_dir, run.tc.keep_checkpoints);
+  run.last_saved = run.state.step;
+  run.result.last_checkpoint = dir;
+  run.last_good_checkpoint = dir;
+}
+
+// Evaluates, logs, keeps best/ and the early-stopping count; returns true when patience ran out.
+bool evaluate_and_track(Run& run, double train_loss) {
+  TrainState& state = run.state;
+  const double val = validation_loss(run.model, run.tape, run.val_tokens, run.tc.batch_size, run.tc.seq_len,
+                                     run.eval_batches, run.eval_batch);
+  run.result.last_val_loss = val;
+  bool out_of_patience = false;
+  if (val < state.best_val_loss) {
+    state.best_val_loss = val;
+    state.evals_without_improvement = 0;
+    save_model_with_context(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get(),
+                            run.tc.seq_len);
+  } else {
+    state.evals_without_improvement++;
+    out_of_patience = run.tc.patience > 0 && state.evals_without_improvement >= run.tc.patience;
+  }
+  run.result.best_val_loss = state.best_val_loss;
+  run.metrics->eval(state.step, val, train_loss, state.best_val_loss);
+  if (run.tty()) run.say("\n");
+  run.say("eval step %ld: val loss %.4f (best %.4f%s)\n", state.step, val, state.best_val_loss,
+          state.evals_without_improvement == 0 ? ", new best" : "");
+  return out_of_patience;
+}
+
+// A step whose loss or gradient norm is not finite: logged, then the run stops with the weights
+// and the checkpoints of the last good step.
+[[noreturn]] void stop_on_non_finite(Run& run, const StepResult& s) {
+  const long step = run.state.step + 1;
+  run.metrics->train(step, s.loss, s.lr, s.grad_norm, run.state.tokens_seen, 0, 0);
+  if (run.tty()) run.say("\n");
+  const bool loss_ok = std::isfinite(s.loss);
+  throw std::runtime_error("step " + std::to_string(step) + ": the " + (loss_ok ? "gradient norm" : "loss") +
+                           " is " + std::to_string(loss_ok ? s.grad_norm : s.loss) +
+                           "; training stopped before updating the weights. " +
+                           (run.last_good_checkpoint.empty()
+                                ? std::string("No checkpoint was written in this session")
+                                : "The last good checkpoint is " + run.last_good_checkpoint) +
+                           ". Try a lower training.lr or training.grad_clip.");
+}
+
+// The metrics line of every step, and a progress line every log_interval steps with the speed
+// over the interval and the time left at that speed.
+void log_progress(Run& run, const StepResult& s) {
+  const TrainState& state = run.state;
+  const TrainingSection& tc = run.tc;
+  run.window_tokens += run.tokens_per_step();
+  const auto now = std::chrono::steady_clock::now();
+  const double window_s = std::chrono::duration<double>(now - run.window_start).count();
+  if (window_s > 0) run.tokens_per_s = run.window_tokens / window_s;
+  const double elapsed = std::chrono::duration<double>(now - run.start).count();
+  run.metrics->train(state.step, s.loss, s.lr, s.grad_norm, state.tokens_seen, run.tokens_per_s, elapsed);
+  if (state.step % tc.log_interval == 0 || state.step == tc.max_steps || state.step == 1) {
+    const double eta =
+        run.tokens_per_s > 0 ? (tc.max_steps - state.step) * run.tokens_per_step() / run.tokens_per_s : NAN;
+    // A terminal gets one line rewritten in place (\r); a log file gets one line per report.
+    const bool tty = run.tty();
+    run.say("%sstep %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %s tok/s | ETA %s%s", tty ? "\r" : "", state.step,
+            tc.max_steps, s.loss, s.lr, s.grad_norm, human_count(run.tokens_per_s).c_str(),
+            human_duration(eta).c_str(), tty ? "   " : "\n");
+    if (!run.opt.quiet) std::fflush(run.opt.out);
+    run.window_start = now;
+    run.window_tokens = 0;
+  }
+}
+
+// Why the loop should stop after this step, or "" to go on. Early stopping is decided by the
+// evaluation.
+std::string stop_reason(const Run& run) {
+  if (g_stop_requested) return "interrupted";
+  if (run.opt.stop_at > 0 && run.state.step >= run.opt.stop_at) return "stop_at";
+  return "";
+}
+
+void finish(Run& run) {
+  const long step = run.state.step;
+  const std::string& reason = run.result.stop_reason;
+  if (run.tty()) run.say("\n");
+  if (reason == "interrupted") run.say("interrupted at step %ld: saving a checkpoint\n", step);
+  if (run.last_saved != step) save(run);
+  // The weights as the run ended, as a plain model directory for `foundry generate`.
+  const std::string model_dir = (fs::path(run.opt.out_dir) / "model").string();
+  const std::string best_dir = (fs::path(run.opt.out_dir) / "best").string();
+  save_model_with_context(run.model, model_dir, run.tokenizer.get(), run.tc.seq_len);
+  run.result.step = step;
+  run.say("done (%s) at step %ld; checkpoint %s\n", reason.c_str(), step, run.result.last_checkpoint.c_str());
+  // Two models: no evaluation runs at a stop, so the current weights may be better or worse than
+  // the best evaluated ones.
+  const int width = static_cast<int>(model_dir.size());  // "best" is shorter than "model"
+  if (std::isfinite(run.state.best_val_loss)) {
+    run.say("  %-*s  the best evaluated model (validation loss %.4f)\n", width, best_dir.c_str(),
+            run.state.best_val_loss);
+  }
+  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping";
+  run.say("  %s  the weights at step %ld%s\n", model_dir.c_str(), step,
+          evaluated_now ? "" : " (not evaluated: no evaluation runs at a stop)");
+  if (step < run.tc.max_steps && reason != "early_stopping") {
+    run.say("  continue with: foundry train --resume %s\n", run.opt.out_dir.c_str());
+  }
 }
 
 }  // namespace
@@ -83,39 +452,52 @@ void save_model_with_context(const Model& model, const std::string& dir, const T
 void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
-  // model/memory.h counts the tape's buffers for one micro-batch exactly; the optimizer and
-  // gradients do not grow with grad_accum (gradients accumulate in place).
+  // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
+  // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
   const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
-  return static_cast<double>(mem.total_bytes());
+  return static_cast<double>(mem.training_bytes());
 }
 
-// ANCHOR: compute_gradients
-StepStats compute_gradients(Model& model, Tape& tape, DataLoader& loader, Batch& batch, int grad_accum,
-                            double grad_clip) {
+AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
+
+// ANCHOR: training_step
+StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
+                         const TrainingSection& tc, long step) {
+  // 1. Zero the gradients: backward adds into them.
   model.zero_grad();
+  // 2. Micro-batches: forward to the loss, backward. Their gradients add up in model.grads.
   double loss_sum = 0.0;
-  for (int micro = 0; micro < grad_accum; ++micro) {
+  for (int micro = 0; micro < tc.grad_accum; ++micro) {
     next_batch(loader, batch);
     tape.clear();  // keeps every buffer: the same ops with the same shapes run each micro-batch
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T);
     loss_sum += tape.value(loss)[0];
-    tape.backward(loss);  // gradients ADD into model.grads across micro-batches
+    tape.backward(loss);
   }
   std::vector<NamedTensor> params = model.parameters();
-  if (grad_accum > 1) {
+  if (tc.grad_accum > 1) {
     // The sum of grad_accum mean losses' gradients; divide to get the gradient of their mean.
-    const real inv = static_cast<real>(1.0 / grad_accum);
+    const real inv = static_cast<real>(1.0 / tc.grad_accum);
     for (NamedTensor& p : params) {
       for (real& g : p.grad->data) g *= inv;
     }
   }
-  const double norm = clip_grad_norm(params, grad_clip);
-  return {loss_sum / grad_accum, norm};
+  StepResult r;
+  r.loss = loss_sum / tc.grad_accum;
+  // 3. Clip the global gradient norm (the norm before clipping is reported).
+  r.grad_norm = clip_grad_norm(params, tc.grad_clip);
+  r.lr = learning_rate(LrSchedule{tc.lr, tc.min_lr, tc.warmup_steps, tc.max_steps}, step);
+  // 4. A NaN or infinity would be written into every weight and both moments: stop before that.
+  r.updated = std::isfinite(r.loss) && std::isfinite(r.grad_norm);
+  // 5. The update.
+  if (r.updated) adamw_step(optimizer, params, r.lr, adamw_settings(tc));
+  return r;
 }
-// ANCHOR_END: compute_gradients
+// ANCHOR_END: training_step
 
-// ANCHOR: evaluate
-double evaluate(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches, Batch& batch) {
+// ANCHOR: validation_loss
+double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
+                       Batch& batch) {
   double total = 0.0;
   for (int k = 0; k < batches; ++k) {
     // The same sequential batches every time, so two evaluations differ only by the weights.
@@ -126,12 +508,17 @@ double evaluate(Model& model, Tape& tape, const std::vector<int>& tokens, int B,
   }
   return total / batches;
 }
-// ANCHOR_END: evaluate
+// ANCHOR_END: validation_loss
 
 TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vector<std::string>& overrides) {
   const std::string dir = resolve_checkpoint(checkpoint_or_run);
   const std::string state_path = (fs::path(dir) / "train_state.json").string();
-  nlohmann::json state = read_json_file(state_path);
+  nlohmann::json state;
+  try {
+    state = read_json_file(state_path);
+  } catch (const std::invalid_argument& e) {
+    throw_naming_an_intact_checkpoint(dir, e);
+  }
   if (!state.is_object() || !state.contains("config")) {
     throw std::invalid_argument(state_path + ": missing field 'config'");
   }
@@ -147,228 +534,48 @@ TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vecto
   return train_config_from_json(j, state_path + ": config");
 }
 
-TrainResult train(const TrainConfig& config_in, const TrainOptions& opt) {
-  const TrainConfig config = config_in;
-  validate(config, "training config");
-  const TrainingConfig& tc = config.training;
-  std::FILE* out = opt.out;
-  const bool tty = !opt.quiet && isatty(fileno(out));
-  auto say = [&](const char* format, auto... args) {
-    if (!opt.quiet) std::fprintf(out, format, args...);
-  };
-  if (opt.out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
-  if (!opt.resume.empty() && !opt.init_from.empty()) {
-    throw std::invalid_argument("train: --resume and --init-from exclude each other");
-  }
+// ANCHOR: run_loop
+TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
+  Run run(config, opt);
+  check_options(run);
+  start(run);
+  load_data(run);
+  open_run_directory(run);
+  print_header(run);
 
-  // ---- the state: a checkpoint, a model's weights, or a fresh initialization ----
-  TrainState state;
-  Model model;
-  if (!opt.resume.empty()) {
-    const std::string dir = resolve_checkpoint(opt.resume);
-    Checkpoint ck = load_checkpoint(dir);
-    if (to_json(ck.model.config) != to_json(config.model)) {
-      throw std::invalid_argument(dir + ": the checkpoint's model differs from the config's model section");
-    }
-    model = std::move(ck.model);
-    state = std::move(ck.state);
-    say("resuming from %s at step %ld\n", dir.c_str(), state.step);
-  } else {
-    if (!opt.init_from.empty()) {
-      model = load_model(opt.init_from);
-      if (to_json(model.config) != to_json(config.model)) {
-        throw std::invalid_argument(opt.init_from + "/config.json: the model differs from the config's model section "
-                                    "(make the config's model section match it)");
-      }
-      say("starting from the weights of %s with a fresh optimizer\n", opt.init_from.c_str());
-    } else {
-      model = make_model(config.model);
-      Rng init_rng(tc.seed);  // weights from Rng(seed); batches from Rng(seed + 1)
-      init_weights(model, init_rng);
-    }
-    state.optimizer = make_adamw(model.parameters(), tc.beta1, tc.beta2, tc.eps, tc.weight_decay);
-    state.data_rng = Rng(tc.seed + 1);
-  }
-  state.config = config;  // overrides given when resuming (max_steps, ...) take effect
-  state.optimizer.beta1 = tc.beta1;
-  state.optimizer.beta2 = tc.beta2;
-  state.optimizer.eps = tc.eps;
-  state.optimizer.weight_decay = tc.weight_decay;
-  if (!opt.data_dir.empty()) state.data_dir = opt.data_dir;
-  if (state.data_dir.empty()) throw std::invalid_argument("train: no data directory given (--data)");
-
-  // ---- data ----
-  const std::string train_path = (fs::path(state.data_dir) / "train.bin").string();
-  const std::string val_path = (fs::path(state.data_dir) / "val.bin").string();
-  const std::vector<int> train_tokens = load_tokens(train_path);
-  const std::vector<int> val_tokens = load_tokens(val_path);
-  check_ids(train_tokens, config.model.vocab_size, train_path);
-  check_ids(val_tokens, config.model.vocab_size, val_path);
-  const int B = tc.batch_size, T = tc.seq_len;
-  DataLoader loader = make_data_loader(train_tokens, B, T, sampling_from_string(tc.sampling, "training.sampling"),
-                                       0, train_path);
-  loader.rng = state.data_rng;
-  loader.next_batch = state.data_next_batch;
-  make_data_loader(val_tokens, B, T, Sampling::sequential, 0, val_path);  // checks val is long enough
-  // Evaluating more batches than the split holds would only repeat tokens.
-  const int eval_batches = static_cast<int>(
-      std::max<size_t>(1, std::min<size_t>(tc.eval_batches, val_tokens.size() / (static_cast<size_t>(B) * T))));
-  // The tokenizer `foundry prepare` stored next to the tokens travels with every saved model.
-  // Model, tokenizer and token files must agree on the vocabulary before step 0: a model larger
-  // than its tokenizer trains rows no id reaches and later samples ids nothing can decode.
-  std::unique_ptr<Tokenizer> tokenizer;
-  const fs::path data_path(state.data_dir);
-  check_token_data(state.data_dir, train_path, config.model.vocab_size, "the config's model section", state.data_dir);
-  if (fs::exists(data_path / "tokenizer.json") || fs::exists(data_path / "tokenizer.bin")) {
-    tokenizer = load_tokenizer(state.data_dir);
-    check_model_tokenizer_vocab(config.model.vocab_size, "the config's model section", tokenizer->vocab_size(),
-                                (data_path / (fs::exists(data_path / "tokenizer.json") ? "tokenizer.json" : "tokenizer.bin"))
-                                    .string());
-  }
-
-  // ---- the run directory ----
-  fs::create_directories(opt.out_dir);
-  const std::string metrics_path = (fs::path(opt.out_dir) / "metrics.jsonl").string();
-  if (!opt.resume.empty()) {
-    truncate_metrics(metrics_path, state.step);
-  } else {
-    std::error_code ec;
-    fs::remove(metrics_path, ec);  // a new run starts a new log
-  }
-  write_file_atomic((fs::path(opt.out_dir) / "config.json").string(), to_json(config).dump(2) + "\n");
-  MetricsWriter metrics(metrics_path);
-
-  // ---- what is about to happen ----
-  const long tokens_per_step = static_cast<long>(B) * T * tc.grad_accum;
-  say("model: %s parameters (%zu)\n", human_count(static_cast<double>(model.num_parameters())).c_str(),
-      model.num_parameters());
-  say("memory: about %.0f MiB (weights, gradients, AdamW moments, activations of one micro-batch)\n",
-      estimate_training_bytes(config) / (1024.0 * 1024.0));
-  say("data: %s train tokens, %s validation tokens from %s; %ld tokens per step\n",
-      human_count(static_cast<double>(train_tokens.size())).c_str(),
-      human_count(static_cast<double>(val_tokens.size())).c_str(), state.data_dir.c_str(), tokens_per_step);
-  say("baselines: uniform %.3f, unigram %.3f (validation loss, nats per token)\n", uniform_loss(config.model.vocab_size),
-      unigram_loss(train_tokens, val_tokens, config.model.vocab_size));
-  say("threads: %d; output: %s\nsettings:\n", num_threads(), opt.out_dir.c_str());
-  if (!opt.quiet) {
-    for (const std::string& line : settings_lines(config)) std::fprintf(out, "%s\n", line.c_str());
-    std::fflush(out);
-  }
-
-  // ---- the loop ----
-  LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup_steps, tc.max_steps};
-  Tape tape;
-  tape.set_reuse_grads(true);  // op gradients live only during backward (engine/tape.h): half the memory
-  Batch batch, eval_batch;
-  TrainResult result;
-  result.best_val_loss = state.best_val_loss;
-  long last_saved = -1;
-  auto save = [&](void) {
-    state.data_rng = loader.rng;
-    state.data_next_batch = loader.next_batch;
-    const std::string dir = checkpoint_path(opt.out_dir, state.step);
-    save_checkpoint(dir, model, state, tokenizer.get());
-    prune_checkpoints(opt.out_dir, tc.keep_checkpoints);
-    last_saved = state.step;
-    result.last_checkpoint = dir;
-  };
-  // Evaluates, logs, updates the early-stopping state; returns true when patience ran out.
-  auto run_eval = [&](double train_loss) {
-    const double val = evaluate(model, tape, val_tokens, B, T, eval_batches, eval_batch);
-    result.last_val_loss = val;
-    bool out_of_patience = false;
-    if (val < state.best_val_loss) {
-      state.best_val_loss = val;
-      state.evals_without_improvement = 0;
-      save_model_with_context(model, (fs::path(opt.out_dir) / "best").string(), tokenizer.get(), T);
-    } else {
-      state.evals_without_improvement++;
-      out_of_patience = tc.patience > 0 && state.evals_without_improvement >= tc.patience;
-    }
-    result.best_val_loss = state.best_val_loss;
-    metrics.eval(state.step, val, train_loss, state.best_val_loss);
-    if (tty) say("\n");
-    say("eval step %ld: val loss %.4f (best %.4f%s)\n", state.step, val, state.best_val_loss,
-        state.evals_without_improvement == 0 ? ", new best" : "");
-    return out_of_patience;
-  };
-
-  SigintGuard sigint_guard;
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  auto window_start = start;
-  long window_tokens = 0;
-  double tokens_per_s = 0;
-  if (state.step == 0 && tc.max_steps > 0) run_eval(NAN);  // the loss before any training
-  result.stop_reason = "max_steps";
+  TrainState& state = run.state;
+  const TrainingSection& tc = run.tc;
+  run.tape.set_reuse_grads(true);  // op gradients live only during backward (engine/tape.h): half the memory
+  run.result.best_val_loss = state.best_val_loss;
+  StopSignalGuard stop_signals;
+  run.start = run.window_start = std::chrono::steady_clock::now();
+  if (state.step == 0 && tc.max_steps > 0) evaluate_and_track(run, NAN);  // the loss before any training
+  run.result.stop_reason = "max_steps";
   while (state.step < tc.max_steps) {
-    // ANCHOR: training_step
-    if (opt.before_step) opt.before_step(state.step + 1, model);
-    const StepStats stats = compute_gradients(model, tape, loader, batch, tc.grad_accum, tc.grad_clip);
-    const double grad_norm = stats.grad_norm;
-    const double lr = learning_rate(schedule, state.step);
-    if (!std::isfinite(stats.loss) || !std::isfinite(grad_norm)) {
-      metrics.train(state.step + 1, stats.loss, lr, grad_norm, state.tokens_seen, 0, 0);
-      if (tty) say("\n");
-      throw std::runtime_error(
-          "step " + std::to_string(state.step + 1) + ": the " + (std::isfinite(stats.loss) ? "gradient norm" : "loss") +
-          " is " + std::to_string(std::isfinite(stats.loss) ? grad_norm : stats.loss) +
-          "; training stopped before updating the weights. " +
-          (result.last_checkpoint.empty()
-               ? std::string("No checkpoint was written in this session")
-               : "The last good checkpoint is " + result.last_checkpoint) +
-          ". Try a lower training.lr or training.grad_clip.");
-    }
-    adamw_step(state.optimizer, model.parameters(), lr);
+    const StepResult s =
+        training_step(run.model, state.optimizer, run.tape, state.loader, run.batch, tc, state.step);
+    if (!s.updated) stop_on_non_finite(run, s);
     state.step++;
-    state.tokens_seen += tokens_per_step;
-    // ANCHOR_END: training_step
-    result.last_loss = stats.loss;
-
-    // Speed over the last log interval, and the time left at that speed.
-    window_tokens += tokens_per_step;
-    const auto now = clock::now();
-    const double window_s = std::chrono::duration<double>(now - window_start).count();
-    if (window_s > 0) tokens_per_s = window_tokens / window_s;
-    const double elapsed = std::chrono::duration<double>(now - start).count();
-    metrics.train(state.step, stats.loss, lr, stats.grad_norm, state.tokens_seen, tokens_per_s, elapsed);
-    if (state.step % tc.log_interval == 0 || state.step == tc.max_steps || state.step == 1) {
-      const double eta = tokens_per_s > 0 ? (tc.max_steps - state.step) * tokens_per_step / tokens_per_s : NAN;
-      // A terminal gets one line rewritten in place (\r); a log file gets one line per report.
-      say("%sstep %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %s tok/s | ETA %s%s", tty ? "\r" : "", state.step,
-          tc.max_steps, stats.loss, lr, stats.grad_norm, human_count(tokens_per_s).c_str(),
-          human_duration(eta).c_str(), tty ? "   " : "\n");
-      if (!opt.quiet) std::fflush(out);
-      window_start = now;
-      window_tokens = 0;
-    }
+    state.tokens_seen += run.tokens_per_step();
+    run.result.last_loss = s.loss;
+    log_progress(run, s);
     if (state.step % tc.eval_interval == 0 || state.step == tc.max_steps) {
-      if (run_eval(stats.loss)) {
-        result.stop_reason = "early_stopping";
-        say("early stopping: no improvement in %d evaluations\n", tc.patience);
+      if (evaluate_and_track(run, s.loss)) {
+        run.result.stop_reason = "early_stopping";
+        run.say("early stopping: no improvement in %d evaluations\n", tc.patience);
         break;
       }
     }
-    if (state.step % tc.checkpoint_interval == 0) save();
-    if (g_stop_requested) {
-      result.stop_reason = "interrupted";
-      if (tty) say("\n");
-      say("interrupted at step %ld: saving a checkpoint\n", state.step);
-      break;
-    }
-    if (opt.stop_at > 0 && state.step >= opt.stop_at) {
-      result.stop_reason = "stop_at";
+    if (state.step % tc.checkpoint_interval == 0) save(run);
+    const std::string reason = stop_reason(run);
+    if (!reason.empty()) {
+      run.result.stop_reason = reason;
       break;
     }
   }
-  if (tty) say("\n");
-  if (last_saved != state.step) save();
-  // The weights as the run ended, as a plain model directory for `foundry generate`.
-  save_model_with_context(model, (fs::path(opt.out_dir) / "model").string(), tokenizer.get(), T);
-  result.step = state.step;
-  say("done (%s) at step %ld; checkpoint %s\n", result.stop_reason.c_str(), state.step,
-      result.last_checkpoint.c_str());
-  return result;
+  finish(run);
+  return run.result;
 }
+// ANCHOR_END: run_loop
 
 }  // namespace foundry

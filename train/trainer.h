@@ -1,7 +1,7 @@
 // The training loop: batches in, better weights out, with evaluation, early stopping, a
 // progress line, a metrics log and checkpoints along the way.
 //
-// One step (one optimizer update):
+// One step (one optimizer update, training_step):
 //   1. zero the gradients
 //   2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward
 //      (gradients add up across micro-batches; at the end they are divided by grad_accum, so the
@@ -10,15 +10,16 @@
 //   4. stop if the loss or the gradient norm is not finite (before touching the weights)
 //   5. AdamW update at lr(step) from the schedule
 //
-// The run directory (--out) receives metrics.jsonl, config.json (the effective config),
-// ckpt-<step>/ checkpoints (the newest keep_checkpoints of them), best/, the model with the
-// lowest validation loss so far, and model/, the weights as the run ended (both plain model
-// directories that `foundry generate --model` loads).
+// The run (train) wraps the step: start-up (fresh, resumed from a checkpoint, or from a model's
+// weights), a header, then the loop with evaluation, early stopping, checkpoints, progress and
+// the reasons to stop. The run directory (--out) receives metrics.jsonl, config.json (the
+// effective config), ckpt-<step>/ checkpoints (the newest keep_checkpoints of them), best/, the
+// model with the lowest validation loss so far, and model/, the weights as the run ended (both
+// plain model directories that `foundry generate --model` loads).
 #pragma once
 
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,9 @@ struct TrainOptions {
   std::string resume;       // a checkpoint or run directory to continue from, or empty
   std::string init_from;    // a model directory whose weights start the run (fresh optimizer)
   long stop_at = 0;         // > 0: stop after this step, saving a checkpoint (splits a run)
+  bool overwrite = false;   // a new run into a run directory moves the old run aside (never deletes)
   bool quiet = false;       // no progress output (tests)
   std::FILE* out = stdout;  // where progress goes
-  // Test hook, called before each step with its 1-based number (tests poison weights with it).
-  std::function<void(long step, Model& model)> before_step;
 };
 
 struct TrainResult {
@@ -53,31 +53,40 @@ struct TrainResult {
 
 // Runs (or, with options.resume, continues) a training run. Throws std::runtime_error naming
 // the step when the loss or the gradients stop being finite; the checkpoints already written
-// are left as they were.
+// are left as they were. A new run (no resume) refuses an out_dir that is not empty, so that two
+// runs never mix: with options.overwrite an old run directory is renamed to
+// <out_dir>.old-<UTC date>-<time> first.
 TrainResult train(const TrainConfig& config, const TrainOptions& options);
 
 // The config stored in a checkpoint (or a run directory's newest one), with overrides applied.
 // Overrides of model.* are refused: the weights fix the architecture.
 TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vector<std::string>& overrides);
 
-// Steps 1–3 of a training step: gradients of the mean loss over grad_accum micro-batches,
-// clipped. Returns the loss and the gradient norm before clipping.
-struct StepStats {
-  double loss;
-  double grad_norm;
+// One optimizer update (steps 1–5 above), at update index `step` (updates done so far).
+struct StepResult {
+  double loss;       // mean training loss of the micro-batches
+  double grad_norm;  // global gradient norm before clipping
+  double lr;         // the schedule's learning rate for this update
+  bool updated;      // false: the loss or the norm was not finite and the weights are untouched
 };
-StepStats compute_gradients(Model& model, Tape& tape, DataLoader& loader, Batch& batch, int grad_accum,
-                            double grad_clip);
+StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
+                         const TrainingSection& tc, long step);
 
-// Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used).
-double evaluate(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches, Batch& batch);
+// AdamW's hyperparameters, as the training config sets them (the only place they are stored).
+AdamWSettings adamw_settings(const TrainingSection& tc);
 
-// Ctrl-C: the loop finishes its current step, saves a checkpoint and returns "interrupted".
-// Safe to call from a signal handler; train() installs one for SIGINT while it runs.
+// Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used):
+// the validation loss the loop reports, early-stops on and keeps best/ by.
+double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
+                       Batch& batch);
+
+// Ctrl-C or SIGTERM: the loop finishes its current step, saves a checkpoint and returns
+// "interrupted". Safe to call from a signal handler; train() installs one for SIGINT and SIGTERM
+// while it runs.
 void request_stop();
 
-// Training memory in bytes (weights, gradients, AdamW moments, activations of one micro-batch),
-// from model/memory.h.
+// Training memory in bytes (weights, gradients, AdamW moments, the pooled tape of one
+// micro-batch), from model/memory.h.
 double estimate_training_bytes(const TrainConfig& config);
 
 }  // namespace foundry

@@ -60,9 +60,10 @@ int main(int argc, char** argv) {
 
   // 3. The training loop: batch, forward, backward, clip, AdamW.
   const int B = 4, T = 32;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::random, /*seed=*/1, "corpus");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::random, /*seed=*/1, "corpus");
   Batch batch;
-  AdamW opt = make_adamw(model.parameters(), 0.9, 0.95, 1e-8, 0.0);
+  AdamW opt = make_adamw(model.parameters());
+  const AdamWSettings adamw{/*beta1=*/0.9, /*beta2=*/0.95, /*eps=*/1e-8, /*weight_decay=*/0.0};
   Tape tape;
   double first = 0, last = 0;
   for (int step = 1; step <= steps; ++step) {
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T);
     tape.backward(loss);
     clip_grad_norm(model.parameters(), 1.0);
-    adamw_step(opt, model.parameters(), 1e-2);
+    adamw_step(opt, model.parameters(), 1e-2, adamw);
     const double value = tape.value(loss)[0];
     if (step == 1) first = value;
     last = value;

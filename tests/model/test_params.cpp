@@ -135,11 +135,11 @@ TEST_CASE("parameter table: a new tensor is one row, and everything follows it",
   CHECK(std::isfinite(tape.value(loss)[0]));
 
   // AdamW keeps its moments under its name and leaves the unused, undecayed gain alone.
-  AdamW opt = make_adamw(params, 0.9, 0.95, 1e-8, 0.1);
+  AdamW opt = make_adamw(params);
   CHECK(opt.names[5] == "layers.0.attention.extra.weight");
   CHECK(opt.m[5].shape == Shape{8});
   const Tensor embedding_before = *m.weights.tok_embeddings;
-  adamw_step(opt, params, 1e-2);
+  adamw_step(opt, params, 1e-2, AdamWSettings{0.9, 0.95, 1e-8, 0.1});
   for (real v : params[5].value->data) CHECK(v == 1.0f);
   CHECK(max_abs_diff(*m.weights.tok_embeddings, embedding_before) > 0);
 
@@ -155,10 +155,10 @@ TEST_CASE("parameter table: a new tensor is one row, and everything follows it",
 TEST_CASE("AdamW matches moments to parameters by name", "[model][params][adamw]") {
   Model m = make_model(small_config(true));
   std::vector<NamedTensor> params = m.parameters();
-  AdamW opt = make_adamw(params, 0.9, 0.95, 1e-8, 0.1);
+  AdamW opt = make_adamw(params);
   // wk and wv have the same shape: a list in another order must still be refused.
   std::swap(params[3], params[4]);
-  CHECK_THROWS_WITH(adamw_step(opt, params, 1e-3),
+  CHECK_THROWS_WITH(adamw_step(opt, params, 1e-3, AdamWSettings{}),
                     Contains("parameter 3 is 'layers.0.attention.wv.weight'") &&
                         Contains("belong to 'layers.0.attention.wk.weight'"));
   CHECK(opt.t == 0);  // refused before anything changed

@@ -113,7 +113,7 @@ TEST_CASE("command-line overrides reach any field and get the same checks", "[tr
                                                           "model.n_layers=2", "training.grad_clip=0",
                                                           "model.tie_embeddings=false"});
   CHECK(c.training.lr == Approx(3e-4));
-  CHECK(c.training.sampling == "sequential");
+  CHECK(c.training.batch_order == "sequential");
   CHECK(c.model.n_layers == 2);
   CHECK(c.training.grad_clip == 0.0);
   CHECK_FALSE(c.model.tie_embeddings);

@@ -1,8 +1,14 @@
-// The training loop on a tiny model and synthetic data: resume bit for bit, checkpoints,
-// corruption, NaN stop, Ctrl-C, early stopping, --init-from, the metrics log.
+// The training loop on a tiny model and synthetic data: the step called by hand, resume bit for
+// bit, checkpoints, corruption, NaN stop, SIGINT and SIGTERM to the foundry program, early
+// stopping, --init-from, the metrics log.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -10,6 +16,7 @@
 #include "model/model_io.h"
 #include "model/safetensors.h"
 #include "train/checkpoint.h"
+#include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 #include "train/token_file.h"
@@ -57,7 +64,7 @@ TrainConfig tiny_config() {
   c.model.vocab_size = 32;
   c.model.hidden_dim = 32;
   c.model.max_seq_len = 8;
-  TrainingConfig& t = c.training;
+  TrainingSection& t = c.training;
   t.batch_size = 4;
   t.seq_len = 8;
   t.max_steps = 12;
@@ -89,6 +96,11 @@ void corrupt_file(const std::string& path, const std::function<void(std::string&
   }
   edit(bytes);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 std::string load_error(const std::string& dir) {
@@ -147,7 +159,7 @@ TEST_CASE("a run stopped halfway and resumed ends with the same weights, bit for
     for (int accum : {1, 2}) {
       DYNAMIC_SECTION(sampling << " sampling, grad_accum " << accum) {
         TrainConfig c = tiny_config();
-        c.training.sampling = sampling;
+        c.training.batch_order = sampling;
         c.training.grad_accum = accum;
         c.training.patience = 10;
         const std::string straight = temp_dir("resume_straight");
@@ -281,53 +293,301 @@ TEST_CASE("damaged or mismatched checkpoints are rejected with a clear message",
   CHECK_THROWS_WITH(resume_config(dir, {"model.dim=32"}), Catch::Contains("cannot change when resuming"));
 }
 
+TEST_CASE("train() runs training_step in a loop: the same weights as the step called by hand", "[train][step]") {
+  set_num_threads(1);
+  const std::string data = make_data("step_data");
+  TrainConfig c = tiny_config();
+  c.training.grad_accum = 2;
+  const TrainResult r = train(c, quiet_options(data, temp_dir("step_run")));
+  REQUIRE(r.step == c.training.max_steps);
+
+  // The same run without the loop: weights from Rng(seed), batches from Rng(seed + 1).
+  const TrainingSection& tc = c.training;
+  std::vector<int> tokens = load_tokens(data + "/train.bin");
+  Model model = make_model(c.model);
+  Rng init(tc.seed);
+  init_weights(model, init);
+  AdamW opt = make_adamw(model.parameters());
+  DataLoader loader = make_data_loader(tokens, tc.batch_size, tc.seq_len, BatchOrder::random, tc.seed + 1, "train");
+  Tape tape;
+  Batch batch;
+  double last_loss = NAN;
+  for (long step = 0; step < tc.max_steps; ++step) {
+    const StepResult s = training_step(model, opt, tape, loader, batch, tc, step);
+    REQUIRE(s.updated);
+    last_loss = s.loss;
+  }
+  CHECK(last_loss == r.last_loss);
+  Checkpoint ck = load_checkpoint(r.last_checkpoint);
+  std::vector<NamedTensor> pa = model.parameters(), pb = ck.model.parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t k = 0; k < pa.size(); ++k) {
+    INFO(pa[k].name);
+    REQUIRE(pa[k].value->data == pb[k].value->data);
+    REQUIRE(opt.m[k].data == ck.state.optimizer.m[k].data);
+  }
+}
+
+TEST_CASE("a non-finite loss leaves the weights and the optimizer untouched", "[train][step][nan]") {
+  set_num_threads(1);
+  TrainConfig c = tiny_config();
+  const TrainingSection& tc = c.training;
+  const std::vector<int> tokens = synthetic_tokens(2000, 3);
+  Model model = make_model(c.model);
+  Rng init(1);
+  init_weights(model, init);
+  AdamW opt = make_adamw(model.parameters());
+  DataLoader loader = make_data_loader(tokens, tc.batch_size, tc.seq_len, BatchOrder::random, 2, "tokens");
+  Tape tape;
+  tape.set_reuse_grads(true);
+  Batch batch;
+  for (long step = 0; step < 2; ++step) REQUIRE(training_step(model, opt, tape, loader, batch, tc, step).updated);
+
+  (*model.weights.tok_embeddings)[3] = NAN;  // poison one weight
+  std::vector<std::vector<real>> weights_before;
+  for (const NamedTensor& p : model.parameters()) weights_before.push_back(p.value->data);
+  const AdamW opt_before = opt;
+  const StepResult s = training_step(model, opt, tape, loader, batch, tc, 2);
+  CHECK_FALSE(s.updated);
+  CHECK(std::isnan(s.loss));
+  CHECK(s.lr == learning_rate(LrSchedule{tc.lr, tc.min_lr, tc.warmup_steps, tc.max_steps}, 2));
+  CHECK(opt.t == opt_before.t);
+  std::vector<NamedTensor> params = model.parameters();
+  for (size_t k = 0; k < params.size(); ++k) {
+    INFO(params[k].name);
+    // memcmp: the poisoned NaN must stay bit for bit too (NaN != NaN as a number).
+    REQUIRE(std::memcmp(params[k].value->ptr(), weights_before[k].data(), weights_before[k].size() * sizeof(real)) ==
+            0);
+    REQUIRE(opt.m[k].data == opt_before.m[k].data);
+    REQUIRE(opt.v[k].data == opt_before.v[k].data);
+  }
+}
+
 TEST_CASE("a NaN loss stops training, names the step and keeps the last good checkpoint", "[train][nan]") {
   set_num_threads(1);
   const std::string data = make_data("nan_data");
   const std::string out = temp_dir("nan_run");
   TrainConfig c = tiny_config();
   c.training.checkpoint_interval = 5;
-  TrainOptions o = quiet_options(data, out);
-  o.before_step = [](long step, Model& model) {
-    if (step == 7) (*model.weights.tok_embeddings)[3] = NAN;  // poison one weight
-  };
-  CHECK_THROWS_WITH(train(c, o), Catch::Contains("step 7: the loss is nan") &&
-                                     Catch::Contains("ckpt-00000005") && Catch::Contains("before updating"));
-  std::vector<std::string> ckpts = list_checkpoints(out);
-  REQUIRE(ckpts.size() == 1);
-  Checkpoint ck = load_checkpoint(ckpts[0]);
-  CHECK(ck.state.step == 5);
-  for (NamedTensor& p : ck.model.parameters()) {
-    for (real x : p.value->data) REQUIRE(std::isfinite(x));
+  TrainOptions first = quiet_options(data, out);
+  first.stop_at = 5;
+  REQUIRE(train(c, first).last_checkpoint == checkpoint_path(out, 5));
+  // Poison one weight of the checkpoint: the resumed run's first step (step 6) meets a NaN loss.
+  const std::string weights = checkpoint_path(out, 5) + "/model.safetensors";
+  {
+    SafetensorsFile f = load_safetensors(weights);
+    f.tensors.at("tok_embeddings.weight")[3] = NAN;
+    std::vector<std::pair<std::string, const Tensor*>> all;
+    for (const auto& [name, t] : f.tensors) all.push_back({name, &t});
+    save_safetensors(weights, all, f.metadata);
   }
+  TrainOptions o = quiet_options(data, out);
+  o.resume = out;
+  CHECK_THROWS_WITH(train(resume_config(out, {}), o), Catch::Contains("step 6: the loss is nan") &&
+                                                         Catch::Contains("ckpt-00000005") &&
+                                                         Catch::Contains("before updating"));
+  std::vector<std::string> ckpts = list_checkpoints(out);
+  REQUIRE(ckpts.size() == 1);  // nothing newer was written
+  CHECK(load_checkpoint(ckpts[0]).state.step == 5);
   // The metrics log records the failed step with a null loss.
   MetricsSeries m = read_metrics(out + "/metrics.jsonl");
-  REQUIRE(m.train.size() == 7);
+  REQUIRE(m.train.size() == 6);
   CHECK(std::isnan(m.train.back().loss));
 }
 
-TEST_CASE("Ctrl-C saves a checkpoint and stops cleanly; the run resumes from it", "[train][sigint]") {
-  set_num_threads(1);
-  const std::string data = make_data("sigint_data");
-  const std::string out = temp_dir("sigint_run");
-  TrainConfig c = tiny_config();
-  TrainOptions o = quiet_options(data, out);
-  o.before_step = [](long step, Model&) {
-    if (step == 4) std::raise(SIGINT);  // as if the user pressed Ctrl-C during step 4
-  };
-  TrainResult r = train(c, o);
-  CHECK(r.stop_reason == "interrupted");
-  CHECK(r.step == 4);  // the step in progress finished
-  CHECK(fs::path(r.last_checkpoint).filename() == "ckpt-00000004");
-  CHECK(load_checkpoint(r.last_checkpoint).state.step == 4);
+namespace {
 
-  TrainOptions again = quiet_options(data, out);
-  again.resume = out;
-  TrainResult rest = train(resume_config(out, {}), again);
-  CHECK(rest.step == 12);
-  TrainResult straight = train(c, quiet_options(data, temp_dir("sigint_straight")));
-  Checkpoint a = load_checkpoint(rest.last_checkpoint), b = load_checkpoint(straight.last_checkpoint);
-  CHECK(a.model.weights.layers[1].w2->data == b.model.weights.layers[1].w2->data);
+// The foundry program, as a user runs it: `foundry train` in a child process, stopped by a real
+// signal once it has logged `after_steps` steps. Returns the child's exit status and its output.
+struct ChildRun {
+  int status = -1;
+  std::string output;
+};
+
+size_t logged_train_steps(const std::string& metrics_path) {
+  std::ifstream in(metrics_path);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find("\"kind\":\"train\"") != std::string::npos;
+  return n;
+}
+
+ChildRun run_foundry(const std::vector<std::string>& args, int signal = 0, const std::string& metrics_path = "",
+                     size_t after_steps = 0) {
+  const std::string foundry = std::string(FOUNDRY_BINARY_DIR) + "/foundry";
+  const std::string log = std::string(FOUNDRY_BINARY_DIR) + "/test_train_tmp/child_output.txt";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv{const_cast<char*>(foundry.c_str())};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(foundry.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (signal != 0) {
+    // Wait until the loop runs (the handler is installed before the first step), then signal.
+    while (logged_train_steps(metrics_path) < after_steps) {
+      if (waitpid(pid, &status, WNOHANG) == pid) FAIL("foundry train ended before it was signalled");
+      usleep(1000);
+    }
+    kill(pid, signal);
+  }
+  waitpid(pid, &status, 0);
+  ChildRun r;
+  r.status = status;
+  std::ifstream in(log);
+  r.output.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return r;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the same bits", "[train][signal]") {
+  const std::string data = make_data("signal_data");
+  // Long enough that the signal arrives mid-run even on a busy machine.
+  TrainConfig c = tiny_config();
+  c.model.dim = 32;
+  c.model.hidden_dim = 64;
+  c.model.max_seq_len = 16;
+  c.training.seq_len = 16;
+  c.training.max_steps = 1500;
+  c.training.warmup_steps = 10;
+  c.training.eval_interval = 500;
+  c.training.checkpoint_interval = 1000;
+  c.training.log_interval = 1000;
+  const std::string config_path = temp_dir("signal_config") + "/config.json";
+  std::ofstream(config_path) << to_json(c).dump(2);
+  auto train_args = [&](const std::string& out) {
+    return std::vector<std::string>{"train", "--config", config_path, "--data", data, "--out", out, "--threads", "1"};
+  };
+  const std::string straight = temp_dir("signal_straight");
+  ChildRun full = run_foundry(train_args(straight));
+  INFO(full.output);
+  REQUIRE(WIFEXITED(full.status));
+  REQUIRE(WEXITSTATUS(full.status) == 0);
+
+  for (int sig : {SIGINT, SIGTERM}) {
+    DYNAMIC_SECTION((sig == SIGINT ? "SIGINT" : "SIGTERM")) {
+      const std::string out = temp_dir(sig == SIGINT ? "signal_int" : "signal_term");
+      ChildRun stopped = run_foundry(train_args(out), sig, out + "/metrics.jsonl", 20);
+      INFO(stopped.output);
+      REQUIRE(WIFEXITED(stopped.status));  // it saved and exited instead of dying of the signal
+      CHECK(WEXITSTATUS(stopped.status) == 0);
+      CHECK_THAT(stopped.output, Catch::Contains("interrupted at step"));
+      // The last lines name both models: the best evaluated one and the current weights.
+      CHECK_THAT(stopped.output, Catch::Contains(out + "/best   the best evaluated model") &&
+                                     Catch::Contains(out + "/model  the weights at step") &&
+                                     Catch::Contains("not evaluated") &&
+                                     Catch::Contains("foundry train --resume " + out));
+      std::vector<std::string> ckpts = list_checkpoints(out);
+      REQUIRE(ckpts.size() == 1);
+      const long step = load_checkpoint(ckpts[0]).state.step;
+      CHECK(step >= 20);
+      CHECK(step < c.training.max_steps);
+      CHECK(static_cast<long>(read_metrics(out + "/metrics.jsonl").train.size()) == step);
+
+      ChildRun resumed = run_foundry({"train", "--resume", out, "--threads", "1"});
+      INFO(resumed.output);
+      REQUIRE(WIFEXITED(resumed.status));
+      REQUIRE(WEXITSTATUS(resumed.status) == 0);
+      CHECK(file_bytes(out + "/model/model.safetensors") == file_bytes(straight + "/model/model.safetensors"));
+      const std::string last = checkpoint_path(out, c.training.max_steps);
+      CHECK(file_bytes(last + "/optimizer.safetensors") ==
+            file_bytes(checkpoint_path(straight, c.training.max_steps) + "/optimizer.safetensors"));
+    }
+  }
+}
+
+TEST_CASE("a new run refuses a directory that holds a run; --overwrite moves the old run aside", "[train][rundir]") {
+  set_num_threads(1);
+  const std::string data = make_data("rundir_data");
+  const std::string out = temp_dir("rundir_run");
+  TrainConfig c = tiny_config();
+  c.training.max_steps = 4;
+  const TrainResult first = train(c, quiet_options(data, out));
+  const std::string metrics_before = read_whole(out + "/metrics.jsonl");
+
+  // A second run into it is refused before anything is touched.
+  CHECK_THROWS_WITH(train(c, quiet_options(data, out)), Catch::Contains(out + " already holds a training run") &&
+                                                            Catch::Contains("--resume " + out) &&
+                                                            Catch::Contains("--overwrite"));
+  CHECK(read_whole(out + "/metrics.jsonl") == metrics_before);
+  CHECK(list_checkpoints(out).size() == 1);
+
+  // A directory with other files is refused too, without the offer to move it.
+  const std::string other = temp_dir("rundir_other");
+  std::ofstream(other + "/notes.txt") << "mine\n";
+  CHECK_THROWS_WITH(train(c, quiet_options(data, other)), Catch::Contains("does not hold a training run"));
+  TrainOptions other_overwrite = quiet_options(data, other);
+  other_overwrite.overwrite = true;
+  CHECK_THROWS(train(c, other_overwrite));
+  CHECK(fs::exists(other + "/notes.txt"));
+
+  // --overwrite: the old run is renamed, whole, and the new one starts in an empty directory.
+  TrainOptions o = quiet_options(data, out);
+  o.overwrite = true;
+  c.training.max_steps = 2;
+  c.training.warmup_steps = 1;
+  const TrainResult second = train(c, o);
+  CHECK(second.step == 2);
+  std::vector<fs::path> aside;
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path())) {
+    if (e.path().filename().string().rfind("rundir_run.old-", 0) == 0) aside.push_back(e.path());
+  }
+  REQUIRE(aside.size() == 1);
+  CHECK(read_whole((aside[0] / "metrics.jsonl").string()) == metrics_before);
+  CHECK(fs::exists(aside[0] / "best/model.safetensors"));
+  CHECK(fs::path(list_checkpoints(aside[0].string()).at(0)).filename() ==
+        fs::path(first.last_checkpoint).filename());
+  CHECK(read_metrics(out + "/metrics.jsonl").train.size() == 2);
+  CHECK(list_checkpoints(out).size() == 1);
+  fs::remove_all(aside[0]);
+}
+
+TEST_CASE("--resume with a damaged newest checkpoint names the intact older one", "[train][checkpoint]") {
+  set_num_threads(1);
+  const std::string data = make_data("damaged_data");
+  const std::string out = temp_dir("damaged_run");
+  TrainConfig c = tiny_config();
+  c.training.checkpoint_interval = 4;  // checkpoints at 4, 8 and 12
+  train(c, quiet_options(data, out));
+  REQUIRE(list_checkpoints(out).size() == 3);
+  const std::string newest = checkpoint_path(out, 12), intact = checkpoint_path(out, 8);
+
+  // Damaged weights or optimizer state: found when train() loads the checkpoint.
+  corrupt_file(newest + "/optimizer.safetensors", [](std::string& b) { b.resize(b.size() / 2); });
+  TrainOptions o = quiet_options("", out);
+  o.resume = out;
+  CHECK_THROWS_WITH(train(resume_config(out, {}), o),
+                    Catch::Contains("optimizer.safetensors") && Catch::Contains(newest + " is damaged") &&
+                        Catch::Contains("The older checkpoint " + intact + " is intact") &&
+                        Catch::Contains("foundry train --resume " + intact));
+  // A damaged state file: found already when the config is read from it.
+  corrupt_file(newest + "/train_state.json", [](std::string& b) { b.resize(b.size() / 2); });
+  CHECK_THROWS_WITH(resume_config(out, {}), Catch::Contains("train_state.json: not valid JSON") &&
+                                                Catch::Contains("foundry train --resume " + intact));
+  // What the message says works: the run continues from step 8 to its end.
+  o.resume = intact;
+  const TrainResult r = train(resume_config(intact, {}), o);
+  CHECK(r.step == 12);
+  CHECK(load_checkpoint(checkpoint_path(out, 12)).state.step == 12);  // the damaged one was replaced
+
+  // With every older checkpoint damaged too, the message says so.
+  corrupt_file(newest + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  corrupt_file(intact + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  corrupt_file(checkpoint_path(out, 4) + "/model.safetensors", [](std::string& b) { b.resize(10); });
+  o.resume = out;
+  CHECK_THROWS_WITH(train(c, o), Catch::Contains("no older checkpoint beside it is intact"));
 }
 
 TEST_CASE("early stopping ends the run when validation stops improving", "[train][early]") {
@@ -368,7 +628,9 @@ TEST_CASE("--init-from starts from a model's weights with a fresh optimizer", "[
   TrainConfig wrong = c;
   wrong.model.n_layers = 3;
   o.out_dir = temp_dir("init_wrong");
-  CHECK_THROWS_WITH(train(wrong, o), Catch::Contains("differs from the config"));
+  CHECK_THROWS_WITH(train(wrong, o), Catch::Contains("another architecture") &&
+                                         Catch::Contains("model.n_layers is 2 in " + first + "/best/config.json") &&
+                                         Catch::Contains("but 3 in the training config"));
 }
 
 TEST_CASE("data whose ids exceed the model's vocabulary is refused", "[train][loop]") {

@@ -91,7 +91,7 @@ TEST_CASE("sequential batches follow o = ((k*B + b)*T) mod n and wrap at the end
   std::vector<int> tokens(50);
   for (int i = 0; i < 50; ++i) tokens[i] = 100 + i;
   const int B = 3, T = 7;
-  DataLoader loader = make_data_loader(tokens, B, T, Sampling::sequential, 0, "test");
+  DataLoader loader = make_data_loader(tokens, B, T, BatchOrder::sequential, 0, "test");
   Batch batch;
   for (uint64_t k = 0; k < 6; ++k) {
     next_batch(loader, batch);
@@ -114,9 +114,9 @@ TEST_CASE("sequential batches follow o = ((k*B + b)*T) mod n and wrap at the end
 TEST_CASE("random batches are windows inside the split, reproducible from the seed", "[train][loader]") {
   std::vector<int> tokens(40);
   for (int i = 0; i < 40; ++i) tokens[i] = i;
-  DataLoader a = make_data_loader(tokens, 4, 8, Sampling::random, 99, "test");
-  DataLoader b = make_data_loader(tokens, 4, 8, Sampling::random, 99, "test");
-  DataLoader c = make_data_loader(tokens, 4, 8, Sampling::random, 100, "test");
+  DataLoader a = make_data_loader(tokens, 4, 8, BatchOrder::random, 99, "test");
+  DataLoader b = make_data_loader(tokens, 4, 8, BatchOrder::random, 99, "test");
+  DataLoader c = make_data_loader(tokens, 4, 8, BatchOrder::random, 100, "test");
   Batch ba, bb, bc;
   bool any_differs = false;
   std::vector<int> starts_seen(40, 0);
@@ -139,9 +139,9 @@ TEST_CASE("random batches are windows inside the split, reproducible from the se
   // Every start in [0, n - T) = [0, 32) is possible; none beyond.
   for (int o = 32; o < 40; ++o) CHECK(starts_seen[o] == 0);
   CHECK(starts_seen[0] + starts_seen[31] > 0);
-  CHECK_THROWS_WITH(make_data_loader(std::vector<int>(8), 2, 8, Sampling::random, 1, "val.bin"),
+  CHECK_THROWS_WITH(make_data_loader(std::vector<int>(8), 2, 8, BatchOrder::random, 1, "val.bin"),
                     Catch::Contains("need at least 9"));
-  CHECK_THROWS_WITH(sampling_from_string("shuffled", "training.sampling"), Catch::Contains("training.sampling"));
+  CHECK_THROWS_WITH(batch_order_from_string("shuffled", "training.sampling"), Catch::Contains("training.sampling"));
 }
 
 TEST_CASE("AdamW matches torch.optim.AdamW (committed fixture)", "[train][adamw]") {
@@ -152,11 +152,12 @@ TEST_CASE("AdamW matches torch.optim.AdamW (committed fixture)", "[train][adamw]
   Tensor vector({4}, fx["vector0"].get<std::vector<real>>());
   Tensor gm({3, 4}), gv({4});
   std::vector<NamedTensor> params = {{"w", &matrix, &gm}, {"gain", &vector, &gv}};
-  AdamW opt = make_adamw(params, fx["beta1"], fx["beta2"], fx["eps"], fx["weight_decay"]);
+  AdamW opt = make_adamw(params);
+  const AdamWSettings settings{fx["beta1"], fx["beta2"], fx["eps"], fx["weight_decay"]};
   for (size_t s = 0; s < fx["steps"].size(); ++s) {
     gm.data = fx["grads"][s][0].get<std::vector<real>>();
     gv.data = fx["grads"][s][1].get<std::vector<real>>();
-    adamw_step(opt, params, fx["lr"].get<double>());
+    adamw_step(opt, params, fx["lr"].get<double>(), settings);
     const std::vector<real> want_m = fx["steps"][s]["matrix"].get<std::vector<real>>();
     const std::vector<real> want_v = fx["steps"][s]["vector"].get<std::vector<real>>();
     for (size_t i = 0; i < want_m.size(); ++i) REQUIRE(matrix[i] == Approx(want_m[i]).epsilon(1e-6).margin(1e-7));
@@ -172,8 +173,9 @@ TEST_CASE("AdamW by hand: the first step moves each weight by about lr against i
   Tensor w({1, 2}, std::vector<real>{1.0f, -2.0f}), dw({1, 2}, std::vector<real>{0.001f, -300.0f});
   Tensor g({2}, std::vector<real>{1.0f, -2.0f}), dg({2}, std::vector<real>{0.001f, -300.0f});
   std::vector<NamedTensor> params = {{"w", &w, &dw}, {"g", &g, &dg}};
-  AdamW opt = make_adamw(params, 0.9, 0.95, eps, wd);
-  adamw_step(opt, params, lr);
+  AdamW opt = make_adamw(params);
+  const AdamWSettings settings{0.9, 0.95, eps, wd};
+  adamw_step(opt, params, lr, settings);
   CHECK(w[0] == Approx(1.0 * (1 - lr * wd) - lr * 0.001 / (0.001 + eps)).epsilon(1e-6));
   CHECK(w[1] == Approx(-2.0 * (1 - lr * wd) + lr).epsilon(1e-6));
   CHECK(g[0] == Approx(1.0 - lr * 0.001 / (0.001 + eps)).epsilon(1e-6));  // no weight decay on a 1-D gain
@@ -184,7 +186,7 @@ TEST_CASE("AdamW by hand: the first step moves each weight by about lr against i
   CHECK_FALSE(params[1].decay);
   // Second step by hand for w[1], gradient unchanged: m = 0.19·g, v = 0.0975·g², m̂ = g, v̂ = g².
   const double w1 = w[1];
-  adamw_step(opt, params, lr);
+  adamw_step(opt, params, lr, settings);
   CHECK(w[1] == Approx(w1 * (1 - lr * wd) + lr).epsilon(1e-6));
 }
 

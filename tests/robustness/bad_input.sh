@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Bad input at the edges of every `foundry` command. Each row of the table below is one command
+# line that must fail cleanly: the expected exit status (2 for a usage error, 1 for a failure),
+# and words that its one-line error must contain. Never a crash, a hang or a traceback.
+#
+#   tests/robustness/bad_input.sh FOUNDRY SCRATCH_DIR
+#
+# A case passes when the status is the expected one, a line of stderr starts with "foundry" and
+# contains the expected words (case-insensitive), and the command finished within its time limit. Every failing case is listed; the script exits 1 if any failed.
+set -uo pipefail
+
+FOUNDRY=${1:?usage: bad_input.sh FOUNDRY SCRATCH_DIR}
+S=${2:?usage: bad_input.sh FOUNDRY SCRATCH_DIR}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+export OMP_NUM_THREADS=1
+rm -rf "$S"
+mkdir -p "$S"
+
+# ---- fixtures: a tokenizer, token files and a model, all tiny -------------------------------------
+head -c 200000 "$SRC/data/tinystories.txt" > "$S/corpus.txt"
+"$FOUNDRY" tokenizer train --input "$S/corpus.txt" --vocab-size 300 --special "<|endoftext|>" --out "$S/tok" --quiet > /dev/null 2>&1 ||
+  { echo "setup: tokenizer train failed"; exit 1; }
+"$FOUNDRY" prepare --input "$S/corpus.txt" --tokenizer "$S/tok" --out "$S/data" --separator "<|endoftext|>" > /dev/null 2>&1 ||
+  { echo "setup: prepare failed"; exit 1; }
+"$FOUNDRY" train --config "$SRC/configs/tiny.json" --data "$S/data" --out "$S/run" --threads 1 --quiet \
+  --set model.dim=16 --set model.n_layers=1 --set model.n_heads=2 --set model.n_kv_heads=1 --set model.hidden_dim=32 \
+  --set model.vocab_size=300 --set model.max_seq_len=16 --set training.seq_len=16 --set training.batch_size=2 \
+  --set training.max_steps=2 --set training.warmup_steps=1 --set training.eval_interval=2 --set training.eval_batches=1 > "$S/train.log" 2>&1 ||
+  { echo "setup: train failed"; cat "$S/train.log"; exit 1; }
+M="$S/run/model"
+printf '' > "$S/empty.txt"
+printf 'abc\xff\xfe def\n' > "$S/bad_utf8.txt"
+head -c 5000 "$SRC/data/tinystories.txt" > "$S/long_prompt.txt"
+mkdir -p "$S/a_dir"
+printf 'not a tokenizer' > "$S/junk.json"
+printf 'FNDRYTOK' > "$S/short.bin"
+
+# A model whose vocabulary is larger than its tokenizer's.
+cp -r "$M" "$S/vocab_mismatch"
+sed -i 's/"vocab_size": *300/"vocab_size": 512/' "$S/vocab_mismatch/config.json"
+
+# status ; words the error must contain (status 0: unusual but valid input that must just work) (alternatives separated by \|) ; arguments
+CASES=$(cat <<EOF
+2;unknown command;no-such-command
+2;--model;generate
+2;--config;train --data $S/data
+1;no such file\|not found\|cannot open\|does not exist;tokenizer train --input $S/missing.txt --vocab-size 300 --out $S/t2
+1;empty;tokenizer train --input $S/empty.txt --vocab-size 300 --out $S/t3
+2;vocab;tokenizer train --input $S/corpus.txt --vocab-size -5 --out $S/t4
+2;vocab;tokenizer train --input $S/corpus.txt --vocab-size abc --out $S/t5
+1;directory;tokenizer train --input $S/a_dir --vocab-size 300 --out $S/t6
+1;tokenizer;tokenizer encode --tokenizer $S/missing --text hello
+1;tokenizer\|json;tokenizer encode --tokenizer $S/junk.json --text hello
+1;id\|vocab;tokenizer decode --tokenizer $S/tok --ids 99999
+2;id;tokenizer decode --tokenizer $S/tok --ids -3
+2;id\|number;tokenizer decode --tokenizer $S/tok --ids abc
+1;no such file\|not found\|cannot open\|does not exist;prepare --input $S/missing.txt --tokenizer $S/tok --out $S/p1
+1;empty;prepare --input $S/empty.txt --tokenizer $S/tok --out $S/p2
+2;val-fraction\|fraction;prepare --input $S/corpus.txt --tokenizer $S/tok --out $S/p3 --val-fraction 1.5
+2;val-fraction\|fraction;prepare --input $S/corpus.txt --tokenizer $S/tok --out $S/p4 --val-fraction nan
+1;config;model-info --config $S/missing.json
+1;config\|json;model-info --config $S/junk.json
+2;batch;model-info --config $SRC/configs/tiny.json --batch -1
+1;train.bin\|data;train --config $SRC/configs/tiny.json --data $S/a_dir --out $S/r1
+1;train.bin\|data\|not a directory;train --config $SRC/configs/tiny.json --data $S/corpus.txt --out $S/r2
+1;vocab;train --config $SRC/configs/tiny.json --data $S/data --out $S/r3 --max-steps 1 --set training.warmup_steps=0
+2;lr;train --config $SRC/configs/tiny.json --data $S/data --out $S/r4 --set model.vocab_size=300 --lr nan
+1;lr\|learning rate;train --config $SRC/configs/tiny.json --data $S/data --out $S/r5 --set model.vocab_size=300 --lr -1
+1;batch;train --config $SRC/configs/tiny.json --data $S/data --out $S/r6 --set model.vocab_size=300 --batch-size 0
+2;threads;train --config $SRC/configs/tiny.json --data $S/data --out $S/r7 --set model.vocab_size=300 --threads -2 --max-steps 1 --set training.warmup_steps=0
+1;checkpoint;train --resume $S/a_dir
+1;unknown field\|no field\|unknown;train --config $SRC/configs/tiny.json --data $S/data --out $S/r8 --set training.nonsense=1
+1;metrics\|run directory\|no such;plot $S/a_dir
+1;model;generate --model $S/missing --prompt hi
+1;model;generate --model $S/corpus.txt --prompt hi
+1;model\|config;generate --model $S/a_dir --prompt hi
+2;temperature;generate --model $M --prompt hi --temperature abc
+2;temperature;generate --model $M --prompt hi --temperature -1
+2;temperature;generate --model $M --prompt hi --temperature nan
+2;top-p;generate --model $M --prompt hi --top-p 2
+2;top-k;generate --model $M --prompt hi --top-k -1
+2;max-new-tokens;generate --model $M --prompt hi --max-new-tokens -5
+1;context\|longer\|too long;generate --model $M --prompt-file $S/long_prompt.txt
+1;no such file\|not found\|cannot open\|does not exist;generate --model $M --prompt-file $S/missing.txt
+1;vocab;generate --model $S/vocab_mismatch --prompt hi
+1;text\|no such file\|not found\|cannot open;eval --model $M --text $S/missing.txt
+1;0 tokens\|empty\|too short;eval --model $M --text $S/empty.txt
+1;token\|short\|truncated;eval --model $M --tokens $S/short.bin
+2;window;eval --model $M --text $S/corpus.txt --window 0
+2;window;eval --model $M --text $S/corpus.txt --window -4
+1;checkpoint\|no such file\|cannot open;import llama2c --checkpoint $S/missing.bin --tokenizer $S/missing.bin --out $S/i1
+1;checkpoint\|short\|truncated\|header;import llama2c --checkpoint $S/short.bin --tokenizer $SRC/tests/fixtures/llama2c/tok512.bin --out $S/i2
+2;temperature;generate --model $M --prompt hi --temperature inf
+2;top-p;generate --model $M --prompt hi --top-p nan
+1;directory\|prompt;generate --model $M --prompt-file $S/a_dir
+2;max-windows;eval --model $M --text $S/corpus.txt --max-windows -1
+1;directory\|exists\|not a;train --config $SRC/configs/tiny.json --data $S/data --out $S/corpus.txt --set model.vocab_size=300 --max-steps 1 --set training.warmup_steps=0
+1;directory\|exists\|not a;prepare --input $S/corpus.txt --tokenizer $S/tok --out $S/corpus.txt
+1;id\|vocab;tokenizer decode --tokenizer $S/tok --ids 300
+0;;generate --model $M --prompt-file $S/bad_utf8.txt --max-new-tokens 3 --temperature 0
+0;;tokenizer encode --tokenizer $S/tok --file $S/bad_utf8.txt
+EOF
+)
+
+failures=0 total=0
+while IFS=';' read -r want words args; do
+  [[ -z $want ]] && continue
+  total=$((total + 1))
+  # shellcheck disable=SC2086
+  timeout 60 "$FOUNDRY" $args < /dev/null > "$S/out.txt" 2> "$S/err.txt"
+  status=$?
+  problem=""
+  if (( status == 124 )); then problem="timed out (hang)"
+  elif (( status >= 128 )); then problem="crashed with signal $((status - 128))"
+  elif (( status != want )); then problem="exit status $status, expected $want"
+  elif (( want == 0 )); then :  # input that is unusual but valid (bytes that are not UTF-8): it must simply work
+  elif ! grep -i -e "$words" "$S/err.txt" | grep -q '^foundry'; then  # GNU grep: \| separates alternatives
+    problem="the error does not mention: $words"
+  fi
+  if [[ -n $problem ]]; then
+    failures=$((failures + 1))
+    echo "FAIL: foundry ${args//$S/\$S}"
+    echo "      $problem; stderr: $(head -c 300 "$S/err.txt" | tr '\n' ' ')"
+  fi
+done <<< "$CASES"
+
+echo "bad input: $((total - failures)) passed, $failures failed"
+(( failures == 0 ))
