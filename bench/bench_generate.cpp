@@ -6,12 +6,12 @@
 //
 // Models: the llama2.c stories260K fixture (256 new tokens from an empty prompt, i.e. from
 // BOS, as `foundry generate --temperature 0 --max-new-tokens 256` does), and the small and
-// medium reference configurations of the model issue with random weights (speed does not
+// medium reference configurations (configs/*.json) with random weights (speed does not
 // depend on the values): 255 new tokens from one start token, filling their 256 positions.
 // Each figure is the median of `repeats` runs (default 5); the time covers the forward passes
 // and the sampling of the new tokens, not the prompt. The "(cpu)" columns divide by the CPU time
-// the process used instead of the elapsed time (at 2 threads: by the CPU time of both). No figure is asserted: this machine is
-// shared and noisy.
+// the process used instead of the elapsed time (at 2 threads: by the CPU time of both). No figure is asserted: timings on a
+// shared machine are noisy.
 #include <algorithm>
 #include <ctime>
 #include <cstdio>
@@ -23,7 +23,7 @@
 #include "engine/rng.h"
 #include "infer/generate.h"
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model.h"
 
 using namespace foundry;
@@ -48,8 +48,8 @@ struct Rates {
 };
 
 // Median tokens/s of greedy generation of `new_tokens` after `prompt`. The CPU-time figure is
-// what the run would reach with its cores to itself: on this shared machine other programs
-// often take half of them, which the wall-clock figure includes and the CPU-time one does not.
+// what the run would reach with its cores to itself: on a shared machine other programs
+// may take some of them, which the wall-clock figure includes and the CPU-time one does not.
 Rates tokens_per_second(const Model& model, const std::vector<int>& prompt, int new_tokens, int repeats) {
   DecodeState state = make_decode_state(model.config);
   Sampler greedy({0.0, 0, 1.0});

@@ -1,10 +1,10 @@
-// bench_suite: the benchmark suite of issue 8, one program printing one table.
+// bench_suite: the benchmark suite, one program printing one table.
 //
 //   build/bench/bench_suite                          everything: tiny, small, medium; 1 and 2 threads
 //   build/bench/bench_suite --configs medium --what train --threads 2
 //   build/bench/bench_suite --json                   JSON lines (one per measurement) instead of the table
 //
-// What it measures, for the three reference configurations of the model issue (configs/*.json:
+// What it measures, for the three reference configurations (configs/*.json:
 // vocabulary 4096, tied embeddings):
 //   train      tokens/s of a full training step: zero the gradients, forward and loss on a reused
 //              tape, backward, clip the global gradient norm to 1, AdamW. It calls the training
@@ -21,7 +21,7 @@
 //
 // Every (config, what, threads) runs in a fresh child process (this program re-executes itself
 // with --child), so peaks are not mixed and no measurement inherits a warm heap from another.
-// Timings are medians because this machine is shared; the figures are not asserted anywhere.
+// Timings are medians because a shared machine is noisy; the figures are not asserted anywhere.
 // scripts/bench_vs_pytorch.sh runs this with --json beside bench/torch_reference.py.
 #include <sys/resource.h>
 #include <unistd.h>

@@ -4,9 +4,9 @@
 //   build/bench/bench_train [steps_scale=1] [configs=tiny,small,medium]
 //
 // Each configuration is read from configs/<name>.json (one micro-batch per step, as in the
-// benchmarks of the other issues) and trained on random token ids: speed does not depend on
-// what the tokens are. Each step is the training loop's own training_step (train/trainer.h). One
-// untimed step first (the tape allocates its buffers), then timed steps.
+// other benchmarks) and trained on random token ids: speed does not depend on what the tokens
+// are. Each step is the training loop's own training_step (train/trainer.h). One untimed step
+// first (the tape allocates its buffers), then timed steps.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-// The reference model configurations of the benchmarks (tiny, small, medium of the model issue;
+// The reference model configurations of the benchmarks (tiny, small and medium;
 // the same sizes as configs/*.json): one helper shared by bench_model and bench_suite.
 #pragma once
 

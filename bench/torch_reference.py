@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The PyTorch side of the speed comparison (issue 8). Not part of the build or the tests.
+"""The PyTorch side of the speed comparison (scripts/bench_vs_pytorch.sh). Not part of the build or the tests.
 
 Runs the same LLaMA-style model as LLM Foundry (same configuration, batch, context, threads,
 float32, AdamW, gradient clipping) in PyTorch and prints one JSON object per measurement:
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 CONFIGS = {
-    # dim, layers, heads, kv heads, hidden, context, batch (the reference sizes of issue 3)
+    # dim, layers, heads, kv heads, hidden, context, batch (the reference sizes, bench/reference_configs.h)
     "tiny": dict(dim=128, n_layers=4, n_heads=4, n_kv_heads=4, hidden_dim=352, seq=64, batch=12),
     "small": dict(dim=256, n_layers=4, n_heads=8, n_kv_heads=4, hidden_dim=704, seq=256, batch=16),
     "medium": dict(dim=512, n_layers=8, n_heads=8, n_kv_heads=4, hidden_dim=1376, seq=256, batch=8),

@@ -7,10 +7,12 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "common/file_io.h"
+#include "common/npy.h"
 #include "engine/parallel.h"
 #include "infer/evaluate.h"
-#include "model/atomic_file.h"
 #include "model/model_io.h"
+#include "tokenizer/tokenizer.h"
 #include "train/prepare.h"
 #include "train/token_file.h"
 
@@ -90,9 +92,7 @@ int cmd_eval(int argc, char** argv) {
   std::string source;
   if (args.count("text")) {
     source = args["text"].as<std::string>();
-    std::ifstream f(source, std::ios::binary);
-    if (!f) throw std::runtime_error(source + ": cannot open the text file");
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string text = read_file(source, "text file");
     std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
     check_model_tokenizer_vocab(model.config.vocab_size, model_where, tokenizer->vocab_size(), tokenizer_file(dir));
     if (tokenizer->bos_id() >= 0) tokens.push_back(tokenizer->bos_id());
@@ -123,7 +123,9 @@ int cmd_eval(int argc, char** argv) {
   EvalResult r;
   if (args.count("logits-out")) {
     std::string out = args["logits-out"].as<std::string>();
-    auto [N, T] = eval_windows(model.config, tokens.size(), window, max_windows);
+    // (two named ints, not a structured binding: C++17 does not let a lambda capture one)
+    const std::pair<int, int> windows = eval_windows(model.config, tokens.size(), window, max_windows);
+    const int N = windows.first, T = windows.second;
     const int V = model.config.vocab_size;
     const uint64_t bytes = logits_file_bytes(N, T, V);
     if (bytes > kLogitsLimitBytes && max_windows == 0) {

@@ -16,6 +16,7 @@
 #include "engine/parallel.h"
 #include "infer/generate.h"
 #include "model/model_io.h"
+#include "tokenizer/tokenizer.h"
 #include "train/prepare.h"
 
 namespace foundry::cli {

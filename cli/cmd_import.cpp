@@ -1,15 +1,16 @@
 // foundry import llama2c --checkpoint X.bin --tokenizer tokenizer.bin --out DIR
 //
-// Converts a legacy llama2.c checkpoint (see infer/llama2c.h for the layout) and its
+// Converts a legacy llama2.c checkpoint (see model/llama2c.h for the layout) and its
 // SentencePiece-style tokenizer into our model directory: config.json, model.safetensors and
 // tokenizer.bin (the tokenizer file byte for byte).
 #include <cxxopts.hpp>
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
+#include "train/checkpoint.h"
 
 namespace foundry::cli {
 
@@ -50,7 +51,7 @@ int cmd_import(int argc, char** argv) {
     throw std::invalid_argument(tokenizer_path + ": " + std::to_string(tokenizer->vocab_size()) + " pieces, but " +
                                 checkpoint + " has vocab_size " + std::to_string(model.config.vocab_size));
   }
-  save_model(model, out, tokenizer.get());
+  save_model_with_tokenizer(model, out, tokenizer.get());
   const ModelConfig& c = model.config;
   std::printf("imported %s: dim %d, %d layers, %d heads (%d kv heads), hidden %d, vocab %d, context %d, %s "
               "embeddings, %zu parameters\n-> %s (config.json, model.safetensors, tokenizer.bin)\n",

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 #include "train/plot.h"
 
 namespace foundry::cli {

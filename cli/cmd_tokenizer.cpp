@@ -18,7 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "tokenizer/file_io.h"
+#include "common/file_io.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/tokenizer.h"
@@ -119,7 +119,7 @@ int train(int argc, char** argv) {
                  tok.vocab_size(), wanted);
   if (args.count("vocab-listing")) {
     const std::string path = args["vocab-listing"].as<std::string>();
-    write_file_atomically(path, tok.vocab_listing());
+    write_file_atomic(path, tok.vocab_listing());
     std::fprintf(stderr, "wrote %s\n", path.c_str());
   }
   return 0;

@@ -41,7 +41,7 @@ Var embedding(Tape& tape, Var table, const std::vector<int>& ids) {
   int N = static_cast<int>(ids.size()), V = W.dim(0), C = W.dim(1);
   check_ids(ids.data(), N, V);  // before recording: a bad id leaves no half-built node on the tape
   Var out = tape.record("embedding", {table.id}, {N, C});
-  embedding_forward(tape.out(out).ptr(), ids.data(), W.ptr(), N, V, C);
+  embedding_forward(tape.mutable_value(out).ptr(), ids.data(), W.ptr(), N, V, C);
   // The ids are copied into the closure (N ints) so the caller's vector may die before backward.
   tape.set_backward(out, [&tape, table, out, ids, C] {
     embedding_backward(tape.grad(table).ptr(), tape.grad(out).ptr(), ids.data(), static_cast<int>(ids.size()), C);

@@ -33,7 +33,11 @@ namespace foundry {
 // ANCHOR: fast_exp
 inline float fast_exp_float(float x) {
   const float lo = -87.33654f, hi = 88.0f;  // exp(lo) ≈ the smallest normal float
-  const float xc = x < lo ? lo : (x > hi ? hi : x);
+  // Clamp first, so that everything below works on a number in [lo, hi] and n below is an
+  // integer in [−126, 127]. subtle: written so that a NaN, for which every comparison is false,
+  // also lands on lo; converting a NaN to an integer would be undefined behaviour. The NaN
+  // comes back at the end.
+  const float xc = x >= lo ? (x <= hi ? x : hi) : lo;
   // round(x / ln 2): adding 1.5·2^23 pushes the fraction out of a float's 23 mantissa bits
   // (std::floor would do, but g++ does not vectorize it without -ffast-math)
   const float shift = 12582912.0f;
@@ -48,13 +52,14 @@ inline float fast_exp_float(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  // 2^n: the biased exponent n + 127 in bits 23..30 of a float
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // 2^n: the biased exponent n + 127 ∈ [1, 254] in bits 23..30 of a float
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   float two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
   float y = p * two_n;
   y = x < lo ? 0.0f : y;      // std::exp would give a subnormal here
-  return x > hi ? INFINITY : y;  // a NaN x stays NaN: no comparison holds
+  y = x > hi ? INFINITY : y;
+  return x == x ? y : x;  // x is NaN: NaN out
 }
 // ANCHOR_END: fast_exp
 

@@ -41,9 +41,9 @@ void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
   const long len = by_rows ? rows : cols;
   // One thread inside a parallel region (nested threads only fight over the cores) and for
   // small products, where starting threads costs more than it saves. Eigen itself stays on one
-  // thread below 100k multiply-adds or when called from a parallel region, so it never starts
-  // threads of its own here.
-  const bool small = double(rows) * double(cols) * double(depth) < 100000.0;
+  // thread below the same 100k multiply-adds or when called from a parallel region, so it never
+  // starts threads of its own here.
+  const bool small = !worth_threads(Work::product, double(rows) * double(cols) * double(depth));
   const int parts = (in_parallel() || small) ? 1 : static_cast<int>(std::min<long>(num_threads(), len));
   // subtle: noalias() tells Eigen that out does not overlap lhs or rhs, so it writes the result
   // straight into out instead of into a temporary that it would then copy.
@@ -120,7 +120,7 @@ Var matmul(Tape& tape, Var a, Var b) {
   }
   int M = A.dim(0), K = A.dim(1), N = B.dim(1);
   Var out = tape.record("matmul", {a.id, b.id}, {M, N});
-  matmul_forward(tape.out(out).ptr(), A.ptr(), B.ptr(), M, K, N);
+  matmul_forward(tape.mutable_value(out).ptr(), A.ptr(), B.ptr(), M, K, N);
   tape.set_backward(out, [&tape, a, b, out, M, K, N] {
     real* da = tape.needs_grad(a) ? tape.grad(a).ptr() : nullptr;
     real* db = tape.needs_grad(b) ? tape.grad(b).ptr() : nullptr;
@@ -142,7 +142,7 @@ Var linear(Tape& tape, Var x, Var w) {
   Shape out_shape = X.shape;
   out_shape.back() = N;
   Var out = tape.record("linear", {x.id, w.id}, out_shape);
-  linear_forward(tape.out(out).ptr(), X.ptr(), W.ptr(), M, K, N);
+  linear_forward(tape.mutable_value(out).ptr(), X.ptr(), W.ptr(), M, K, N);
   tape.set_backward(out, [&tape, x, w, out, M, K, N] {
     real* dx = tape.needs_grad(x) ? tape.grad(x).ptr() : nullptr;
     real* dw = tape.needs_grad(w) ? tape.grad(w).ptr() : nullptr;

@@ -3,17 +3,15 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/parallel.h"
+
 namespace foundry {
 
 // ANCHOR: parallel_elementwise
 namespace {
-// Elementwise loops shorter than this stay on one thread: waking the second thread costs a few
-// microseconds, as much as adding some 30 thousand numbers.
-constexpr long kParallelElements = 1 << 15;
-
 void copy_elements(real* out, const real* x, size_t n) {
   const long count = static_cast<long>(n);
-#pragma omp parallel for if (count >= kParallelElements)
+#pragma omp parallel for if (worth_threads(Work::elementwise, count))
   for (long i = 0; i < count; i++) out[i] = x[i];
 }
 }  // namespace
@@ -22,14 +20,14 @@ void copy_elements(real* out, const real* x, size_t n) {
 // batch is a million numbers): every index is written by exactly one thread.
 void add_forward(real* out, const real* a, const real* b, size_t n) {
   const long count = static_cast<long>(n);
-#pragma omp parallel for if (count >= kParallelElements)
+#pragma omp parallel for if (worth_threads(Work::elementwise, count))
   for (long i = 0; i < count; i++) out[i] = a[i] + b[i];
 }
 // ANCHOR_END: parallel_elementwise
 
 void add_backward(real* da, real* db, const real* dout, size_t n) {
   const long count = static_cast<long>(n);
-#pragma omp parallel for if (count >= kParallelElements)
+#pragma omp parallel for if (worth_threads(Work::elementwise, count))
   for (long i = 0; i < count; i++) {
     if (da) da[i] += dout[i];
     if (db) db[i] += dout[i];
@@ -88,7 +86,7 @@ real* grad_or_null(Tape& tape, Var v) { return tape.needs_grad(v) ? tape.grad(v)
 Var add(Tape& tape, Var a, Var b) {
   check_same_shape(tape.value(a), tape.value(b), "add");
   Var out = tape.record("add", {a.id, b.id}, tape.value(a).shape);
-  add_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  add_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     add_backward(grad_or_null(tape, a), grad_or_null(tape, b), tape.grad(out).ptr(), tape.grad(out).size());
   });
@@ -100,7 +98,7 @@ Var add(Tape& tape, Var a, Var b) {
 Var mul(Tape& tape, Var a, Var b) {
   check_same_shape(tape.value(a), tape.value(b), "mul");
   Var out = tape.record("mul", {a.id, b.id}, tape.value(a).shape);
-  mul_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  mul_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     mul_backward(grad_or_null(tape, a), grad_or_null(tape, b), tape.grad(out).ptr(), tape.value(a).ptr(),
                  tape.value(b).ptr(), tape.grad(out).size());
@@ -112,7 +110,7 @@ Var mul(Tape& tape, Var a, Var b) {
 Var scale(Tape& tape, Var x, real s) {
   const Tensor& X = tape.value(x);
   Var out = tape.record("scale", {x.id}, X.shape);
-  Tensor& Y = tape.out(out);
+  Tensor& Y = tape.mutable_value(out);
   for (size_t i = 0; i < X.size(); i++) Y[i] = s * X[i];
   tape.set_backward(out, [&tape, x, out, s] {
     Tensor& dx = tape.grad(x);
@@ -127,7 +125,7 @@ Var sum(Tape& tape, Var x) {
   Var out = tape.record("sum", {x.id}, {});
   double acc = 0;  // accumulate in double: a float running sum of many terms loses digits
   for (size_t i = 0; i < X.size(); i++) acc += X[i];
-  tape.out(out)[0] = static_cast<real>(acc);
+  tape.mutable_value(out)[0] = static_cast<real>(acc);
   tape.set_backward(out, [&tape, x, out] {
     Tensor& dx = tape.grad(x);
     real d = tape.grad(out)[0];
@@ -145,7 +143,7 @@ Var mean(Tape& tape, Var x) {
 Var silu(Tape& tape, Var x) {
   const Tensor& X = tape.value(x);
   Var out = tape.record("silu", {x.id}, X.shape);
-  silu_forward(tape.out(out).ptr(), X.ptr(), X.size());
+  silu_forward(tape.mutable_value(out).ptr(), X.ptr(), X.size());
   tape.set_backward(out, [&tape, x, out] {
     silu_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), tape.value(x).ptr(), tape.value(x).size());
   });
@@ -158,7 +156,7 @@ Var reshape(Tape& tape, Var x, const Shape& shape) {
     throw std::invalid_argument("reshape: cannot view shape " + shape_str(X.shape) + " as " + shape_str(shape));
   }
   Var out = tape.record("reshape", {x.id}, shape);
-  copy_elements(tape.out(out).ptr(), X.ptr(), X.size());
+  copy_elements(tape.mutable_value(out).ptr(), X.ptr(), X.size());
   tape.set_backward(out, [&tape, x, out] {
     add_backward(tape.grad(x).ptr(), nullptr, tape.grad(out).ptr(), tape.grad(out).size());
   });
@@ -171,7 +169,7 @@ Var transpose(Tape& tape, Var x) {
   int M = X.dim(0), N = X.dim(1);
   Var out = tape.record("transpose", {x.id}, {N, M});
   // A 2-D transpose is the 4-D axis swap with the outer and inner sizes set to 1.
-  swap_axes12_forward(tape.out(out).ptr(), X.ptr(), 1, M, N, 1);
+  swap_axes12_forward(tape.mutable_value(out).ptr(), X.ptr(), 1, M, N, 1);
   tape.set_backward(out, [&tape, x, out, M, N] {
     swap_axes12_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), 1, M, N, 1);
   });
@@ -183,7 +181,7 @@ Var swap_axes12(Tape& tape, Var x) {
   if (X.rank() != 4) throw std::invalid_argument("swap_axes12: needs a 4-D tensor, got shape " + shape_str(X.shape));
   int D0 = X.dim(0), D1 = X.dim(1), D2 = X.dim(2), D3 = X.dim(3);
   Var out = tape.record("swap_axes12", {x.id}, {D0, D2, D1, D3});
-  swap_axes12_forward(tape.out(out).ptr(), X.ptr(), D0, D1, D2, D3);
+  swap_axes12_forward(tape.mutable_value(out).ptr(), X.ptr(), D0, D1, D2, D3);
   tape.set_backward(out, [&tape, x, out, D0, D1, D2, D3] {
     swap_axes12_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), D0, D1, D2, D3);
   });

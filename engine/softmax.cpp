@@ -150,7 +150,7 @@ Var softmax(Tape& tape, Var x) {
   int N, V;
   rows_cols(tape.value(x), "softmax", N, V);
   Var out = tape.record("softmax", {x.id}, tape.value(x).shape);
-  softmax_forward(tape.out(out).ptr(), tape.value(x).ptr(), N, V);
+  softmax_forward(tape.mutable_value(out).ptr(), tape.value(x).ptr(), N, V);
   tape.set_backward(out, [&tape, x, out, N, V] {
     softmax_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), tape.value(out).ptr(), N, V);
   });
@@ -161,7 +161,7 @@ Var log_softmax(Tape& tape, Var x) {
   int N, V;
   rows_cols(tape.value(x), "log_softmax", N, V);
   Var out = tape.record("log_softmax", {x.id}, tape.value(x).shape);
-  log_softmax_forward(tape.out(out).ptr(), tape.value(x).ptr(), N, V);
+  log_softmax_forward(tape.mutable_value(out).ptr(), tape.value(x).ptr(), N, V);
   tape.set_backward(out, [&tape, x, out, N, V] {
     log_softmax_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), tape.value(out).ptr(), N, V);
   });
@@ -188,7 +188,7 @@ Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
   Var out = tape.record("cross_entropy", {logits.id}, {});
   Tensor& probs = tape.saved(out, 0, {N, V});
   double loss = cross_entropy_forward(probs.ptr(), tape.value(logits).ptr(), targets.data(), N, V);
-  tape.out(out)[0] = static_cast<real>(loss);
+  tape.mutable_value(out)[0] = static_cast<real>(loss);
   // The targets are copied into the closure (N ints) so the caller's vector may die before backward.
   tape.set_backward(out, [&tape, logits, out, targets, N, V] {
     cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),

@@ -3,7 +3,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/parallel.h"
+
 namespace foundry {
+
+namespace {
+
+// An op node's gradient lives in the node (own_grad); a param's is the caller's tensor, and a
+// node that needs no gradient has none.
+bool tape_owns_grad(const TapeNode& n) { return n.grad == &n.own_grad; }
+
+}  // namespace
 
 TapeNode& Tape::next_node(const std::string& op) {
   if (count_ == static_cast<int>(nodes_.size())) nodes_.emplace_back();
@@ -48,11 +58,7 @@ Var Tape::record(const std::string& op, std::vector<int> inputs, const Shape& sh
   n.inputs = std::move(inputs);
   n.own_value.resize(shape);
   n.value = &n.own_value;
-  if (any_grad) {
-    // reuse_grads: the buffer is taken from the pool only when backward needs it
-    if (!reuse_grads_) n.own_grad.resize(shape);
-    n.grad = &n.own_grad;
-  }
+  if (any_grad) n.grad = &n.own_grad;  // its buffer: see the gradient-buffer policy below
   return Var{count_ - 1};
 }
 // ANCHOR_END: tape_record
@@ -67,9 +73,12 @@ TapeNode& Tape::recorded(Var v, const char* who) {
   return nodes_[v.id];
 }
 
-Tensor& Tape::out(Var v) {
-  TapeNode& n = recorded(v, "Tape::out");
-  if (n.value != &n.own_value) throw std::logic_error("Tape::out: node " + std::to_string(v.id) + " is a leaf");
+Tensor& Tape::mutable_value(Var v) {
+  TapeNode& n = recorded(v, "Tape::mutable_value");
+  if (n.value != &n.own_value) {
+    throw std::logic_error("Tape::mutable_value: node " + std::to_string(v.id) +
+                           " is a leaf (its value is the caller's)");
+  }
   return n.own_value;
 }
 
@@ -89,9 +98,10 @@ bool Tape::needs_grad(Var v) const { return node(v.id).grad != nullptr; }
 Tensor& Tape::grad(Var v) {
   const TapeNode& n = node(v.id);
   if (!n.grad) throw std::logic_error("Tape::grad: node " + std::to_string(v.id) + " (" + n.op + ") has no gradient");
-  if (n.grad == &n.own_grad && n.own_grad.size() != n.own_value.size()) {
+  if (tape_owns_grad(n) && n.own_grad.size() != n.own_value.size()) {
     throw std::logic_error("Tape::grad: the gradient of node " + std::to_string(v.id) + " (" + n.op +
-                           ") is not held now (set_reuse_grads keeps op gradients only during backward)");
+                           ") is not held now (an op's gradient exists from backward() on; with "
+                           "set_reuse_grads, only during backward)");
   }
   return *n.grad;
 }
@@ -99,23 +109,67 @@ Tensor& Tape::grad(Var v) {
 // ANCHOR: tape_backward
 void Tape::backward(Var out, const Tensor& dout) {
   check_same_shape(value(out), dout, "Tape::backward seed gradient");
-  if (reuse_grads_) return backward_reusing_grads(out, dout);  // the same loop, pooled buffers
-  // The gradients of recorded ops start at zero; the gradients of params are the caller's and
-  // keep accumulating (+=), so that a weight used twice, or over several micro-batches, sums.
-  for (int i = 0; i < count_; i++) {
-    if (nodes_[i].grad == &nodes_[i].own_grad) nodes_[i].own_grad.fill(0);
-  }
+  start_grads();                 // every op gradient starts at zero (or goes back to the pool)
   if (!needs_grad(out)) return;  // nothing on the tape depends on a param
+  reached_.assign(count_, 0);
+  reach(out.id);
   Tensor& g = grad(out);
   for (size_t i = 0; i < g.size(); i++) g[i] += dout[i];
   // One reverse loop: when node i runs, every node that used it (all recorded later) already
   // added its share to node i's gradient.
   for (int i = out.id; i >= 0; i--) {
     TapeNode& n = nodes_[i];
-    if (n.grad && n.backward) n.backward();
+    if (!reached_[i] || !n.backward) continue;  // a leaf, or nothing downstream of `out` used it
+    for (int id : n.inputs) reach(id);          // their gradients are about to receive a share
+    n.backward();
+    close_grad(n);                              // n's gradient has been passed on
   }
+  finish_grads();
+}
+
+// A gradient flows into node id: from now on it receives shares, so it needs a buffer.
+void Tape::reach(int id) {
+  if (reached_[id] || !nodes_[id].grad) return;
+  reached_[id] = 1;
+  if (tape_owns_grad(nodes_[id])) open_grad(nodes_[id]);
 }
 // ANCHOR_END: tape_backward
+
+// ANCHOR: grad_buffer_policy
+// The gradient-buffer policy: the only place where the two modes differ. Params' gradients are
+// the caller's and never pass through here.
+//   own buffers (default): every op node keeps a gradient buffer of its own, which backward
+//     zeroes first and leaves filled, so any gradient can be read afterwards.
+//   pooled (set_reuse_grads): a node's gradient takes a buffer from the pool when a gradient
+//     first reaches it and gives it back as soon as the node's own backward has passed it on.
+void Tape::start_grads() {
+  for (int i = 0; i < count_; i++) {
+    TapeNode& n = nodes_[i];
+    if (!tape_owns_grad(n)) continue;
+    if (!reuse_grads_) {
+      n.own_grad.resize(n.own_value.shape);  // allocated once, then kept across clear()
+      n.own_grad.fill(0);
+    } else if (n.own_grad.size() > 0) {
+      return_grad_buffer(n);  // left by a backward that threw
+    }
+  }
+}
+
+void Tape::open_grad(TapeNode& n) {
+  if (reuse_grads_) take_grad_buffer(n);  // own buffers: already zeroed by start_grads
+}
+
+void Tape::close_grad(TapeNode& n) {
+  if (reuse_grads_ && tape_owns_grad(n)) return_grad_buffer(n);
+}
+
+void Tape::finish_grads() {
+  if (!reuse_grads_) return;
+  for (int i = 0; i < count_; i++) {  // reached, but never ran a backward (an op without one)
+    if (tape_owns_grad(nodes_[i]) && nodes_[i].own_grad.size() > 0) return_grad_buffer(nodes_[i]);
+  }
+}
+// ANCHOR_END: grad_buffer_policy
 
 // ANCHOR: take_grad_buffer
 // A node's gradient is needed from the first backward that writes into it (that of its
@@ -144,7 +198,7 @@ void Tape::take_grad_buffer(TapeNode& n) {
   n.own_grad.resize(n.own_value.shape);  // within the capacity: no allocation
   real* g = n.own_grad.ptr();
   const long count = static_cast<long>(size);
-#pragma omp parallel for if (count >= (1 << 16))  // zeroing a large gradient is worth two threads
+#pragma omp parallel for if (worth_threads(Work::zeroing, count))
   for (long i = 0; i < count; i++) g[i] = 0;
 }
 // ANCHOR_END: take_grad_buffer
@@ -160,40 +214,6 @@ void Tape::return_grad_buffer(TapeNode& n) {
   grad_pool_.back().swap(n.own_grad.data);
   n.own_grad.shape = {0};
 }
-
-// ANCHOR: backward_reusing_grads
-void Tape::backward_reusing_grads(Var out, const Tensor& dout) {
-  // Every op node's gradient goes back to the pool at the end, whatever happened before.
-  std::vector<char> held(count_, 0);
-  auto is_op = [this](int id) { return nodes_[id].grad == &nodes_[id].own_grad; };
-  for (int i = 0; i < count_; i++) {
-    if (is_op(i) && nodes_[i].own_grad.size() > 0) return_grad_buffer(nodes_[i]);  // left by an earlier step
-  }
-  if (!needs_grad(out)) return;
-  if (is_op(out.id)) {
-    take_grad_buffer(nodes_[out.id]);
-    held[out.id] = 1;
-  }
-  Tensor& g = grad(out);
-  for (size_t i = 0; i < g.size(); i++) g[i] += dout[i];
-  for (int i = out.id; i >= 0; i--) {
-    TapeNode& n = nodes_[i];
-    if (!n.grad || !n.backward) continue;
-    if (!held[i]) continue;  // nothing downstream of `out` used this node: its gradient is 0
-    for (int id : n.inputs) {
-      if (is_op(id) && !held[id]) {
-        take_grad_buffer(nodes_[id]);
-        held[id] = 1;
-      }
-    }
-    n.backward();
-    return_grad_buffer(n);
-  }
-  for (int i = 0; i < count_; i++) {
-    if (held[i] && is_op(i) && nodes_[i].own_grad.size() > 0) return_grad_buffer(nodes_[i]);
-  }
-}
-// ANCHOR_END: backward_reusing_grads
 
 void Tape::backward(Var loss) {
   if (value(loss).size() != 1) {

@@ -11,8 +11,8 @@
 // no gradient. The caller keeps those tensors alive until backward() returns.
 //
 // Buffers survive clear(): the next step records the same ops with the same shapes, so node i
-// reuses node i's output, gradient and saved tensors without touching the allocator. On this
-// machine a fresh 4 KiB page costs about 11 microseconds, so reuse matters.
+// reuses node i's output, gradient and saved tensors without touching the allocator. Reuse
+// matters because the first write to every fresh page of memory is a page fault to the kernel.
 #pragma once
 
 #include <deque>
@@ -56,9 +56,10 @@ class Tape {
 
   // Recording an op (used by the taped wrappers of each op). `record` appends a node whose
   // output has `shape` (a reused buffer, contents unspecified) and which needs a gradient when
-  // any input does. Then the wrapper computes into out(v) and installs the backward function.
+  // any input does. Then the wrapper computes into mutable_value(v) (the writable form of
+  // value(v), for an op's own output only) and installs the backward function.
   Var record(const std::string& op, std::vector<int> inputs, const Shape& shape);
-  Tensor& out(Var v);
+  Tensor& mutable_value(Var v);
   Tensor& saved(Var v, int k, const Shape& shape);  // k-th saved buffer of node v, resized
   void set_backward(Var v, std::function<void()> fn);
 
@@ -75,8 +76,8 @@ class Tape {
   // Forget all nodes but keep every buffer for the next step.
   void clear();
 
-  // Gradient memory. By default every op node owns a gradient buffer as large as its output,
-  // allocated when the op is recorded and zeroed at the start of backward(): simple, and every
+  // Gradient memory (the gradient-buffer policy). By default every op node owns a gradient
+  // buffer as large as its output, sized and zeroed at the start of backward(): simple, and every
   // gradient can be inspected after backward (the lessons and tests do). With
   // set_reuse_grads(true) (what training uses) a node's gradient exists only while backward
   // needs it: from the moment the first node that consumed it runs its backward (which writes
@@ -98,12 +99,18 @@ class Tape {
  private:
   TapeNode& next_node(const std::string& op);
   TapeNode& recorded(Var v, const char* who);  // node v, which must be recorded since clear()
-  void backward_reusing_grads(Var out, const Tensor& dout);
+  void reach(int id);  // a gradient flows into node id: mark it, open its gradient
+  // The gradient-buffer policy (own buffers or pooled), in the order backward calls it:
+  void start_grads();            // before the reverse loop
+  void open_grad(TapeNode& n);   // a gradient first reaches op node n
+  void close_grad(TapeNode& n);  // n's backward has passed its gradient on
+  void finish_grads();           // after the reverse loop
   void take_grad_buffer(TapeNode& n);    // n.own_grad ← a pooled buffer, resized and zeroed
   void return_grad_buffer(TapeNode& n);  // n.own_grad's buffer → the pool
   std::deque<TapeNode> nodes_;  // a deque: growing it never moves existing nodes
   int count_ = 0;               // nodes recorded since the last clear()
   bool reuse_grads_ = false;
+  std::vector<char> reached_;   // during backward: has a gradient flowed into node i?
   std::vector<std::vector<real>> grad_pool_;  // free gradient buffers (set_reuse_grads mode)
 };
 

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   Batch batch;
 
   // 4. The optimizer keeps two moments per parameter; the tape is made once and reused, so its
-  //    buffers are allocated on the first step only (fresh memory is slow, see MACHINE-NOTES).
+  //    buffers are allocated on the first step only (the first touch of fresh memory is a page fault).
   AdamW opt = make_adamw(model.parameters());
   const AdamWSettings adamw{/*beta1=*/0.9, /*beta2=*/0.95, /*eps=*/1e-8, /*weight_decay=*/0.1};
   Tape tape;

@@ -59,13 +59,4 @@ TrainingContext training_context(const std::string& model_dir, const ModelConfig
 // vocabulary of V: the header plus N·T·V float32 values.
 uint64_t logits_file_bytes(int N, int T, int V);
 
-// The header of a NumPy .npy file (format version 1.0) holding a little-endian float32 array
-// of this shape in C order: the magic "\x93NUMPY", the version bytes 1 0, a uint16 header
-// length, then a Python dict literal padded with spaces to end in '\n' at a multiple of 64
-// bytes. The raw float32 data follows it.
-std::string npy_header_float32(const std::vector<size_t>& shape);
-
-// Appends n values as little-endian float32 (converting from real).
-void write_float32(std::ostream& out, const real* values, size_t n);
-
 }  // namespace foundry

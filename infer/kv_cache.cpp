@@ -22,12 +22,6 @@ using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 using ConstRowMajorMap = Eigen::Map<const RowMajor>;
 using StridedRowsMap = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 
-// Below these sizes (multiply-adds) a product is done on one thread: waking a second thread
-// costs about a microsecond, as much as a few ten thousand multiply-adds. Measured with
-// bench/bench_generate (see BENCHMARKS.md); the llama2.c model (dim 64) never crosses them.
-constexpr size_t kParallelMatvecWork = size_t(1) << 18;
-constexpr size_t kParallelAttentionWork = size_t(1) << 16;
-
 }  // namespace
 
 DecodeState make_decode_state(const ModelConfig& c) {
@@ -69,7 +63,7 @@ static void matvec_rows(real* out, const real* w, const real* x, int r0, int r1,
 }
 
 void matvec(real* out, const real* w, const real* x, int N, int K, int threads) {
-  int chunks = (size_t)N * K >= kParallelMatvecWork ? threads : 1;
+  int chunks = worth_threads(Work::matvec, double(N) * K) ? threads : 1;
   if (chunks <= 1) {
     matvec_rows(out, w, x, 0, N, K);
     return;
@@ -118,7 +112,7 @@ static void attend_heads(real* att, real* scores, const real* q, const real* k_t
 
 void cached_attention_forward(real* att, real* scores, const real* q, const real* k_t, const real* v_t, int T,
                               int max_T, int NH, int NKV, int HS, int threads) {
-  int chunks = (threads > 1 && (size_t)NH * T * HS >= kParallelAttentionWork) ? std::min(threads, NH) : 1;
+  int chunks = (threads > 1 && worth_threads(Work::decode_attention, double(NH) * T * HS)) ? std::min(threads, NH) : 1;
   if (chunks == 1) {
     attend_heads(att, scores, q, k_t, v_t, T, max_T, 0, NH, NH, NKV, HS);
     return;

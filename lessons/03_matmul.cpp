@@ -58,7 +58,7 @@ void matmul_backward_loops(real* da, real* db, const real* dout, const real* a, 
 Var matmul_without_db(Tape& tape, Var a, Var b) {
   int M = tape.value(a).dim(0), K = tape.value(a).dim(1), N = tape.value(b).dim(1);
   Var out = tape.record("matmul_without_db", {a.id, b.id}, {M, N});
-  matmul_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), M, K, N);
+  matmul_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), M, K, N);
   tape.set_backward(out, [&tape, a, b, out, M, K, N] {
     matmul_backward(tape.grad(a).ptr(), nullptr, tape.grad(out).ptr(), tape.value(a).ptr(),
                     tape.value(b).ptr(), M, K, N);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "infer/generate.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "infer/sampling.h"
 #include "tokenizer/sentencepiece.h"
 #include "lessons/lesson_common.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "infer/sampling.h"
 #include "lessons/lesson_common.h"
 
@@ -52,7 +52,7 @@ int main() {
                 shape_str(state.cache.value.shape).c_str(), state.cache.key.size() + state.cache.value.size());
     std::printf("per position: 2 * %d * %d * %d * %zu bytes = %zu bytes\n", c.n_layers, c.n_kv_heads, c.head_size(),
                 sizeof(real), kv_cache_bytes_per_position(c));
-    // The reference configurations of the model issue (context 256).
+    // The reference configurations (configs/*.json, context 256).
     for (auto [name, L, C, NH, NKV] : {std::tuple<const char*, int, int, int, int>{"small", 4, 256, 8, 4},
                                        {"medium", 8, 512, 8, 4}}) {
       ModelConfig r;

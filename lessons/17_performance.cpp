@@ -34,7 +34,7 @@ using namespace foundry;
 // ANCHOR: count_allocations
 // Every `new` of this program (std::vector's buffers, std::function's captures, strings) comes
 // through here, so a step's allocations can be counted. 64 KiB and up counts as large: that is
-// where glibc starts handing out fresh pages from the kernel, at 11 µs per 4 KiB page here.
+// where glibc starts handing out fresh pages from the kernel, a page fault per 4 KiB page.
 std::atomic<long> g_allocations{0};
 std::atomic<long> g_large_allocations{0};
 

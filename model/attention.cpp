@@ -35,6 +35,7 @@
 
 #include "engine/matmul.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "model/rope.h"
 
 namespace foundry {
@@ -64,11 +65,9 @@ int aligned_stride(int n) {
 // is small; large enough that each GEMM is big enough to run near peak.
 constexpr int kQueryBlock = 64;
 
-// Below this many multiply-adds (B·NH·T²·HS) a call runs on one thread: starting and joining
-// the OpenMP team would cost more than the work (gradient checks, one-token generation steps).
-constexpr double kMinParallelWork = 1 << 18;
-
-bool worth_threads(int B, int T, int NH, int HS) { return double(B) * NH * T * T * HS >= kMinParallelWork; }
+// The multiply-adds of one call, B·NH·T²·HS: tiny calls (gradient checks, one-token generation
+// steps) stay on one thread (engine/parallel.h).
+double attention_work(int B, int T, int NH, int HS) { return double(B) * NH * T * T * HS; }
 
 void check_heads(int NH, int NKV, const char* where) {
   if (NH <= 0 || NKV <= 0 || NH % NKV != 0) {
@@ -181,7 +180,7 @@ void attention_forward(real* out, real* att, const real* q, const real* k, const
   const real scale = 1 / std::sqrt(static_cast<real>(HS));
   // (b, h) pairs are independent: each writes only its own (T, T) block of att and its own
   // head's columns of out. Eigen's GEMM sees it is inside a parallel region and stays on one thread.
-#pragma omp parallel for schedule(static) if (worth_threads(B, T, NH, HS))
+#pragma omp parallel for schedule(static) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
   for (int bh = 0; bh < B * NH; bh++) {
     const int b = bh / NH, h = bh % NH, g = h / kv_group;
     // A head's (T, HS) matrix inside a (B, T, heads, HS) tensor: rows are heads·HS apart.
@@ -228,7 +227,7 @@ void attention_backward(real* dq, real* dk, real* dv, const real* dout, const re
   // add into the same rows of dk and dv; if two threads ran two heads of one group they would
   // race on those += and lose updates. One thread per (b, g) runs the group's heads in turn, and
   // writes dq only for those heads, so no two threads ever write the same gradient element.
-#pragma omp parallel for schedule(static) if (worth_threads(B, T, NH, HS))
+#pragma omp parallel for schedule(static) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
   for (int bg = 0; bg < B * NKV; bg++) {
     const int b = bg / NKV, g = bg % NKV;
     // Scratch for one block of dL/dp, then of ds, (kQueryBlock, T). thread_local: allocated once
@@ -292,7 +291,7 @@ Var causal_attention(Tape& tape, Var q, Var k, Var v) {
   }
   Var out = tape.record("causal_attention", {q.id, k.id, v.id}, Q.shape);
   Tensor& att = tape.saved(out, 0, {B, NH, T, T});  // the softmax probabilities, for the backward
-  attention_forward(tape.out(out).ptr(), att.ptr(), Q.ptr(), K.ptr(), V.ptr(), B, T, NH, NKV, HS);
+  attention_forward(tape.mutable_value(out).ptr(), att.ptr(), Q.ptr(), K.ptr(), V.ptr(), B, T, NH, NKV, HS);
   tape.set_backward(out, [&tape, q, k, v, out, B, T, NH, NKV, HS] {
     real* dq = tape.needs_grad(q) ? tape.grad(q).ptr() : nullptr;
     real* dk = tape.needs_grad(k) ? tape.grad(k).ptr() : nullptr;

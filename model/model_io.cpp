@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 #include "model/safetensors.h"
 
 namespace foundry {
@@ -30,7 +30,7 @@ std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig
 // ANCHOR_END: model_tensor_shapes
 
 // ANCHOR: save_model
-void save_model(const Model& model, const std::string& dir, const Tokenizer* tokenizer) {
+void save_model(const Model& model, const std::string& dir) {
   validate(model.config);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -57,7 +57,6 @@ void save_model(const Model& model, const std::string& dir, const Tokenizer* tok
 
   save_safetensors(join(dir, kWeightsFile), tensors, {{"format", "pt"}, {"producer", "llm-foundry"}});
   write_file_atomic(join(dir, kConfigFile), to_json(model.config).dump(2) + "\n");
-  if (tokenizer) tokenizer->save_to_dir(dir);
 }
 // ANCHOR_END: save_model
 

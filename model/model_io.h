@@ -3,7 +3,11 @@
 //   my-model/
 //     config.json        the ModelConfig (model/config.h), every field spelled out
 //     model.safetensors  every weight as F32, under the original LLaMA names (model/model.h)
-//     tokenizer.json     the tokenizer, when the model was saved with one (or tokenizer.bin)
+//     tokenizer.json     the tokenizer, when there is one (or tokenizer.bin)
+//
+// This file reads and writes the first two. The model layer knows nothing of tokenizers: whoever
+// saves a model together with its tokenizer (training, `foundry import`) writes the tokenizer
+// next to it with Tokenizer::save_to_dir, and load_tokenizer(dir) reads it back.
 //
 // Each file is written atomically. Loading checks the config on its own, then every tensor
 // against it, and only returns a Model when everything agrees: there is no half-loaded state.
@@ -16,7 +20,6 @@
 #include "engine/tensor.h"
 #include "model/config.h"
 #include "model/model.h"
-#include "tokenizer/tokenizer.h"
 
 namespace foundry {
 
@@ -29,10 +32,10 @@ namespace foundry {
 std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& config,
                                                                const ParamTable& table = llama_param_table());
 
-// Creates `dir` (and its parents) if needed and writes config.json, model.safetensors and, when
-// `tokenizer` is given, its file (tokenizer->save_to_dir). Throws std::runtime_error naming the
-// file that could not be written; std::invalid_argument if a weight's shape contradicts the config.
-void save_model(const Model& model, const std::string& dir, const Tokenizer* tokenizer = nullptr);
+// Creates `dir` (and its parents) if needed and writes config.json and model.safetensors. Throws
+// std::runtime_error naming the file that could not be written; std::invalid_argument if a
+// weight's shape contradicts the config.
+void save_model(const Model& model, const std::string& dir);
 
 // Reads dir/config.json and dir/model.safetensors. Throws std::invalid_argument naming the file
 // and the tensor on an invalid config, a corrupt safetensors file, a missing or unexpected

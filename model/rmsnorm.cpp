@@ -4,16 +4,13 @@
 #include <stdexcept>
 #include <string>
 
-namespace foundry {
+#include "engine/parallel.h"
 
-// Below this many elements a parallel region costs more than it saves: waking the other thread
-// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
-// generating token by token).
-constexpr size_t kMinParallelElements = 1 << 15;
+namespace foundry {
 
 // ANCHOR: rmsnorm_forward
 void rmsnorm_forward(real* out, real* rstd, const real* x, const real* w, int N, int C, real eps) {
-#pragma omp parallel for if ((size_t)N * C >= kMinParallelElements)  // rows are independent: own out row, own rstd
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(N) * C))  // rows are independent: own out row, own rstd
   for (int n = 0; n < N; n++) {
     const real* xn = x + (size_t)n * C;
     real* yn = out + (size_t)n * C;
@@ -30,7 +27,7 @@ void rmsnorm_forward(real* out, real* rstd, const real* x, const real* w, int N,
 void rmsnorm_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, const real* rstd, int N,
                       int C) {
   if (dx) {
-#pragma omp parallel for if ((size_t)N * C >= kMinParallelElements)  // rows are independent for dx
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(N) * C))  // rows are independent for dx
     for (int n = 0; n < N; n++) {
       const real* xn = x + (size_t)n * C;
       const real* dyn = dout + (size_t)n * C;
@@ -69,7 +66,7 @@ Var rmsnorm(Tape& tape, Var x, Var w, real eps) {
   int N = static_cast<int>(X.size() / C);
   Var out = tape.record("rmsnorm", {x.id, w.id}, X.shape);
   Tensor& rstd = tape.saved(out, 0, {N});  // (N) reused from step to step
-  rmsnorm_forward(tape.out(out).ptr(), rstd.ptr(), X.ptr(), W.ptr(), N, C, eps);
+  rmsnorm_forward(tape.mutable_value(out).ptr(), rstd.ptr(), X.ptr(), W.ptr(), N, C, eps);
   tape.set_backward(out, [&tape, x, w, out, N, C] {
     real* dx = tape.needs_grad(x) ? tape.grad(x).ptr() : nullptr;
     real* dw = tape.needs_grad(w) ? tape.grad(w).ptr() : nullptr;

@@ -4,12 +4,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace foundry {
+#include "engine/parallel.h"
 
-// Below this many elements a parallel region costs more than it saves: waking the other thread
-// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
-// generating token by token).
-constexpr size_t kMinParallelElements = 1 << 15;
+namespace foundry {
 
 // ANCHOR: rope_tables
 void rope_tables(real* cos, real* sin, int max_seq_len, int HS, double theta) {
@@ -32,7 +29,7 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
                   int pos0) {
   int half = HS / 2;
   // Every (b, t) row is independent and writes only its own NHX·HS outputs.
-#pragma omp parallel for if ((size_t)B * T * NHX * HS >= kMinParallelElements)
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(B) * T * NHX * HS))
   for (int bt = 0; bt < B * T; bt++) {
     int pos = pos0 + bt % T;
     const real* c = cos + (size_t)pos * half;  // this position's angles, one per pair
@@ -55,7 +52,7 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
 void rope_backward(real* dx, const real* dout, const real* cos, const real* sin, int B, int T, int NHX, int HS,
                    int pos0) {
   int half = HS / 2;
-#pragma omp parallel for if ((size_t)B * T * NHX * HS >= kMinParallelElements)  // rows (b, t) independent, as in the forward
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(B) * T * NHX * HS))  // rows (b, t) independent, as in the forward
   for (int bt = 0; bt < B * T; bt++) {
     int pos = pos0 + bt % T;
     const real* c = cos + (size_t)pos * half;
@@ -92,7 +89,7 @@ Var rope(Tape& tape, Var x, const Tensor& cos, const Tensor& sin) {
                                 std::to_string(cos.dim(0)) + " (max_seq_len)");
   }
   Var out = tape.record("rope", {x.id}, X.shape);
-  rope_forward(tape.out(out).ptr(), X.ptr(), cos.ptr(), sin.ptr(), B, T, NHX, HS, 0);
+  rope_forward(tape.mutable_value(out).ptr(), X.ptr(), cos.ptr(), sin.ptr(), B, T, NHX, HS, 0);
   const Tensor* c = &cos;  // the model's tables; they outlive the step
   const Tensor* s = &sin;
   tape.set_backward(out, [&tape, x, out, c, s, B, T, NHX, HS] {

@@ -12,7 +12,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 
 namespace foundry {
 

@@ -4,17 +4,13 @@
 
 #include "engine/fast_exp.h"
 #include "engine/matmul.h"
+#include "engine/parallel.h"
 
 namespace foundry {
 
-// Below this many elements a parallel region costs more than it saves: waking the other thread
-// takes microseconds, about the time one core needs for the whole loop (e.g. one row when
-// generating token by token).
-constexpr size_t kMinParallelElements = 1 << 15;
-
 // ANCHOR: swiglu_forward
 void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
-#pragma omp parallel for if (n >= kMinParallelElements)  // elementwise: no two iterations share an element
+#pragma omp parallel for if (worth_threads(Work::elementwise, n))  // elementwise: no two iterations share an element
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + fast_exp(-a[i]));  // σ(a); fast_exp vectorizes (engine/fast_exp.h)
     h[i] = a[i] * sig * b[i];               // silu(a) ⊙ b
@@ -24,7 +20,7 @@ void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
 
 // ANCHOR: swiglu_backward
 void swiglu_backward(real* da, real* db, const real* dh, const real* a, const real* b, size_t n) {
-#pragma omp parallel for if (n >= kMinParallelElements)  // elementwise, as in the forward
+#pragma omp parallel for if (worth_threads(Work::elementwise, n))  // elementwise, as in the forward
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + fast_exp(-a[i]));
     // in the forward this was h = a σ(a) · b
@@ -37,7 +33,7 @@ void swiglu_backward(real* da, real* db, const real* dh, const real* a, const re
 Var swiglu(Tape& tape, Var a, Var b) {
   check_same_shape(tape.value(a), tape.value(b), "swiglu gate and up");
   Var out = tape.record("swiglu", {a.id, b.id}, tape.value(a).shape);
-  swiglu_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  swiglu_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     real* da = tape.needs_grad(a) ? tape.grad(a).ptr() : nullptr;
     real* db = tape.needs_grad(b) ? tape.grad(b).ptr() : nullptr;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LLM Foundry against PyTorch on the same CPU (issue 8): training tokens/s, peak memory and
+# LLM Foundry against PyTorch on the same CPU: training tokens/s, peak memory and
 # greedy generation tokens/s for the reference configs, side by side, interleaved, medians.
 #
 #   scripts/bench_vs_pytorch.sh [--build DIR] [--reps N] [--configs tiny,small,medium] [--threads 1,2]
@@ -17,8 +17,8 @@
 # The raw JSON lines go to bench_vs_pytorch.jsonl in the current directory.
 #
 # Fairness: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch and numpy commands
-# only (they slow OpenBLAS on this CPU, see ../shared/MACHINE-NOTES.md); tcmalloc is preloaded
-# for Python when installed (apt-get install libgoogle-perftools4), as PyTorch recommends.
+# only (set in an environment, they can make OpenBLAS use slower kernels than its own CPU
+# detection would); tcmalloc is preloaded for Python when installed (apt-get install libgoogle-perftools4), as PyTorch recommends.
 # Timings need a quiet machine: two busy threads on two shared cores measure the neighbours.
 set -euo pipefail
 

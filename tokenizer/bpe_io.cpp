@@ -24,8 +24,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/file_io.h"
 #include "tokenizer/bpe.h"
-#include "tokenizer/file_io.h"
 #include "tokenizer/unicode.h"
 
 namespace foundry {
@@ -75,16 +75,6 @@ std::string hf_to_bytes(const std::string& text, const std::string& what) {
     i += c.len;
   }
   return out;
-}
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open (missing or unreadable)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Builds the tokenizer from token strings -> ids (byte-level spelled), the merges as pairs of
@@ -196,7 +186,7 @@ std::string BpeTokenizer::to_hf_json() const {
   return root.dump(1) + "\n";
 }
 
-void BpeTokenizer::save_json(const std::string& path) const { write_file_atomically(path, to_hf_json()); }
+void BpeTokenizer::save_json(const std::string& path) const { write_file_atomic(path, to_hf_json()); }
 
 void BpeTokenizer::save_to_dir(const std::string& dir) const {
   std::error_code ec;

@@ -1,5 +1,4 @@
 #include "tokenizer/sentencepiece.h"
-#include "tokenizer/file_io.h"
 
 #include <cstdio>
 #include <cstring>
@@ -7,6 +6,8 @@
 #include <queue>
 #include <sstream>
 #include <stdexcept>
+
+#include "common/file_io.h"
 
 namespace foundry {
 
@@ -191,10 +192,9 @@ std::string Llama2cTokenizer::serialize() const {
 }
 
 void Llama2cTokenizer::save_to_dir(const std::string& dir) const {
-  // Atomic: write tokenizer.bin.tmp, then rename over tokenizer.bin. (The tokenizer library
-  // stands alone, so it does not use model/atomic_file.)
+  // Atomic: write tokenizer.bin.tmp, fsync, then rename over tokenizer.bin.
   std::string path = dir + "/tokenizer.bin";
-  write_file_atomically(path, serialize());
+  write_file_atomic(path, serialize());
 }
 
 std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& bytes, const std::string& where) {
@@ -234,11 +234,7 @@ std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& byt
 }
 
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open the llama2.c tokenizer file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return parse_llama2c_tokenizer(ss.str(), path);
+  return parse_llama2c_tokenizer(read_file(path, "llama2.c tokenizer file"), path);
 }
 
 }  // namespace foundry

@@ -26,7 +26,8 @@
 // It also checks that every lessons/NN-slug.md has its program lessons/NN_slug.cpp, names a test
 // binary test_<area> of tests/<area>/, and has the sections "## Exercises" and "## What we skipped".
 // Exit status: 0 when all is well, 1 when anything is wrong (every problem is listed), 2 for a
-// usage error. Only the C++ standard library and POSIX are used: the build needs nothing else.
+// usage error. Only the C++ standard library, POSIX and common/ (itself only those two) are used:
+// the build needs nothing else.
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -39,8 +40,11 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "common/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -78,19 +82,17 @@ bool read_lines(const fs::path& path, Lines& lines) {
   return true;
 }
 
-// Writes atomically: a crash never leaves a half-written lesson behind.
+// Writes atomically (common/file_io.h): a crash never leaves a half-written lesson behind.
 bool write_lines(const fs::path& path, const Lines& lines) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) return false;
-    for (const std::string& line : lines) out << line << '\n';
-    if (!out) return false;
+  std::string text;
+  for (const std::string& line : lines) text += line + '\n';
+  try {
+    foundry::write_file_atomic(path.string(), text);
+  } catch (const std::exception& e) {
+    std::cerr << "lesson_check: " << e.what() << "\n";
+    return false;
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  return !ec;
+  return true;
 }
 
 // ---- anchors ------------------------------------------------------------------------------------

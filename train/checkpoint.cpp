@@ -14,7 +14,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
 
@@ -96,6 +96,11 @@ std::string checkpoint_path(const std::string& run_dir, long step) {
   return (fs::path(run_dir) / name).string();
 }
 
+void save_model_with_tokenizer(const Model& model, const std::string& dir, const Tokenizer* tokenizer) {
+  save_model(model, dir);
+  if (tokenizer) tokenizer->save_to_dir(dir);
+}
+
 // ANCHOR: save_checkpoint
 void save_checkpoint(const std::string& dir, Model& model, const TrainState& state, const Tokenizer* tokenizer) {
   const std::vector<NamedTensor> params = model.parameters();
@@ -106,7 +111,7 @@ void save_checkpoint(const std::string& dir, Model& model, const TrainState& sta
   const std::string tmp = dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  save_model(model, tmp, tokenizer);
+  save_model_with_tokenizer(model, tmp, tokenizer);
   std::vector<std::pair<std::string, const Tensor*>> moments;
   for (size_t k = 0; k < params.size(); ++k) moments.push_back({"m." + params[k].name, &state.optimizer.m[k]});
   for (size_t k = 0; k < params.size(); ++k) moments.push_back({"v." + params[k].name, &state.optimizer.v[k]});

@@ -54,6 +54,11 @@ struct Checkpoint {
 // "<run_dir>/ckpt-00000100" for step 100.
 std::string checkpoint_path(const std::string& run_dir, long step);
 
+// A model directory that `foundry generate` can use on its own: the model's files
+// (model/model_io.h) and, when `tokenizer` is given, the tokenizer's (Tokenizer::save_to_dir).
+// The model layer knows nothing of tokenizers; this is where the two meet.
+void save_model_with_tokenizer(const Model& model, const std::string& dir, const Tokenizer* tokenizer);
+
 // Writes a checkpoint atomically (see above). Replaces an existing checkpoint of the same step.
 void save_checkpoint(const std::string& dir, Model& model, const TrainState& state, const Tokenizer* tokenizer);
 

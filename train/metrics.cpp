@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 
 namespace foundry {
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 #include "train/token_file.h"
 
 namespace foundry {

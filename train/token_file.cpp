@@ -5,7 +5,7 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 
 namespace foundry {
 

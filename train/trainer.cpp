@@ -9,8 +9,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "common/file_io.h"
 #include "engine/parallel.h"
-#include "model/atomic_file.h"
 #include "model/memory.h"
 #include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
@@ -162,7 +162,7 @@ void save_model_with_context(const Model& model, const std::string& dir, const T
   const std::string tmp = dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  save_model(model, tmp, tokenizer);
+  save_model_with_tokenizer(model, tmp, tokenizer);
   write_file_atomic((fs::path(tmp) / "training.json").string(), nlohmann::json{{"seq_len", seq_len}}.dump(2) + "\n");
   publish_directory(tmp, dir);
 }

@@ -20,6 +20,7 @@
 #include "model/model_io.h"
 #include "tokenizer/bpe_train.h"
 #include "train/adamw.h"
+#include "train/checkpoint.h"
 #include "train/data_loader.h"
 #include "train/grad_clip.h"
 
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
 
   // 4. Save (a model directory `foundry generate --model` loads too) and reload.
   const std::string dir = (std::filesystem::temp_directory_path() / ("foundry_standalone_" + std::to_string(::getpid()))).string();
-  save_model(model, dir, &tokenizer);
+  save_model_with_tokenizer(model, dir, &tokenizer);
   Model loaded = load_model(dir);
 
   // 5. Greedy generation with the KV cache, from the reloaded model.

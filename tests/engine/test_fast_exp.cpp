@@ -46,3 +46,39 @@ TEST_CASE("fast_exp: a loop of them gives the same numbers as one at a time", "[
     REQUIRE(out[i] == fast_exp_float(x));
   }
 }
+
+// Every input is defined behaviour: the sanitizer build (-fsanitize=undefined) runs this test and
+// fails on a NaN converted to an integer or a negative number shifted, which is what an unclamped
+// NaN or a huge value would reach.
+TEST_CASE("fast_exp: NaN, infinities and huge values give the right answer, defined", "[fast_exp]") {
+  const float inf = std::numeric_limits<float>::infinity(), big = std::numeric_limits<float>::max();
+  const float nans[] = {std::nanf(""), -std::nanf(""), std::numeric_limits<float>::signaling_NaN(), inf - inf};
+  for (float x : nans) REQUIRE(std::isnan(fast_exp_float(x)));
+  for (float x : {88.5f, 1e10f, 1e30f, big, inf}) {
+    INFO("x = " << x);
+    REQUIRE(fast_exp_float(x) == inf);
+  }
+  for (float x : {-87.5f, -1e10f, -1e30f, -big, -inf}) {
+    INFO("x = " << x);
+    REQUIRE(fast_exp_float(x) == 0.0f);
+  }
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  for (float x : {tiny, -tiny, -0.0f}) REQUIRE(fast_exp_float(x) == 1.0f);
+  // and in a vectorized loop, NaN and huge values mixed with ordinary ones, as in a softmax row
+  // of a diverged model
+  float in[40], out[40];
+  for (int i = 0; i < 40; i++) {
+    const float specials[] = {std::nanf(""), inf, -inf, big, -big};
+    in[i] = i % 3 == 0 ? specials[(i / 3) % 5] : -10.0f + 0.5f * i;
+  }
+  for (int i = 0; i < 40; i++) out[i] = fast_exp(in[i]);
+  for (int i = 0; i < 40; i++) {
+    INFO("x = " << in[i]);
+    if (std::isnan(in[i])) {
+      REQUIRE(std::isnan(out[i]));
+    } else {
+      REQUIRE(out[i] == fast_exp_float(in[i]));
+      REQUIRE(out[i] >= 0.0f);
+    }
+  }
+}

@@ -17,7 +17,7 @@ inline Tensor random_tensor(const Shape& shape, Rng& rng, double scale = 1.0) {
   return t;
 }
 
-// The tolerance the issue holds every backward to in the double build.
+// The tolerance every backward is held to in the double build.
 constexpr double kGradTol = 1e-6;
 
 // Runs the checker and asserts it passed, printing its report on failure.

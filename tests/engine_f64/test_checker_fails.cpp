@@ -20,7 +20,7 @@ namespace {
 Var silu_dropped_term(Tape& tape, Var x) {
   const Tensor& X = tape.value(x);
   Var out = tape.record("silu_dropped_term", {x.id}, X.shape);
-  silu_forward(tape.out(out).ptr(), X.ptr(), X.size());
+  silu_forward(tape.mutable_value(out).ptr(), X.ptr(), X.size());
   tape.set_backward(out, [&tape, x, out] {
     const Tensor& xv = tape.value(x);
     Tensor& dx = tape.grad(x);
@@ -34,7 +34,7 @@ Var silu_dropped_term(Tape& tape, Var x) {
 // wrong as soon as a value feeds two places.
 Var mul_assigns(Tape& tape, Var a, Var b) {
   Var out = tape.record("mul_assigns", {a.id, b.id}, tape.value(a).shape);
-  mul_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  mul_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     Tensor& da = tape.grad(a);
     Tensor& db = tape.grad(b);
@@ -48,7 +48,7 @@ Var mul_assigns(Tape& tape, Var a, Var b) {
 // scale with a sign error in its backward.
 Var scale_wrong_sign(Tape& tape, Var x, real s) {
   Var out = tape.record("scale_wrong_sign", {x.id}, tape.value(x).shape);
-  for (size_t i = 0; i < tape.value(x).size(); i++) tape.out(out)[i] = s * tape.value(x)[i];
+  for (size_t i = 0; i < tape.value(x).size(); i++) tape.mutable_value(out)[i] = s * tape.value(x)[i];
   tape.set_backward(out, [&tape, x, out, s] {
     for (size_t i = 0; i < tape.grad(x).size(); i++) tape.grad(x)[i] -= s * tape.grad(out)[i];
   });
@@ -58,7 +58,7 @@ Var scale_wrong_sign(Tape& tape, Var x, real s) {
 // An op whose backward produces NaN.
 Var nan_backward(Tape& tape, Var x) {
   Var out = tape.record("nan_backward", {x.id}, tape.value(x).shape);
-  tape.out(out).data = tape.value(x).data;
+  tape.mutable_value(out).data = tape.value(x).data;
   tape.set_backward(out, [&tape, x] {
     for (real& g : tape.grad(x).data) g += std::numeric_limits<real>::quiet_NaN();
   });

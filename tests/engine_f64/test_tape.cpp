@@ -104,7 +104,7 @@ TEST_CASE("a Var from before clear() is rejected, not silently reused", "[tape]"
   tape.clear();
   tape.param(x, dx);
   REQUIRE_THROWS_WITH(tape.value(b), Contains("tape has no node 1"));
-  REQUIRE_THROWS_WITH(tape.out(b), Contains("tape has no node 1"));
+  REQUIRE_THROWS_WITH(tape.mutable_value(b), Contains("tape has no node 1"));
   REQUIRE_THROWS_AS(scale(tape, b, 2.0), std::out_of_range);
 }
 
@@ -116,4 +116,30 @@ TEST_CASE("backward(loss) needs a scalar; a seed must match the output's shape",
   REQUIRE_THROWS_WITH(tape.backward(y, Tensor({3, 2})), Contains("(2, 3)") && Contains("(3, 2)"));
   Tensor dx_wrong({3, 2});
   REQUIRE_THROWS_WITH(tape.param(x, dx_wrong, "x"), Contains("'x'") && Contains("(2, 3)") && Contains("(3, 2)"));
+}
+
+TEST_CASE("backward passes by a node no gradient reaches; own buffers stay readable and zero", "[tape]") {
+  // y = sum(w ⊙ x) is the output; z = sum(w ⊙ w) is recorded before it but not used by it.
+  Tensor w({3}, {1, -2, 3}), w_grad({3}), x({3}, {4, 5, 6});
+  Tape tape;
+  Var vw = tape.param(w, w_grad, "w");
+  Var vx = tape.input(x, "x");
+  Var ww = mul(tape, vw, vw);
+  Var z = sum(tape, ww);
+  Var y = sum(tape, mul(tape, vw, vx));
+  REQUIRE_THROWS_WITH(tape.grad(ww), Catch::Contains("not held"));  // no buffer before backward
+  tape.backward(y);
+  REQUIRE(w_grad.data == x.data);  // dy/dw = x; z's branch added nothing
+  REQUIRE(tape.grad(z)[0] == 0);
+  for (real g : tape.grad(ww).data) REQUIRE(g == 0);
+  // The pooled policy gives the same parameter gradient and holds no op gradient afterwards.
+  Tensor w_grad2({3});
+  Tape pooled;
+  pooled.set_reuse_grads(true);
+  Var pw = pooled.param(w, w_grad2, "w");
+  Var px = pooled.input(x, "x");
+  sum(pooled, mul(pooled, pw, pw));
+  pooled.backward(sum(pooled, mul(pooled, pw, px)));
+  REQUIRE(w_grad2.data == w_grad.data);
+  REQUIRE(pooled.grad_pool_numbers() > 0);
 }

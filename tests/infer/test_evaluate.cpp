@@ -1,4 +1,4 @@
-// Evaluation windows, loss and perplexity, and the .npy writer.
+// Evaluation windows, loss and perplexity.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -6,31 +6,9 @@
 #include <sstream>
 
 #include "infer/evaluate.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 
 using namespace foundry;
-
-TEST_CASE("npy header: magic, version, dict, padded to 64 bytes", "[evaluate]") {
-  std::string h = npy_header_float32({2, 3, 4});
-  REQUIRE(h.size() % 64 == 0);
-  CHECK(h.compare(0, 6, "\x93NUMPY") == 0);
-  CHECK(h[6] == 1);
-  CHECK(h[7] == 0);
-  size_t len = (unsigned char)h[8] | ((unsigned char)h[9] << 8);
-  CHECK(len + 10 == h.size());
-  CHECK(h.find("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }") == 10);
-  CHECK(h.back() == '\n');
-  CHECK(npy_header_float32({5}).find("'shape': (5,)") != std::string::npos);
-
-  std::ostringstream out;
-  std::vector<real> values = {1.5f, -2.0f, 0.25f};
-  write_float32(out, values.data(), values.size());
-  std::string bytes = out.str();
-  REQUIRE(bytes.size() == 12);
-  float second;
-  std::memcpy(&second, bytes.data() + 4, 4);
-  CHECK(second == -2.0f);
-}
 
 TEST_CASE("eval windows: full windows of T, one short window for a short text", "[evaluate]") {
   ModelConfig c;

@@ -3,7 +3,7 @@
 
 #include "engine/rng.h"
 #include "infer/generate.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "tokenizer/sentencepiece.h"
 
 using namespace foundry;

@@ -12,9 +12,10 @@
 
 #include "infer/generate.h"
 #include "infer/kv_cache.h"
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/model_io.h"
 #include "tokenizer/sentencepiece.h"
+#include "train/checkpoint.h"
 
 using namespace foundry;
 
@@ -114,7 +115,7 @@ TEST_CASE("llama2c: converted to a model directory, reloaded, it still generates
   auto tok = load_llama2c_tokenizer(kDir + "/tok512.bin");
   std::string dir = std::string(FOUNDRY_BINARY_DIR) + "/test_tmp_llama2c_model";
   std::filesystem::remove_all(dir);
-  save_model(m, dir, tok.get());
+  save_model_with_tokenizer(m, dir, tok.get());
   CHECK(std::filesystem::exists(dir + "/tokenizer.bin"));
   Model loaded = load_model(dir);
   auto loaded_tok = load_tokenizer(dir);

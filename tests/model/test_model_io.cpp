@@ -11,11 +11,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/file_io.h"
 #include "engine/rng.h"
-#include "model/atomic_file.h"
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
 
 using namespace foundry;
 using Catch::Matchers::Contains;
@@ -254,30 +256,6 @@ TEST_CASE("safetensors: every kind of corrupt file is rejected, naming file and 
   }
 }
 
-// ---- atomic writes ------------------------------------------------------------------------------
-
-TEST_CASE("write_file_atomic: replaces whole files and leaves the old one on failure", "[model_io]") {
-  const std::string dir = scratch_dir("atomic");
-  const std::string path = dir + "/out.txt";
-  write_file_atomic(path, std::string("first version"));
-  REQUIRE(read_bytes(path) == "first version");
-  write_file_atomic(path, std::string("second"));
-  REQUIRE(read_bytes(path) == "second");
-
-  // A writer that fails halfway: the old file survives and no temporary is left behind.
-  REQUIRE_THROWS_WITH(write_file_atomic(path,
-                                        [](std::ostream& out) {
-                                          out << "half of a new fi";
-                                          throw std::runtime_error("simulated failure");
-                                        }),
-                      Contains("simulated failure"));
-  REQUIRE(read_bytes(path) == "second");
-  REQUIRE_FALSE(fs::exists(path + ".tmp"));
-
-  REQUIRE_THROWS_WITH(write_file_atomic(dir + "/missing/x.txt", std::string("x")),
-                      Contains(dir + "/missing/x.txt") && Contains("cannot create"));
-}
-
 // ---- model directories --------------------------------------------------------------------------
 
 TEST_CASE("model files: names and shapes are the LLaMA ones, in parameters() order", "[model_io]") {
@@ -354,10 +332,10 @@ struct FakeTokenizer : Tokenizer {
 };
 }  // namespace
 
-TEST_CASE("model files: save_model writes the tokenizer into the directory when given one", "[model_io]") {
+TEST_CASE("model files: save_model_with_tokenizer writes the tokenizer into the directory", "[model_io]") {
   const std::string dir = scratch_dir("with_tokenizer") + "/m";
   FakeTokenizer tok;
-  save_model(tiny_model(false), dir, &tok);
+  save_model_with_tokenizer(tiny_model(false), dir, &tok);
   REQUIRE(tok.saved_to == dir);
   REQUIRE(fs::exists(dir + "/tokenizer.json"));
   REQUIRE_NOTHROW(load_model(dir));

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 #include "model/memory.h"
 #include "model/model.h"
 #include "model/model_io.h"

@@ -17,7 +17,7 @@
 namespace foundry {
 namespace model_test {
 
-// The tolerance issue 3 holds every backward to in the double build.
+// The tolerance every backward is held to in the double build.
 constexpr double kGradTol = 1e-6;
 // A sabotaged backward must miss by far more than rounding: we require it to fail by this much.
 constexpr double kBrokenAtLeast = 1e-3;

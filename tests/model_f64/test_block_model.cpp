@@ -67,7 +67,7 @@ Var block_dropped_residual(Tape& tape, Var x, const LayerVars& w, const Model& m
   Var h = add(tape, x, att);
   Var ff = feed_forward(tape, rmsnorm(tape, h, w.ffn_norm, eps), w.w1, w.w3, w.w2);
   Var out = tape.record("add_dropped_skip", {h.id, ff.id}, tape.value(h).shape);
-  add_forward(tape.out(out).ptr(), tape.value(h).ptr(), tape.value(ff).ptr(), tape.value(h).size());
+  add_forward(tape.mutable_value(out).ptr(), tape.value(h).ptr(), tape.value(ff).ptr(), tape.value(h).size());
   tape.set_backward(out, [&tape, ff, out] {
     add_backward(tape.grad(ff).ptr(), nullptr, tape.grad(out).ptr(), tape.grad(out).size());
   });

@@ -24,7 +24,7 @@ namespace {
 Var rsqrt_op(Tape& tape, Var x) {
   const Tensor& X = tape.value(x);
   Var out = tape.record("rsqrt", {x.id}, X.shape);
-  for (size_t i = 0; i < X.size(); i++) tape.out(out)[i] = 1 / std::sqrt(X[i]);
+  for (size_t i = 0; i < X.size(); i++) tape.mutable_value(out)[i] = 1 / std::sqrt(X[i]);
   tape.set_backward(out, [&tape, x, out] {
     const Tensor& xv = tape.value(x);
     for (size_t i = 0; i < xv.size(); i++) tape.grad(x)[i] += tape.grad(out)[i] * -0.5 / (xv[i] * std::sqrt(xv[i]));
@@ -59,7 +59,7 @@ Var rmsnorm_dropped_term(Tape& tape, Var x, Var w, real eps) {
   int N = static_cast<int>(tape.value(x).size() / C);
   Var out = tape.record("rmsnorm_dropped_term", {x.id, w.id}, tape.value(x).shape);
   Tensor& rstd = tape.saved(out, 0, {N});
-  rmsnorm_forward(tape.out(out).ptr(), rstd.ptr(), tape.value(x).ptr(), tape.value(w).ptr(), N, C, eps);
+  rmsnorm_forward(tape.mutable_value(out).ptr(), rstd.ptr(), tape.value(x).ptr(), tape.value(w).ptr(), N, C, eps);
   tape.set_backward(out, [&tape, x, w, out, N, C] {
     const real* r = tape.node(out.id).saved[0].ptr();
     for (int n = 0; n < N; n++)
@@ -77,7 +77,7 @@ Var rope_wrong_sign(Tape& tape, Var x, const Tensor& cos, const Tensor& sin) {
   const Tensor& X = tape.value(x);
   int B = X.dim(0), T = X.dim(1), NHX = X.dim(2), HS = X.dim(3);
   Var out = tape.record("rope_wrong_sign", {x.id}, X.shape);
-  rope_forward(tape.out(out).ptr(), X.ptr(), cos.ptr(), sin.ptr(), B, T, NHX, HS, 0);
+  rope_forward(tape.mutable_value(out).ptr(), X.ptr(), cos.ptr(), sin.ptr(), B, T, NHX, HS, 0);
   tape.set_backward(out, [&tape, x, out, &cos, &sin, B, T, NHX, HS] {
     Tensor rotated(tape.grad(out).shape);
     rope_forward(rotated.ptr(), tape.grad(out).ptr(), cos.ptr(), sin.ptr(), B, T, NHX, HS, 0);
@@ -89,7 +89,7 @@ Var rope_wrong_sign(Tape& tape, Var x, const Tensor& cos, const Tensor& sin) {
 // SwiGLU whose da forgets that a appears twice in a·σ(a): it keeps σ(a) and drops a σ'(a).
 Var swiglu_dropped_term(Tape& tape, Var a, Var b) {
   Var out = tape.record("swiglu_dropped_term", {a.id, b.id}, tape.value(a).shape);
-  swiglu_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  swiglu_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     const Tensor& av = tape.value(a);
     const Tensor& bv = tape.value(b);
@@ -105,7 +105,7 @@ Var swiglu_dropped_term(Tape& tape, Var a, Var b) {
 // SwiGLU whose db has the wrong sign; used inside a feed-forward network.
 Var swiglu_wrong_sign(Tape& tape, Var a, Var b) {
   Var out = tape.record("swiglu_wrong_sign", {a.id, b.id}, tape.value(a).shape);
-  swiglu_forward(tape.out(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
+  swiglu_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), tape.value(a).size());
   tape.set_backward(out, [&tape, a, b, out] {
     size_t n = tape.value(a).size();
     Tensor db(tape.value(b).shape);

@@ -2,7 +2,7 @@
 """Writes the PyTorch parity fixtures for tests/model/test_parity.cpp.
 
 A small LLaMA written here in plain PyTorch, independently of the C++ code, from the same
-specification (issue 3):
+specification:
 
   - RMSNorm:  y = x / sqrt(mean(x^2) + eps) * w            (eps inside the square root)
   - RoPE:     within each head, the adjacent pair (2i, 2i+1) at position pos turns by the angle

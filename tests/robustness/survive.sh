@@ -68,7 +68,7 @@ REF=$(sha256sum < "$SCRATCH/ref/model/model.safetensors")
 # ---- kills at random moments ------------------------------------------------------------------
 if [[ $WHAT == all || $WHAT == kills ]]; then
   run="$SCRATCH/killed"
-  # How long an uninterrupted run takes on this machine now, so the kills spread over a whole run.
+  # How long an uninterrupted run takes where the test runs, so the kills spread over a whole run.
   start=$(date +%s%N)
   train --out "$SCRATCH/timing" > /dev/null 2>&1
   run_ms=$(( ($(date +%s%N) - start) / 1000000 ))

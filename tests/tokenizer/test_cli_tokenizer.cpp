@@ -65,7 +65,12 @@ TEST_CASE("foundry tokenizer: train, info, encode, decode and the errors, from t
   std::ofstream(empty, std::ios::trunc).close();
   CHECK(run("tokenizer train --input " + empty + " --vocab-size 300 --quiet --out " + kTmp + "/x.json", nullptr, &err) == 1);
   CHECK(err.find("empty") != std::string::npos);
-  CHECK(run("tokenizer train --input " + corpus + " --vocab-size 200 --quiet --out " + kTmp + "/x.json", nullptr, &err) == 1);
+  // Below the 256 bytes the option itself is wrong: a usage error (exit 2) before any work.
+  CHECK(run("tokenizer train --input " + corpus + " --vocab-size 200 --quiet --out " + kTmp + "/x.json", nullptr, &err) == 2);
+  CHECK(err.find("at least 256") != std::string::npos);
+  // 256 leaves no room for the special tokens: the trainer's own check (exit 1).
+  CHECK(run("tokenizer train --input " + corpus + " --vocab-size 256 --special '<a>' --quiet --out " + kTmp + "/x.json",
+            nullptr, &err) == 1);
   CHECK(err.find("too small") != std::string::npos);
   const std::string bad = kTmp + "/bad.json";
   std::ofstream(bad) << "{\"model\": {\"type\": \"WordPiece\"}}";

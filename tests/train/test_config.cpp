@@ -21,7 +21,7 @@ std::string error_of(const nlohmann::json& j) {
 }
 }  // namespace
 
-TEST_CASE("the reference configs have the sizes of the model issue", "[train][config]") {
+TEST_CASE("the reference configs have the reference sizes", "[train][config]") {
   TrainConfig tiny = load_train_config(config_path("tiny"));
   CHECK(tiny.model.dim == 128);
   CHECK(tiny.model.n_layers == 4);

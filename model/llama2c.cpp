@@ -1,4 +1,4 @@
-#include "infer/llama2c.h"
+#include "model/llama2c.h"
 
 #include <cstdint>
 #include <cstring>
@@ -7,15 +7,13 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/file_io.h"
+
 namespace foundry {
 
 // ANCHOR: load_llama2c_checkpoint
 Model load_llama2c_checkpoint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open the llama2.c checkpoint");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
+  const std::string bytes = read_file(path, "llama2.c checkpoint");
 
   const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
   if (bytes.size() < 7 * sizeof(int32_t)) {

@@ -1,4 +1,4 @@
-#include "model/atomic_file.h"
+#include "common/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace foundry {
@@ -25,6 +26,22 @@ void sync_to_disk(const std::string& tmp) {
   int rc = ::fsync(fd);
   ::close(fd);
   if (rc != 0) throw std::runtime_error(tmp + ": fsync failed: " + errno_text());
+}
+
+// The rename is a change to the directory, which has its own entry on the disk: fsync of the
+// directory makes the new name survive a power cut. Some file systems refuse to fsync a
+// directory (EINVAL); the file's own bytes are safe by then, so that is not an error.
+void sync_directory_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;  // e.g. a directory we may write into but not read: nothing more to do
+  int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL && err != EROFS) {
+    throw std::runtime_error(path + ": fsync of its directory " + dir + " failed: " + std::strerror(err));
+  }
 }
 
 }  // namespace
@@ -60,10 +77,27 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
     std::remove(tmp.c_str());  // leave no half-written temporary behind; `path` is untouched
     throw;
   }
+  sync_directory_of(path);
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  const std::string expected = what.empty() ? "a file" : "the " + what;
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    throw std::runtime_error(path + ": is a directory, expected " + expected);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error(path + ": cannot open " + (what.empty() ? "" : "the " + what + " ") + "(missing or unreadable)");
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw std::runtime_error(path + ": reading failed: " + errno_text());
+  return bytes.str();
 }
 
 }  // namespace foundry
