@@ -5,7 +5,6 @@
 
 namespace foundry {
 
-// ANCHOR: npy_header
 std::string npy_header_float32(const std::vector<size_t>& shape) {
   // The shape as a Python tuple: (N, T, V); a 1-tuple needs its comma, (n,).
   std::string dims;
@@ -25,7 +24,6 @@ std::string npy_header_float32(const std::vector<size_t>& shape) {
   header += static_cast<char>(len >> 8);
   return header + dict;
 }
-// ANCHOR_END: npy_header
 
 void write_float32(std::ostream& out, const float* values, size_t n) {
   out.write(reinterpret_cast<const char*>(values), static_cast<std::streamsize>(n * sizeof(float)));

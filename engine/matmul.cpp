@@ -82,16 +82,20 @@ void matmul_backward(real* da, real* db, const real* dout, const real* a, const 
 }
 // ANCHOR_END: matmul_backward
 
+// ANCHOR: linear_forward
 void linear_forward(real* out, const real* x, const real* w, int M, int K, int N) {
   ConstMap X(x, M, K), W(w, N, K);
   split_product(Map(out, M, N), X, W.transpose(), Write::overwrite);  // out = x · wᵀ
 }
+// ANCHOR_END: linear_forward
 
+// ANCHOR: linear_backward
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N) {
   ConstMap dOut(dout, M, N), X(x, M, K), W(w, N, K);
   if (dx) split_product(Map(dx, M, K), dOut, W, Write::accumulate);              // dx += dout · w
   if (dw) split_product(Map(dw, N, K), dOut.transpose(), X, Write::accumulate);  // dw += doutᵀ · x
 }
+// ANCHOR_END: linear_backward
 
 // ANCHOR: matmul_naive
 void matmul_naive(real* out, const real* a, const real* b, int M, int K, int N) {

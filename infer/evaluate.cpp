@@ -32,7 +32,6 @@ std::pair<int, int> eval_windows(const ModelConfig& config, size_t n_tokens, int
   return {static_cast<int>(full), T};
 }
 
-// ANCHOR: evaluate
 EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len, int max_windows,
                     const std::function<void(const real* logits, int T, int V)>& on_logits) {
   const ModelConfig& c = model.config;
@@ -67,7 +66,6 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
   result.perplexity = std::exp(result.mean_loss);
   return result;
 }
-// ANCHOR_END: evaluate
 
 namespace {
 

@@ -1,6 +1,8 @@
 #include "infer/generate.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 namespace foundry {
@@ -12,9 +14,38 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // How many preceding ids TextStream decodes along with a new one. Both tokenizer families
 // need at most one (llama2.c looks back for BOS); a few more cost nothing.
 constexpr size_t kStreamWindow = 8;
+
+// Broken weights (NaN or infinity) give NaN logits, and a sampler fed NaN picks an arbitrary
+// id: the output would be garbage that looks like success. One pass over V numbers per token
+// is nothing next to the forward pass that made them.
+void check_finite(const real* logits, int vocab_size, int positions) {
+  for (int v = 0; v < vocab_size; v++) {
+    if (!std::isfinite(logits[v])) {
+      throw std::runtime_error("generate: the model's output after " + std::to_string(positions) +
+                               " positions is not finite (logit " + std::to_string(v) + " = " +
+                               std::to_string(logits[v]) + "); the weights hold NaN or infinity, or overflow");
+    }
+  }
+}
 }  // namespace
 
+size_t longest_token_bytes(const Tokenizer& tokenizer) {
+  size_t longest = 1;
+  for (int id = 0; id < tokenizer.vocab_size(); id++) longest = std::max(longest, tokenizer.decode({id}).size());
+  return longest;
+}
+
 std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& prompt, int max_seq_len) {
+  // Refuse a prompt that cannot fit before encoding it: no token is longer than the longest
+  // one, so a prompt of N bytes needs at least N / longest tokens. This bounds the work a huge
+  // prompt can cause (encoding is not free) to what the context could ever hold.
+  const size_t longest = longest_token_bytes(tokenizer);
+  if (prompt.size() > static_cast<size_t>(std::max(max_seq_len, 0)) * longest) {
+    throw std::invalid_argument("generate: the prompt is " + std::to_string(prompt.size()) + " bytes, so at least " +
+                                std::to_string((prompt.size() + longest - 1) / longest) + " tokens (no token is longer than " +
+                                std::to_string(longest) + " bytes), but the model's context (max_seq_len) is " +
+                                std::to_string(max_seq_len) + "; shorten the prompt");
+  }
   std::vector<int> ids;
   if (tokenizer.bos_id() >= 0) {
     ids.push_back(tokenizer.bos_id());  // as run.c: every sequence starts with BOS
@@ -59,6 +90,7 @@ GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampl
   auto start = std::chrono::steady_clock::now();
   const real* logits = nullptr;
   for (int id : prompt) logits = decode_step(state, model, id);
+  check_finite(logits, c.vocab_size, state.cache.length);
   result.prefill_seconds = seconds_since(start);
 
   start = std::chrono::steady_clock::now();
@@ -78,6 +110,7 @@ GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampl
       break;
     }
     logits = decode_step(state, model, next);
+    check_finite(logits, c.vocab_size, state.cache.length);
   }
   result.decode_seconds = seconds_since(start);
   return result;

@@ -28,14 +28,19 @@ struct GenerationResult {
 // The ids generation starts from: BOS (when the tokenizer has one, as run.c does) followed by
 // the encoded prompt. Without a BOS an empty prompt starts from the end-of-text token; with
 // neither it is an error. Throws std::invalid_argument naming both numbers when the prompt
-// needs more positions than the model's context (max_seq_len).
+// needs more positions than the model's context (max_seq_len); a prompt too many bytes long to
+// fit whatever its tokens is refused before it is encoded.
 std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& prompt, int max_seq_len);
+
+// The length in bytes of the tokenizer's longest token (at least 1).
+size_t longest_token_bytes(const Tokenizer& tokenizer);
 
 // The stop tokens of a tokenizer: its BOS and end-of-text ids that exist.
 std::vector<int> stop_ids(const Tokenizer& tokenizer);
 
 // Runs `prompt` (at least one id) from position 0 (the state is reset first), then up to
 // max_new_tokens new tokens. on_token (may be empty) sees each new token as soon as it exists.
+// Throws std::runtime_error when the model's logits are not finite (NaN or infinite weights).
 GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampler, const std::vector<int>& prompt,
                           int max_new_tokens, const std::vector<int>& stop,
                           const std::function<void(int)>& on_token = {});

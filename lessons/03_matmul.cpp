@@ -1,7 +1,8 @@
 // Lesson 03: matmul. The forward on a product small enough to do by hand, the backward derived
 // from the index formula and checked against a plain loop, a finite-difference check of the taped
-// matmul (and of a deliberately broken one, which must fail), how OpenMP splits rows between
-// threads, and the naive loop against Eigen. Exits non-zero if any check fails.
+// matmul (and of a deliberately broken one, which must fail), `linear` (x · wᵀ with w stored
+// (out, in)) by hand and against finite differences, how OpenMP splits rows between threads, and
+// the naive loop against Eigen. Exits non-zero if any check fails.
 //
 //   build/lessons/lesson_03
 #include <algorithm>
@@ -148,6 +149,54 @@ int main() {
   std::printf("[gradcheck-detail]\n");
   std::printf("matmul: %s\n", good.str().c_str());
   std::printf("matmul_without_db: %s\n", broken.str().c_str());
+
+  std::printf("[linear]\n");
+  {
+    // x holds two rows of K = 3 inputs; w holds N = 2 rows of K = 3 weights, one row per output,
+    // stored (out, in) as in the model files. out[i][n] = Σ_k x[i][k] · w[n][k]: row i of x dotted
+    // with row n of w, so no transpose is ever copied.
+    Tensor x({2, 3}, {1, 2, 3,
+                      4, 5, 6});   // (M, K) = (2, 3)
+    Tensor w({2, 3}, {1, 0, -1,
+                      2, 1, 0});   // (N, K) = (2, 3): out_features, in_features
+    Tensor y({2, 2});              // (M, N)
+    linear_forward(y.ptr(), x.ptr(), w.ptr(), 2, 3, 2);
+    print_matrix("x", x);
+    print_matrix("w", w);
+    print_matrix("x . wT", y);
+    // y[0][0] = 1·1 + 2·0 + 3·(−1) = −2, y[1][1] = 4·2 + 5·1 + 6·0 = 13
+    check(y.at({0, 0}) == -2 && y.at({0, 1}) == 4 && y.at({1, 0}) == -2 && y.at({1, 1}) == 13,
+          "linear equals the hand-computed x . wT");
+    Tensor wt({3, 2});  // (K, N): w transposed by hand, to compare with matmul
+    for (int n = 0; n < 2; n++) {
+      for (int k = 0; k < 3; k++) wt.at({k, n}) = w.at({n, k});
+    }
+    Tensor via_matmul({2, 2});
+    matmul_forward(via_matmul.ptr(), x.ptr(), wt.ptr(), 2, 3, 2);
+    check(max_abs_diff(y, via_matmul) == 0, "linear(x, w) equals matmul(x, wT)");
+
+    // With dout all ones: dx = dout · w holds the column sums of w in every row, and
+    // dw = doutᵀ · x holds the column sums of x in every row.
+    Tensor dy({2, 2}, 1);  // (M, N)
+    Tensor dx({2, 3}), dw({2, 3});
+    linear_backward(dx.ptr(), dw.ptr(), dy.ptr(), x.ptr(), w.ptr(), 2, 3, 2);
+    print_matrix("dx = dout . w", dx);
+    print_matrix("dw = doutT . x", dw);
+    check(dx.at({0, 0}) == 3 && dx.at({1, 2}) == -1 && dw.at({0, 0}) == 5 && dw.at({1, 2}) == 9,
+          "column sums of w and of x");
+
+    // The taped linear on a (2, 4, 5) input: the leading dimensions are folded into M = 8 rows.
+    Tensor gx = random_matrix(8, 5, rng), gw = random_matrix(3, 5, rng);  // (8, 5), (N, K) = (3, 5)
+    gx.shape = {2, 4, 5};                                                 // (B, T, K)
+    GradCheckOptions options;
+    options.step = 1e-2;
+    GradCheckResult lin = check_gradients(
+        [](Tape& tape, const std::vector<Var>& in) { return linear(tape, in[0], in[1]); }, {&gx, &gw},
+        {"x", "w"}, options);
+    std::printf("linear on (2, 4, 5) x (3, 5): %zu elements checked, %s\n", lin.checked,
+                lin.passed(1e-3) ? "max relative error below 1e-3: passed" : "FAILED");
+    check(lin.passed(1e-3), "linear's backward passes the gradient check");
+  }
 
   std::printf("[threads]\n");
   // ANCHOR: static_split

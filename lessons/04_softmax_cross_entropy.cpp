@@ -1,14 +1,18 @@
 // Lesson 04: softmax and cross-entropy. Turns logits into probabilities, shows why the row
 // maximum is subtracted (logits of ±1e4), computes the loss, and checks that the fused backward
-// p − onehot equals the gradient of the same loss composed from log_softmax and a sum.
-// Exits non-zero if any check fails.
+// p − onehot equals the gradient of the same loss composed from log_softmax and a sum; then the
+// embedding, whose backward adds the gradients of repeated ids into one row. Exits non-zero if
+// any check fails.
 //
 //   build/lessons/lesson_04
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "engine/embedding.h"
+#include "engine/gradcheck.h"
 #include "engine/ops.h"
+#include "engine/rng.h"
 #include "engine/softmax.h"
 #include "lessons/lesson_common.h"
 
@@ -18,6 +22,15 @@ namespace {
 
 using lesson::check;
 using lesson::failures;
+
+// Prints the rows of a (rows, C) matrix, one per line, each labelled "label i".
+void print_rows(const char* label, const Tensor& t) {
+  for (int i = 0; i < t.dim(0); i++) {
+    std::printf("%s %d:", label, i);
+    for (int c = 0; c < t.dim(1); c++) std::printf(" %g", t.at({i, c}));
+    std::printf("\n");
+  }
+}
 
 void print_row(const char* label, const real* x, int n) {
   std::printf("%-26s", label);
@@ -129,6 +142,50 @@ int main() {
       worst_row_sum = std::max(worst_row_sum, std::fabs(row));
     }
     check(worst_row_sum < 1e-6, "each row of the gradient sums to 0");
+  }
+
+  std::printf("[embedding]\n");
+  {
+    // A table of V = 4 tokens with C = 3 numbers each (row v holds v, so the lookup is easy to
+    // read), and a batch of N = 4 positions in which token 2 appears three times.
+    const int V = 4, C = 3, N = 4;
+    Tensor table({V, C}, {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3});  // (V, C)
+    std::vector<int> ids = {2, 0, 2, 2};                        // (N)
+    Tensor out({N, C});                                         // (N, C)
+    embedding_forward(out.ptr(), ids.data(), table.ptr(), N, V, C);
+    std::printf("ids: 2 0 2 2\n");
+    print_rows("out row", out);
+
+    // A different gradient at every position, so the sums can be told apart.
+    Tensor dout({N, C}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});  // (N, C)
+    Tensor dtable({V, C});                                          // (V, C)
+    embedding_backward(dtable.ptr(), dout.ptr(), ids.data(), N, C);
+    print_rows("dtable row", dtable);
+    // The trap: a backward that assigns keeps only the last position that wrote each row.
+    Tensor assigned({V, C});  // (V, C)
+    for (int i = 0; i < N; i++) {
+      for (int c = 0; c < C; c++) assigned.at({ids[i], c}) = dout.at({i, c});
+    }
+    std::printf("with = instead of +=, dtable row 2 would be: %g %g %g\n", assigned.at({2, 0}),
+                assigned.at({2, 1}), assigned.at({2, 2}));
+    check(dtable.at({2, 0}) == 1 + 7 + 10 && dtable.at({2, 2}) == 3 + 9 + 12,
+          "row 2 holds the sum of the gradients of positions 0, 2 and 3");
+    check(dtable.at({1, 0}) == 0 && dtable.at({3, 2}) == 0, "tokens that do not occur get no gradient");
+
+    // The taped embedding against finite differences, with repeated ids. It is linear in the
+    // table, so a large step is exact.
+    Rng rng(4);
+    Tensor random_table({5, 3});  // (V, C)
+    for (real& v : random_table.data) v = static_cast<real>(rng.normal());
+    std::vector<int> repeated = {1, 4, 1, 1, 0, 4};
+    GradCheckOptions options;
+    options.step = 1e-2;
+    GradCheckResult r = check_gradients(
+        [&repeated](Tape& tape, const std::vector<Var>& in) { return embedding(tape, in[0], repeated); },
+        {&random_table}, {"table"}, options);
+    std::printf("embedding with ids 1 4 1 1 0 4: %zu elements checked, %s\n", r.checked,
+                r.passed(1e-3) ? "max relative error below 1e-3: passed" : "FAILED");
+    check(r.passed(1e-3), "the scatter-add backward passes the gradient check");
   }
 
   std::printf("%s\n", failures == 0 ? "all checks passed" : "SOME CHECKS FAILED");

@@ -78,7 +78,6 @@ void check_heads(int NH, int NKV, const char* where) {
 
 }  // namespace
 
-// ANCHOR: attention_forward_naive
 void attention_forward_naive(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH,
                              int NKV, int HS) {
   check_heads(NH, NKV, "attention_forward_naive");
@@ -126,7 +125,6 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
     }
   }
 }
-// ANCHOR_END: attention_forward_naive
 
 // ANCHOR: attention_backward_naive
 void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q,

@@ -9,7 +9,6 @@
 
 namespace foundry {
 
-// ANCHOR: model_config
 struct ModelConfig {
   int dim = 128;               // C: width of the residual stream
   int n_layers = 4;            // L: transformer blocks
@@ -25,7 +24,6 @@ struct ModelConfig {
   int head_size() const { return dim / n_heads; }  // HS
   int kv_dim() const { return n_kv_heads * head_size(); }  // NKV · HS
 };
-// ANCHOR_END: model_config
 
 // Every field of ModelConfig with its JSON name, range and help (model/config_fields.h): the one
 // declaration that parsing, validation, to_json and configs/README.md's model table come from.

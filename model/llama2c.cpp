@@ -11,7 +11,6 @@
 
 namespace foundry {
 
-// ANCHOR: load_llama2c_checkpoint
 Model load_llama2c_checkpoint(const std::string& path) {
   const std::string bytes = read_file(path, "llama2.c checkpoint");
 
@@ -23,7 +22,9 @@ Model load_llama2c_checkpoint(const std::string& path) {
   int32_t h[7];
   std::memcpy(h, bytes.data(), sizeof h);
   for (int i = 0; i < 7; i++) {
-    if (h[i] == 0 || (h[i] < 0 && i != 5)) {
+    // subtle: INT32_MIN has no positive counterpart, so a "negative vocab_size" of INT32_MIN
+    // cannot be negated; it is refused with the other impossible values.
+    if (h[i] == 0 || (h[i] < 0 && i != 5) || h[i] == INT32_MIN) {
       throw std::invalid_argument(path + ": header field " + names[i] + " = " + std::to_string(h[i]) +
                                   ", expected a positive number (is this a llama2.c legacy checkpoint?)");
     }
@@ -45,7 +46,9 @@ Model load_llama2c_checkpoint(const std::string& path) {
     throw std::invalid_argument(path + ": the header describes an invalid model: " + e.what());
   }
 
-  // Count the floats the header promises before touching any of them.
+  // Count the floats the header promises before touching any of them. validate() bounds every
+  // field (dim <= 2^16, hidden_dim <= 2^18, n_layers <= 2^10, ...), so this count stays far
+  // below 2^64: a forged header cannot wrap it around to the file's real size.
   // Every parameter of the table (the file holds exactly those, in its own order), plus the
   // legacy RoPE tables.
   size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size, KV = c.kv_dim(), HS = c.head_size();
@@ -91,6 +94,5 @@ Model load_llama2c_checkpoint(const std::string& path) {
   if (!c.tie_embeddings) take(w.output->ptr(), V * C);
   return model;
 }
-// ANCHOR_END: load_llama2c_checkpoint
 
 }  // namespace foundry

@@ -43,7 +43,6 @@ size_t saved_numbers(const ModelConfig& c, int B, int T) {
   return (2 * L + 1) * N + L * (size_t)B * c.n_heads * T * T + N * (size_t)c.vocab_size;
 }
 
-// ANCHOR: pooled_gradient_numbers
 size_t pooled_gradient_numbers(const ModelConfig& c, int B, int T) {
   size_t N = (size_t)B * T;
   size_t C = c.dim, F = c.hidden_dim, V = c.vocab_size;
@@ -55,7 +54,6 @@ size_t pooled_gradient_numbers(const ModelConfig& c, int B, int T) {
   const size_t block = std::max(3 * N * F, 2 * N * q + 2 * N * kv);
   return N * V + N * C + block;
 }
-// ANCHOR_END: pooled_gradient_numbers
 
 TrainingMemory estimate_training_memory(const ModelConfig& c, int B, int T) {
   validate(c);

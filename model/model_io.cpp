@@ -21,15 +21,12 @@ std::string join(const std::string& dir, const char* file) { return (std::filesy
 
 }  // namespace
 
-// ANCHOR: model_tensor_shapes
 std::vector<std::pair<std::string, Shape>> model_tensor_shapes(const ModelConfig& c, const ParamTable& table) {
   std::vector<std::pair<std::string, Shape>> shapes;
   for (const ParamEntry& e : param_entries(c, table)) shapes.push_back({e.name, e.shape});
   return shapes;
 }
-// ANCHOR_END: model_tensor_shapes
 
-// ANCHOR: save_model
 void save_model(const Model& model, const std::string& dir) {
   validate(model.config);
   std::error_code ec;
@@ -58,9 +55,7 @@ void save_model(const Model& model, const std::string& dir) {
   save_safetensors(join(dir, kWeightsFile), tensors, {{"format", "pt"}, {"producer", "llm-foundry"}});
   write_file_atomic(join(dir, kConfigFile), to_json(model.config).dump(2) + "\n");
 }
-// ANCHOR_END: save_model
 
-// ANCHOR: load_model
 Model load_model(const std::string& dir, const ParamTable& table) {
   const std::string config_path = join(dir, kConfigFile);
   const std::string weights_path = join(dir, kWeightsFile);
@@ -109,6 +104,5 @@ Model load_model(const std::string& dir, const ParamTable& table) {
   }
   return model;
 }
-// ANCHOR_END: load_model
 
 }  // namespace foundry

@@ -14,7 +14,8 @@ void rope_tables(real* cos, real* sin, int max_seq_len, int HS, double theta) {
   for (int pos = 0; pos < max_seq_len; pos++) {
     for (int i = 0; i < half; i++) {
       // Pair i turns at frequency theta^(−2i/HS): pair 0 once per position, the last pair
-      // about theta times slower. In double, so long contexts do not lose the angle's digits.
+      // theta^((HS−2)/HS) times slower (nearly theta for a large HS). In double, so long
+      // contexts do not lose the angle's digits.
       double freq = std::pow(theta, -2.0 * i / HS);
       double angle = pos * freq;
       cos[(size_t)pos * half + i] = static_cast<real>(std::cos(angle));

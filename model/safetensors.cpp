@@ -59,13 +59,35 @@ struct Entry {
   uint64_t end = 0;
 };
 
+// A short, bounded rendering of an untrusted JSON value for an error message. dump() would
+// recurse once per nesting level (a 200 KB "[[[[...]]]]" overflows the stack) and echo megabytes;
+// this looks at most one level down and cuts the text at max_chars.
+std::string json_excerpt(const nlohmann::json& j, size_t max_chars = 60) {
+  std::string out;
+  if (j.is_array() || j.is_object()) {
+    out += j.is_array() ? "[" : "{";
+    bool first = true;
+    for (auto it = j.begin(); it != j.end() && out.size() < max_chars; ++it) {
+      if (!first) out += ",";
+      first = false;
+      if (j.is_object()) out += nlohmann::json(it.key()).dump() + ":";
+      out += it->is_array() ? (it->empty() ? "[]" : "[...]") : it->is_object() ? (it->empty() ? "{}" : "{...}") : it->dump();
+    }
+    out += j.is_array() ? "]" : "}";
+  } else {
+    out = j.dump();
+  }
+  if (out.size() > max_chars) out = out.substr(0, max_chars) + "...";
+  return out;
+}
+
 std::string range_str(uint64_t begin, uint64_t end) {
   return "[" + std::to_string(begin) + ", " + std::to_string(end) + ")";
 }
 
 Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
   const std::string where = path + ": tensor '" + name + "'";
-  if (!j.is_object()) throw std::invalid_argument(where + ": header entry must be a JSON object, got " + j.dump());
+  if (!j.is_object()) throw std::invalid_argument(where + ": header entry must be a JSON object, got " + json_excerpt(j));
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "dtype" && it.key() != "shape" && it.key() != "data_offsets") {
       throw std::invalid_argument(where + ": unknown field '" + it.key() +
@@ -78,24 +100,24 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
   const nlohmann::json& dtype = j.at("dtype");
   if (!dtype.is_string() || dtype.get<std::string>() != "F32") {
-    throw std::invalid_argument(where + ": dtype " + dtype.dump() +
+    throw std::invalid_argument(where + ": dtype " + json_excerpt(dtype) +
                                 " is not supported; LLM Foundry reads and writes \"F32\" only");
   }
 
   Entry e;
   e.name = name;
   const nlohmann::json& shape = j.at("shape");
-  if (!shape.is_array()) throw std::invalid_argument(where + ": shape must be an array, got " + shape.dump());
+  if (!shape.is_array()) throw std::invalid_argument(where + ": shape must be an array, got " + json_excerpt(shape));
   // The element count is built with an overflow check: a forged shape like [2^40, 2^40] must be
   // rejected here, not wrap around and pass the byte-count comparison below.
   uint64_t numel = 1;
   for (const nlohmann::json& d : shape) {
     if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
-      throw std::invalid_argument(where + ": shape " + shape.dump() + " must hold non-negative integers below 2^31");
+      throw std::invalid_argument(where + ": shape " + json_excerpt(shape) + " must hold non-negative integers below 2^31");
     }
     uint64_t n = d.get<uint64_t>();
     if (n != 0 && numel > std::numeric_limits<uint64_t>::max() / 4 / n) {
-      throw std::invalid_argument(where + ": shape " + shape.dump() + " is too large");
+      throw std::invalid_argument(where + ": shape " + json_excerpt(shape) + " is too large");
     }
     numel *= n;
     e.shape.push_back(static_cast<int>(n));
@@ -105,15 +127,15 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
     throw std::invalid_argument(where + ": data_offsets must be two non-negative integers [begin, end], got " +
-                                offsets.dump());
+                                json_excerpt(offsets));
   }
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
   if (e.end < e.begin) {
-    throw std::invalid_argument(where + ": data_offsets " + offsets.dump() + " end before they begin");
+    throw std::invalid_argument(where + ": data_offsets " + json_excerpt(offsets) + " end before they begin");
   }
   if (e.end - e.begin != numel * 4) {
-    throw std::invalid_argument(where + ": data_offsets " + offsets.dump() + " cover " +
+    throw std::invalid_argument(where + ": data_offsets " + json_excerpt(offsets) + " cover " +
                                 std::to_string(e.end - e.begin) + " bytes, but shape " + shape_str(e.shape) +
                                 " of F32 needs " + std::to_string(numel * 4));
   }
@@ -122,7 +144,6 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
 }  // namespace
 
-// ANCHOR: save_safetensors
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   // The header: metadata first, then the tensors in the order given, packed back to back.
@@ -170,9 +191,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     }
   });
 }
-// ANCHOR_END: save_safetensors
 
-// ANCHOR: load_safetensors
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error(path + ": cannot open the safetensors file");
@@ -221,7 +240,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
       for (auto m = it.value().begin(); m != it.value().end(); ++m) {
         if (!m.value().is_string()) {
           throw std::invalid_argument(path + ": __metadata__ value of '" + m.key() + "' must be a string, got " +
-                                      m.value().dump());
+                                      json_excerpt(m.value()));
         }
         file.metadata[m.key()] = m.value().get<std::string>();
       }
@@ -278,6 +297,5 @@ SafetensorsFile load_safetensors(const std::string& path) {
   }
   return file;
 }
-// ANCHOR_END: load_safetensors
 
 }  // namespace foundry

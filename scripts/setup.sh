@@ -2,8 +2,10 @@
 # Installs what LLM Foundry needs to build, from Debian 12's packages, and nothing else.
 # Safe to run again: it installs only what is missing and says what it installs.
 #
-#   scripts/setup.sh            build dependencies
-#   scripts/setup.sh --extras   also gcovr (coverage report) and linux-perf (profiling)
+#   scripts/setup.sh            build dependencies, and the tools the test command uses (clang for
+#                               the second compiler and the sanitizer build, clang-format, clang-tidy)
+#   scripts/setup.sh --extras   also gcovr (coverage report), linux-perf (profiling) and ccache
+#                               (faster rebuilds; the build uses it when it is installed)
 set -euo pipefail
 
 # package           what it is for
@@ -15,9 +17,14 @@ PACKAGES=(
   catch2            # the test framework (Catch2 v2)
   nlohmann-json3-dev  # config.json, tokenizer.json, safetensors headers, metrics logs
   libcxxopts-dev    # command-line options of the foundry program
+  clang-14          # the second compiler of the test command, and the sanitizer and fuzzing builds
+  libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes
+  libomp-14-dev     # OpenMP for clang (g++ brings its own)
+  clang-format-14   # scripts/format.sh
+  clang-tidy-14     # scripts/tidy.sh
 )
 if [[ "${1:-}" == "--extras" ]]; then
-  PACKAGES+=(gcovr linux-perf)
+  PACKAGES+=(gcovr linux-perf ccache)
 fi
 
 missing=()

@@ -66,6 +66,13 @@ class BpeTokenizer : public Tokenizer {
   int special_id(const std::string& text) const;
   int byte_id(uint8_t b) const { return byte_to_id_[b]; }
 
+  // The ids of one pre-token. kRounds is the textbook loop (rescan after every merge, O(n^2)),
+  // kHeap the O(n log n) twin encode() uses for pieces longer than kLongPieceBytes; both give the
+  // same ids, which the tests check on GPT-2's merges.
+  enum class MergeMethod { kRounds, kHeap };
+  std::vector<int> merge_piece(std::string_view piece, MergeMethod method) const;
+  static constexpr size_t kLongPieceBytes = 64;
+
   // Hugging Face tokenizer.json (see bpe_io.cpp).
   std::string to_hf_json() const;
   void save_json(const std::string& path) const;  // atomic
@@ -80,6 +87,7 @@ class BpeTokenizer : public Tokenizer {
   struct EncodeCache;  // pre-token -> ids, for one encode call
   void encode_piece(std::string_view piece, std::vector<int>& out, EncodeCache& cache) const;
   void encode_piece_uncached(std::string_view piece, std::vector<int>& out) const;
+  std::vector<int> encode_piece_heap(std::string_view piece) const;
 
   std::vector<std::string> vocab_;  // (V) id -> bytes
   std::vector<BpeMerge> merges_;    // in rank order

@@ -145,7 +145,6 @@ void count_pretokens_file(const std::string& path, const std::vector<std::string
   if (in.bad()) throw std::runtime_error(path + ": read error");
 }
 
-// ANCHOR: train_bpe
 BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& options) {
   check_options(options);
   if (counts.counts.empty()) throw std::invalid_argument("the training corpus is empty (no text outside special tokens)");
@@ -251,7 +250,6 @@ BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& opti
   }
   return BpeTokenizer(std::move(vocab), std::move(merges), std::move(special_ids));
 }
-// ANCHOR_END: train_bpe
 
 BpeTokenizer train_bpe(std::string_view text, const BpeTrainOptions& options) {
   check_options(options);

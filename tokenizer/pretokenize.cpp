@@ -148,7 +148,6 @@ void split_and_pretokenize(std::string_view text, const SpecialMatcher& specials
   }
 }
 
-// ANCHOR: stream_split
 size_t split_and_pretokenize_stream(std::istream& in, const SpecialMatcher& specials, const PieceSink& sink,
                                     size_t block_bytes) {
   std::string buffer;  // bytes read but not yet handed out
@@ -193,6 +192,5 @@ size_t split_and_pretokenize_stream(std::istream& in, const SpecialMatcher& spec
   }
   return total;
 }
-// ANCHOR_END: stream_split
 
 }  // namespace foundry

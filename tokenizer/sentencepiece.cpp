@@ -85,7 +85,6 @@ float Llama2cTokenizer::score(int id) const {
   return scores_[id];
 }
 
-// ANCHOR: sp_encode
 std::vector<int> Llama2cTokenizer::encode(const std::string& text) const {
   std::vector<int> ids;
   if (text.empty()) return ids;
@@ -160,9 +159,7 @@ std::vector<int> Llama2cTokenizer::encode(const std::string& text) const {
   for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
   return out;
 }
-// ANCHOR_END: sp_encode
 
-// ANCHOR: sp_decode
 std::string Llama2cTokenizer::decode(const std::vector<int>& ids) const {
   std::string out;
   for (size_t i = 0; i < ids.size(); i++) {
@@ -178,7 +175,6 @@ std::string Llama2cTokenizer::decode(const std::vector<int>& ids) const {
   }
   return out;
 }
-// ANCHOR_END: sp_decode
 
 std::string Llama2cTokenizer::serialize() const {
   std::string out;
@@ -220,6 +216,13 @@ std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& byt
     read(&length, 4, what + " length");
     if (length < 0) {
       throw std::invalid_argument(where + ": " + what + " has length " + std::to_string(length) + ", expected >= 0");
+    }
+    // subtle: the length is a claim until the bytes are there; checked before it sizes anything,
+    // so a 15-byte file that promises a 2 GB piece is refused without allocating it.
+    if (static_cast<size_t>(length) > bytes.size() - offset) {
+      throw std::invalid_argument(where + ": truncated llama2.c tokenizer: " + what + " has length " +
+                                  std::to_string(length) + " but only " + std::to_string(bytes.size() - offset) +
+                                  " bytes are left");
     }
     std::string piece(static_cast<size_t>(length), '\0');
     read(&piece[0], static_cast<size_t>(length), what + " bytes");

@@ -134,7 +134,10 @@ struct Run {
   bool tty() const { return !opt.quiet && isatty(fileno(opt.out)); }
   template <typename... Args>
   void say(const char* format, Args... args) const {
-    if (!opt.quiet) std::fprintf(opt.out, format, args...);
+    if (opt.quiet) return;
+    // Without arguments the text is printed as it is (clang rejects a non-literal format alone).
+    if constexpr (sizeof...(args) == 0) std::fputs(format, opt.out);
+    else std::fprintf(opt.out, format, args...);
   }
 };
 

@@ -8,16 +8,13 @@
 #include "engine/matmul.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 
 namespace {
 
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (real& v : t.data) v = static_cast<real>(rng.normal());
-  return t;
-}
+using test::random_tensor;
 
 // out (M, N) = a (M, K) · b (K, N) with op(a), op(b) chosen by the flags, in double.
 // a_t: a is stored (K, M); b_t: b is stored (N, K).

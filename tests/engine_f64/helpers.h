@@ -6,16 +6,11 @@
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "tests/common/test_helpers.h"
 
 namespace foundry {
 namespace test {
 
-// A tensor of seeded standard normals times `scale`.
-inline Tensor random_tensor(const Shape& shape, Rng& rng, double scale = 1.0) {
-  Tensor t(shape);
-  for (real& v : t.data) v = static_cast<real>(scale * rng.normal());
-  return t;
-}
 
 // The tolerance every backward is held to in the double build.
 constexpr double kGradTol = 1e-6;

@@ -12,6 +12,7 @@
 
 #include "tokenizer/sentencepiece.h"
 #include "train/token_file.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -21,12 +22,7 @@ namespace {
 const std::string kSrc = FOUNDRY_SOURCE_DIR;
 const std::string kBin = FOUNDRY_BINARY_DIR;
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_bytes;
 
 // Runs a shell command with OMP_NUM_THREADS=1; returns its exit status.
 int run(const std::string& command) {

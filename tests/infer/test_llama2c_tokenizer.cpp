@@ -12,6 +12,7 @@
 
 #include "engine/rng.h"
 #include "tokenizer/sentencepiece.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 
@@ -19,12 +20,7 @@ namespace {
 
 const std::string kDir = std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/llama2c";
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_bytes;
 
 std::unique_ptr<Llama2cTokenizer> tok512() { return parse_llama2c_tokenizer(read_bytes(kDir + "/tok512.bin"), "tok512.bin"); }
 

@@ -9,16 +9,13 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "model/attention.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 
 namespace {
 
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (real& x : t.data) x = static_cast<real>(rng.normal());
-  return t;
-}
+using test::random_tensor;
 
 struct Run {
   Tensor out, att, dq, dk, dv;

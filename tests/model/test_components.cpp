@@ -9,16 +9,13 @@
 #include "model/rmsnorm.h"
 #include "model/rope.h"
 #include "model/swiglu.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 
 namespace {
 
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (real& v : t.data) v = static_cast<real>(rng.normal());
-  return t;
-}
+using test::random_tensor;
 
 // Rotates one head vector (HS numbers) to position `pos` with the model's tables.
 std::vector<real> rotate(const Tensor& x, const Tensor& cos, const Tensor& sin, int pos) {

@@ -13,6 +13,7 @@
 #include "engine/rng.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
+#include "tests/common/test_helpers.h"
 
 namespace foundry {
 namespace model_test {
@@ -22,11 +23,7 @@ constexpr double kGradTol = 1e-6;
 // A sabotaged backward must miss by far more than rounding: we require it to fail by this much.
 constexpr double kBrokenAtLeast = 1e-3;
 
-inline Tensor random_tensor(const Shape& shape, Rng& rng, double scale = 1.0, double offset = 0.0) {
-  Tensor t(shape);
-  for (real& v : t.data) v = static_cast<real>(offset + scale * rng.normal());
-  return t;
-}
+using test::random_tensor;
 
 // Runs the checker and asserts it passed, printing its report either way on failure.
 inline GradCheckResult require_grads_ok(const GradCheckFn& forward, std::vector<Tensor*> inputs,

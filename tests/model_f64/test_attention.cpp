@@ -16,16 +16,13 @@
 #include "engine/softmax.h"
 #include "model/attention.h"
 #include "model/rope.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 
 namespace {
 
-Tensor random_tensor(const Shape& shape, Rng& rng, double scale = 1.0) {
-  Tensor t(shape);
-  for (real& x : t.data) x = static_cast<real>(scale * rng.normal());
-  return t;
-}
+using test::random_tensor;
 
 struct Sizes {
   int B, T, NH, NKV, HS;

@@ -12,31 +12,14 @@
 #include "train/prepare.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  fs::path dir = fs::path(FOUNDRY_BINARY_DIR) / "test_train_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-// data/tinystories.txt in the checkout, else the shared copy next to it.
-std::string tinystories_path() {
-  const fs::path local = fs::path(FOUNDRY_SOURCE_DIR) / "data" / "tinystories.txt";
-  if (fs::exists(local)) return local.string();
-  return (fs::path(FOUNDRY_SOURCE_DIR) / ".." / "shared" / "data" / "tinystories.txt").string();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("test_train_tmp/" + name); }
 
 BpeTokenizer small_tokenizer(const std::string& text, int vocab) {
   BpeTrainOptions opt;
@@ -94,7 +77,7 @@ TEST_CASE("prepare splits by token fraction without a separator and writes valid
 }
 
 TEST_CASE("a short run of the tiny config on TinyStories beats the unigram baseline by far", "[train][tinystories]") {
-  const std::string text = read_text(tinystories_path());
+  const std::string text = test::load_corpus("tinystories.txt");
   // A 1024-token vocabulary keeps the output layer cheap; the model is configs/tiny.json.
   BpeTokenizer tok = small_tokenizer(text, 1024);
   const std::string dir = temp_dir("tinystories");

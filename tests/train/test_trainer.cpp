@@ -21,18 +21,14 @@
 #include "train/plot.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  fs::path dir = fs::path(FOUNDRY_BINARY_DIR) / "test_train_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("test_train_tmp/" + name); }
 
 // Synthetic text over 32 tokens with structure to learn: mostly "the next token is this one + 1",
 // sometimes a random jump (seeded). `reverse` counts down instead, for a validation split that

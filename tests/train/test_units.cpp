@@ -13,23 +13,16 @@
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
 #include "train/token_file.h"
+#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  fs::path dir = fs::path(FOUNDRY_BINARY_DIR) / "test_train_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("test_train_tmp/" + name); }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test::read_bytes;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Builds the seed corpus of every harness from the project's own valid files, into OUT
+# (default build-fuzz/corpus): nothing here is committed, it is made again in seconds.
+#
+#   fuzz/make_corpus.sh [OUT]         FOUNDRY=path/to/foundry (default build/foundry)
+#
+# The `foundry` program (the normal build, not the fuzz build) makes a tiny tokenizer, token
+# files, a model directory and a training checkpoint from 20 KB of TinyStories; the test
+# fixtures give GPT-2's files, a trained tokenizer.json and llama2.c's files. Multi-file inputs
+# are the files joined by the separator line of fuzz_util.h.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-$ROOT/build-fuzz/corpus}
+FOUNDRY=${FOUNDRY:-$ROOT/build/foundry}
+SEP=$'\n#--next-file--#\n'
+FIX=$ROOT/tests/fixtures
+[[ -x "$FOUNDRY" ]] || { echo "make_corpus.sh: $FOUNDRY not found; build the foundry program first (or set FOUNDRY=)" >&2; exit 1; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+seed() { mkdir -p "$OUT/$1"; cat > "$OUT/$1/$2"; }
+join_files() {  # join_files f1 f2 ...: the files with the separator between them
+  local first=1
+  for f in "$@"; do
+    [[ $first == 1 ]] || printf '%s' "$SEP"
+    first=0
+    cat "$f"
+  done
+}
+
+# A tiny run: tokenizer, token files, two training steps, a checkpoint and the best model.
+head -c 20000 "$ROOT/data/tinystories.txt" > "$WORK/corpus.txt"
+"$FOUNDRY" tokenizer train --input "$WORK/corpus.txt" --vocab-size 300 --special "<|endoftext|>" \
+  --out "$WORK/tokenizer.json" --quiet
+"$FOUNDRY" prepare --input "$WORK/corpus.txt" --tokenizer "$WORK/tokenizer.json" --out "$WORK/data" \
+  --separator "<|endoftext|>" > /dev/null
+cat > "$WORK/config.json" <<'JSON'
+{ "model": { "dim": 16, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "vocab_size": 300,
+             "hidden_dim": 32, "max_seq_len": 16, "norm_eps": 1e-5, "rope_theta": 10000,
+             "tie_embeddings": true },
+  "training": { "batch_size": 2, "seq_len": 16, "max_steps": 2, "warmup_steps": 1, "eval_interval": 2,
+                "eval_batches": 1, "checkpoint_interval": 2, "log_interval": 1 } }
+JSON
+OMP_NUM_THREADS=1 "$FOUNDRY" train --config "$WORK/config.json" --data "$WORK/data" --out "$WORK/run" --quiet \
+  > /dev/null
+CKPT=$(ls -d "$WORK"/run/ckpt-* | tail -n 1)
+
+seed safetensors tiny_model < "$CKPT/model.safetensors"
+seed safetensors optimizer < "$CKPT/optimizer.safetensors"
+seed safetensors parity_untied < "$FIX/parity/untied_gqa/model.safetensors"
+seed model_dir bpe < <(join_files "$CKPT/config.json" "$CKPT/model.safetensors" "$CKPT/tokenizer.json")
+seed model_dir parity < <(join_files "$FIX/parity/tied_mqa/config.json" "$FIX/parity/tied_mqa/model.safetensors" \
+  "$WORK/tokenizer.json")
+seed train_config tiny < "$WORK/config.json"
+for c in "$ROOT"/configs/*.json; do seed train_config "$(basename "$c" .json)" < "$c"; done
+seed checkpoint tiny < <(join_files "$CKPT/config.json" "$CKPT/model.safetensors" "$CKPT/optimizer.safetensors" \
+  "$CKPT/train_state.json")
+seed tokenizer_json trained < "$WORK/tokenizer.json"
+seed tokenizer_json hf < "$FIX/tokenizer/hf/tokenizer.json"
+# GPT-2's real files are 1.5 MB; the seed is their first 400 entries, which still load (the
+# bytes come first in vocab.json), plus the merges among them.
+python3 - "$FIX/tokenizer/gpt2" "$WORK" <<'PY'
+import json, sys
+src, work = sys.argv[1], sys.argv[2]
+vocab = json.load(open(f"{src}/vocab.json", encoding="utf-8"))
+small = {k: v for k, v in vocab.items() if v < 400}
+merges = [l for l in open(f"{src}/merges.txt", encoding="utf-8").read().split("\n") if l and not l.startswith("#")]
+kept = [m for m in merges if all(p in small for p in m.split(" ")) and m.replace(" ", "") in small]
+json.dump(small, open(f"{work}/vocab.json", "w", encoding="utf-8"), ensure_ascii=False)
+open(f"{work}/merges.txt", "w", encoding="utf-8").write("#version: 0.2\n" + "\n".join(kept) + "\n")
+PY
+seed gpt2_files small < <(join_files "$WORK/vocab.json" "$WORK/merges.txt")
+seed llama2c_tokenizer tok512 < "$FIX/llama2c/tok512.bin"
+# The real stories260K.bin is 1 MB, too big to mutate quickly: tiny checkpoints of the same
+# layout instead, one with a tied classifier and one without (negative vocab_size).
+python3 - "$OUT" <<'PY'
+import os, struct, sys
+def checkpoint(dim, hidden, layers, heads, kv_heads, vocab, seq_len):
+    hs = dim // heads
+    kv = kv_heads * hs
+    n = (abs(vocab) * dim + layers * dim + layers * dim * dim + 2 * layers * kv * dim + layers * dim * dim
+         + layers * dim + 3 * layers * hidden * dim + dim + 2 * seq_len * (hs // 2) + (abs(vocab) * dim if vocab < 0 else 0))
+    floats = [((i * 2654435761) % 1000) / 1000.0 - 0.5 for i in range(n)]
+    return struct.pack("<7i", dim, hidden, layers, heads, kv_heads, vocab, seq_len) + struct.pack("<%df" % n, *floats)
+os.makedirs(f"{sys.argv[1]}/llama2c_checkpoint", exist_ok=True)
+open(f"{sys.argv[1]}/llama2c_checkpoint/tied", "wb").write(checkpoint(8, 16, 1, 2, 1, 12, 4))
+open(f"{sys.argv[1]}/llama2c_checkpoint/untied", "wb").write(checkpoint(8, 12, 2, 2, 2, -10, 3))
+PY
+seed token_file train < "$WORK/data/val.bin"
+head -c 2000 "$WORK/corpus.txt" | seed pretokenize tinystories
+head -c 3000 "$ROOT/data/tinyshakespeare.txt" | seed pretokenize shakespeare
+seed pretokenize hard_cases < "$FIX/tokenizer/hf/text.txt"
+head -c 2000 "$WORK/corpus.txt" | seed encode tinystories
+seed encode hard_cases < "$FIX/tokenizer/hf/text.txt"
+printf 'abcdefghijklmnopqrstuvwxyz%.0s' $(seq 40) | seed encode no_spaces
+head -c 2000 "$WORK/data/val.bin" | tail -c 1976 | python3 -c '
+import sys, struct
+b = sys.stdin.buffer.read()
+ids = struct.unpack("<%dH" % (len(b) // 2), b[: len(b) // 2 * 2])
+sys.stdout.buffer.write(struct.pack("<%di" % len(ids), *ids))' | seed decode tinystories_ids
+echo "seed corpus in $OUT:"
+for d in "$OUT"/*/; do printf '  %-20s %s files, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done
