@@ -13,9 +13,9 @@
 // the process used instead of the elapsed time (at 2 threads: by the CPU time of both). No figure is asserted: timings on a
 // shared machine are noisy.
 #include <algorithm>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -84,9 +84,10 @@ int main(int argc, char** argv) {
     int new_tokens;
   };
   std::vector<Case> cases;
-  cases.push_back({"llama2c stories260K", load_llama2c_checkpoint(std::string(FOUNDRY_SOURCE_DIR) +
-                                                                   "/tests/fixtures/llama2c/stories260K.bin"),
-                   {1}, 256});
+  cases.push_back({"llama2c stories260K",
+                   load_llama2c_checkpoint(std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/llama2c/stories260K.bin"),
+                   {1},
+                   256});
   for (const char* name : {"small", "medium"}) {
     if (std::string(name).compare(0, only.size(), only) != 0 && !only.empty()) continue;
     Model m = make_model(reference_config(name));

@@ -79,20 +79,20 @@ int main(int argc, char** argv) {
       set_num_threads(threads);
       double mm = gflops([&] { matmul_forward(out.data(), a.data(), b.data(), M, K, N); }, flops, reps);
       double lin = gflops([&] { linear_forward(out.data(), a.data(), w.data(), M, K, N); }, flops, reps);
-      double ldx = gflops([&] { linear_backward(da.data(), nullptr, dout.data(), a.data(), w.data(), M, K, N); },
-                          flops, reps);
-      double ldw = gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), a.data(), w.data(), M, K, N); },
-                          flops, reps);
-      double mda = gflops([&] { matmul_backward(da.data(), nullptr, dout.data(), a.data(), b.data(), M, K, N); },
-                          flops, reps);
-      double mdb = gflops([&] { matmul_backward(nullptr, db.data(), dout.data(), a.data(), b.data(), M, K, N); },
-                          flops, reps);
+      double ldx =
+          gflops([&] { linear_backward(da.data(), nullptr, dout.data(), a.data(), w.data(), M, K, N); }, flops, reps);
+      double ldw =
+          gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), a.data(), w.data(), M, K, N); }, flops, reps);
+      double mda =
+          gflops([&] { matmul_backward(da.data(), nullptr, dout.data(), a.data(), b.data(), M, K, N); }, flops, reps);
+      double mdb =
+          gflops([&] { matmul_backward(nullptr, db.data(), dout.data(), a.data(), b.data(), M, K, N); }, flops, reps);
       // The naive loop is 20-50 times slower: one timed run (after a warm-up) is plenty.
       double naive = gflops([&] { matmul_naive(out.data(), a.data(), b.data(), M, K, N); }, flops, 1);
       char label[32];
       std::snprintf(label, sizeof label, "%dx%dx%d", M, K, N);
-      std::printf("%-16s %-8d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", label, threads, mm, lin, ldx, ldw, mda,
-                  mdb, naive);
+      std::printf("%-16s %-8d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", label, threads, mm, lin, ldx, ldw, mda, mdb,
+                  naive);
       std::fflush(stdout);
     }
   }

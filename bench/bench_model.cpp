@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/reference_configs.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "model/model.h"
-#include "bench/reference_configs.h"
 
 using namespace foundry;
 
@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
       {"small", make_config(256, 4, 8, 4, 704, 256), 16, 256},
       {"medium", make_config(512, 8, 8, 4, 1376, 256), 8, 256},
   };
-  std::printf("%-7s %9s %8s %7s %12s %10s %10s %10s\n", "config", "params", "B x T", "threads", "tokens/s",
-              "step ms", "fwd ms", "bwd ms");
+  std::printf("%-7s %9s %8s %7s %12s %10s %10s %10s\n", "config", "params", "B x T", "threads", "tokens/s", "step ms",
+              "fwd ms", "bwd ms");
   bool any = false;
   for (const Reference& r : refs) {
     if (which != "all" && which != r.name) continue;

@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/reference_configs.h"
 #include "engine/matmul.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
@@ -48,7 +49,6 @@
 #include "train/adamw.h"
 #include "train/data_loader.h"
 #include "train/trainer.h"
-#include "bench/reference_configs.h"
 
 using namespace foundry;
 
@@ -57,8 +57,8 @@ namespace {
 struct Reference {
   std::string name;
   ModelConfig model;
-  int B;           // batch rows; T = model.max_seq_len
-  int train_steps; // timed steps by default (about 5-10 s per measurement)
+  int B;            // batch rows; T = model.max_seq_len
+  int train_steps;  // timed steps by default (about 5-10 s per measurement)
 };
 
 const std::vector<Reference>& references() {
@@ -150,8 +150,8 @@ void measure_train(const Reference& r, int threads, int steps) {
   std::printf(
       "{\"impl\": \"foundry\", \"config\": \"%s\", \"threads\": %d, \"what\": \"train\", \"tokens_per_s\": %.1f, "
       "\"step_ms\": %.2f, \"gflops\": %.1f, \"params\": %zu, \"last_loss\": %.4f, \"peak_rss_mib\": %.1f}\n",
-      r.name.c_str(), num_threads(), tps, 1e3 * step, tps * train_flops_per_token(c, T) / 1e9,
-      model.num_parameters(), loss, peak_rss_mib());
+      r.name.c_str(), num_threads(), tps, 1e3 * step, tps * train_flops_per_token(c, T) / 1e9, model.num_parameters(),
+      loss, peak_rss_mib());
 }
 
 void measure_generate(const Reference& r, int threads, int repeats) {
@@ -218,9 +218,10 @@ void measure_tokenizer(int repeats) {
     BpeTokenizer tok = train_bpe(text, options);  // counting pre-tokens + the merge loop
     times.push_back(seconds_since(t0));
   }
-  std::printf("{\"impl\": \"foundry\", \"what\": \"tokenizer\", \"threads\": 1, \"corpus_mib\": %.2f, "
-              "\"vocab\": 8192, \"seconds\": %.4f}\n",
-              text.size() / 1048576.0, median(times));
+  std::printf(
+      "{\"impl\": \"foundry\", \"what\": \"tokenizer\", \"threads\": 1, \"corpus_mib\": %.2f, "
+      "\"vocab\": 8192, \"seconds\": %.4f}\n",
+      text.size() / 1048576.0, median(times));
 }
 
 // ---- the parent: run children, collect their JSON lines, print the table --------------------
@@ -380,8 +381,9 @@ int main(int argc, char** argv) {
       for (int t : threads) std::printf(" %9.0f", field(res["generate"][t], "tokens_per_s"));
       std::printf("\n");
     }
-    std::printf("\ntrain = tokens/s of a full step (forward, backward, clip, AdamW); GFLOP/s = model FLOPs\n"
-                "(6 per matmul parameter per token + causal attention); gen = greedy tokens/s, KV cache\n");
+    std::printf(
+        "\ntrain = tokens/s of a full step (forward, backward, clip, AdamW); GFLOP/s = model FLOPs\n"
+        "(6 per matmul parameter per token + causal attention); gen = greedy tokens/s, KV cache\n");
     if (wants("matmul")) {
       std::printf("\nmatmul 2048x512x1376 (linear_forward):");
       for (int t : threads) std::printf("  %d thread(s) %.1f GFLOP/s", t, field(results[""]["matmul"][t], "gflops"));

@@ -89,16 +89,19 @@ int main(int argc, char** argv) {
   o.vocab_size = 8192;
   o.special_tokens = {"<|endoftext|>"};
   const BpeTokenizer ours = train_bpe(std::string_view(stories), o);
-  const BpeTokenizer gpt2 = BpeTokenizer::load_gpt2(std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/tokenizer/gpt2/vocab.json",
-                                                    std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/tokenizer/gpt2/merges.txt");
+  const BpeTokenizer gpt2 =
+      BpeTokenizer::load_gpt2(std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/tokenizer/gpt2/vocab.json",
+                              std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/tokenizer/gpt2/merges.txt");
   struct Row {
     const char* name;
     const BpeTokenizer* tok;
     const std::string* text;
     const char* text_name;
   };
-  for (const Row& r : {Row{"ours (8192)", &ours, &stories, "tinystories"}, Row{"ours (8192)", &ours, &shakespeare, "tinyshakespeare"},
-                       Row{"gpt2 (50257)", &gpt2, &stories, "tinystories"}, Row{"gpt2 (50257)", &gpt2, &shakespeare, "tinyshakespeare"}}) {
+  for (const Row& r :
+       {Row{"ours (8192)", &ours, &stories, "tinystories"}, Row{"ours (8192)", &ours, &shakespeare, "tinyshakespeare"},
+        Row{"gpt2 (50257)", &gpt2, &stories, "tinystories"},
+        Row{"gpt2 (50257)", &gpt2, &shakespeare, "tinyshakespeare"}}) {
     size_t n = 0;
     const double t = best_of(3, [&] { n = r.tok->encode(*r.text).size(); });
     size_t n_stream = 0;
@@ -107,9 +110,9 @@ int main(int argc, char** argv) {
       n_stream = 0;
       r.tok->encode_stream(in, [&](const std::vector<int>& ids) { n_stream += ids.size(); });
     });
-    std::printf("%-13s %-16s %8zu tokens  %.2f bytes/token  encode %6.1f MB/s  stream %6.1f MB/s%s\n", r.name, r.text_name,
-                n, static_cast<double>(r.text->size()) / n, r.text->size() / t / 1e6, r.text->size() / ts / 1e6,
-                n == n_stream ? "" : "  STREAM MISMATCH");
+    std::printf("%-13s %-16s %8zu tokens  %.2f bytes/token  encode %6.1f MB/s  stream %6.1f MB/s%s\n", r.name,
+                r.text_name, n, static_cast<double>(r.text->size()) / n, r.text->size() / t / 1e6,
+                r.text->size() / ts / 1e6, n == n_stream ? "" : "  STREAM MISMATCH");
   }
   // Decoding is a concatenation of byte strings: the round trip costs little more than encoding.
   const double t_decode = best_of(3, [&] { (void)ours.decode(ours.encode(stories)); });

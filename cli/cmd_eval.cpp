@@ -1,6 +1,6 @@
 // foundry eval --model DIR (--text FILE | --tokens FILE) [--window T] [--logits-out FILE.npy]
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -58,8 +58,8 @@ int cmd_eval(int argc, char** argv) {
       "--logits-out writes every scored position's logits as a NumPy .npy file: float32, shape (N, T, V)\n"
       "for N windows of T positions and a vocabulary of V; numpy.load(path)[k, t] are the logits that\n"
       "predict token kT+t+1. That is N·T·V·4 bytes: above 1 GiB eval refuses unless --max-windows is given.");
-  options.add_options()("model", "model directory", cxxopts::value<std::string>())(
-      "text", "a text file to evaluate on", cxxopts::value<std::string>())(
+  options.add_options()("model", "model directory", cxxopts::value<std::string>())("text", "a text file to evaluate on",
+                                                                                   cxxopts::value<std::string>())(
       "tokens", "a token file (from foundry prepare) to evaluate on", cxxopts::value<std::string>())(
       "logits-out", "write the logits to this .npy file (float32, shape (N, T, V))", cxxopts::value<std::string>())(
       "window", "positions per window (default: the training context, else max_seq_len)", cxxopts::value<int>())(

@@ -3,8 +3,8 @@
 // Prints the prompt and then each new token's text as soon as it is sampled (stdout is flushed
 // per token); the speed goes to stderr so the text can be piped cleanly.
 #include <cmath>
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -46,7 +46,7 @@ int cmd_generate(int argc, char** argv) {
       "top-k", "keep only the k most likely tokens (0 = off)", cxxopts::value<int>()->default_value("0"))(
       "top-p", "keep the smallest set reaching this probability (1 = off)",
       cxxopts::value<double>()->default_value("0.9"))("seed", "random seed of the sampler",
-                                                       cxxopts::value<uint64_t>()->default_value("1337"))(
+                                                      cxxopts::value<uint64_t>()->default_value("1337"))(
       "threads", "threads to use, at least 1 (default: OMP_NUM_THREADS or all cores)", cxxopts::value<int>())(
       "h,help", "show this help");
   auto args = options.parse(argc, argv);
@@ -66,7 +66,8 @@ int cmd_generate(int argc, char** argv) {
   const double temperature = args["temperature"].as<double>(), top_p = args["top-p"].as<double>();
   if (!std::isfinite(temperature) || temperature < 0)
     throw UsageError("--temperature " + std::to_string(temperature) + ": expected a number >= 0 (0 is greedy)");
-  if (!(top_p > 0 && top_p <= 1)) throw UsageError("--top-p " + std::to_string(top_p) + ": expected 0 < p <= 1 (1 is off)");
+  if (!(top_p > 0 && top_p <= 1))
+    throw UsageError("--top-p " + std::to_string(top_p) + ": expected 0 < p <= 1 (1 is off)");
   if (args["top-k"].as<int>() < 0)
     throw UsageError("--top-k " + std::to_string(args["top-k"].as<int>()) + ": expected >= 0 (0 is off)");
 
@@ -90,7 +91,8 @@ int cmd_generate(int argc, char** argv) {
     namespace fs = std::filesystem;
     const fs::path d(dir);
     const std::string tok_file =
-        (d / (fs::exists(d / "tokenizer.json") || !fs::exists(d / "tokenizer.bin") ? "tokenizer.json" : "tokenizer.bin"))
+        (d /
+         (fs::exists(d / "tokenizer.json") || !fs::exists(d / "tokenizer.bin") ? "tokenizer.json" : "tokenizer.bin"))
             .string();
     check_model_tokenizer_vocab(model.config.vocab_size, (d / "config.json").string(), tokenizer->vocab_size(),
                                 tok_file);

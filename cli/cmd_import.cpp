@@ -3,8 +3,8 @@
 // Converts a legacy llama2.c checkpoint (see model/llama2c.h for the layout) and its
 // SentencePiece-style tokenizer into our model directory: config.json, model.safetensors and
 // tokenizer.bin (the tokenizer file byte for byte).
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 
 #include "cli/commands.h"
 #include "model/llama2c.h"
@@ -53,10 +53,11 @@ int cmd_import(int argc, char** argv) {
   }
   save_model_with_tokenizer(model, out, tokenizer.get());
   const ModelConfig& c = model.config;
-  std::printf("imported %s: dim %d, %d layers, %d heads (%d kv heads), hidden %d, vocab %d, context %d, %s "
-              "embeddings, %zu parameters\n-> %s (config.json, model.safetensors, tokenizer.bin)\n",
-              checkpoint.c_str(), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size,
-              c.max_seq_len, c.tie_embeddings ? "tied" : "untied", model.num_parameters(), out.c_str());
+  std::printf(
+      "imported %s: dim %d, %d layers, %d heads (%d kv heads), hidden %d, vocab %d, context %d, %s "
+      "embeddings, %zu parameters\n-> %s (config.json, model.safetensors, tokenizer.bin)\n",
+      checkpoint.c_str(), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, c.max_seq_len,
+      c.tie_embeddings ? "tied" : "untied", model.num_parameters(), out.c_str());
   return 0;
 }
 

@@ -3,8 +3,8 @@
 // Prints the architecture, every parameter tensor with its shape and count, the total, and an
 // estimate of the memory one training step needs (weights, gradients, AdamW state and the
 // activations the autograd tape keeps at batch B and context T; see model/memory.h).
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 #include <fstream>
 #include <string>
 
@@ -51,10 +51,10 @@ int cmd_model_info(int argc, char** argv) {
   options.add_options()("config", "a model config.json, or a training config with a \"model\" section",
                         cxxopts::value<std::string>())(
       "batch", "batch size B for the activation estimate (default: the training section's batch_size, else 1)",
-      cxxopts::value<int>())(
-      "context", "context length T (default: the training section's seq_len, else the model's max_seq_len)",
-      cxxopts::value<int>())("tensors", "list every tensor (default: one layer, the others are identical)")(
-      "h,help", "show this help");
+      cxxopts::value<int>())("context",
+                             "context length T (default: the training section's seq_len, else the model's max_seq_len)",
+                             cxxopts::value<int>())(
+      "tensors", "list every tensor (default: one layer, the others are identical)")("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -88,18 +88,19 @@ int cmd_model_info(int argc, char** argv) {
   if (args.count("context")) T = args["context"].as<int>(), t_from = "--context";
   if (B <= 0) throw UsageError("--batch " + std::to_string(B) + ": must be a positive integer");
   if (T <= 0 || T > c.max_seq_len) {
-    throw std::invalid_argument("context " + std::to_string(T) + " (from " + t_from + "): must be in [1, max_seq_len = " +
-                                std::to_string(c.max_seq_len) + "]");
+    throw std::invalid_argument("context " + std::to_string(T) + " (from " + t_from +
+                                "): must be in [1, max_seq_len = " + std::to_string(c.max_seq_len) + "]");
   }
 
   std::printf("[architecture]\n");
   std::printf("  dim (C)            %d\n", c.dim);
   std::printf("  n_layers (L)       %d\n", c.n_layers);
   std::printf("  n_heads (NH)       %d   head size HS = %d\n", c.n_heads, c.head_size());
-  std::printf("  n_kv_heads (NKV)   %d   %s\n", c.n_kv_heads,
-              c.n_kv_heads == c.n_heads ? "(multi-head attention)"
-                                        : ("(grouped-query: " + std::to_string(c.n_heads / c.n_kv_heads) +
-                                           " query heads per kv head)").c_str());
+  std::printf(
+      "  n_kv_heads (NKV)   %d   %s\n", c.n_kv_heads,
+      c.n_kv_heads == c.n_heads
+          ? "(multi-head attention)"
+          : ("(grouped-query: " + std::to_string(c.n_heads / c.n_kv_heads) + " query heads per kv head)").c_str());
   std::printf("  hidden_dim (F)     %d   (SwiGLU)\n", c.hidden_dim);
   std::printf("  vocab_size (V)     %d\n", c.vocab_size);
   std::printf("  max_seq_len        %d\n", c.max_seq_len);
@@ -118,7 +119,8 @@ int cmd_model_info(int argc, char** argv) {
     std::printf("  %-36s %-14s %12zu  %5.1f%%\n", p.name.c_str(), shape_str(p.value->shape).c_str(), p.value->size(),
                 100.0 * p.value->size() / total);
   }
-  if (!all && c.n_layers > 1) std::printf("  (layers 1..%d: the same as layer 0; --tensors lists them)\n", c.n_layers - 1);
+  if (!all && c.n_layers > 1)
+    std::printf("  (layers 1..%d: the same as layer 0; --tensors lists them)\n", c.n_layers - 1);
   std::printf("  total                                               %12zu\n", total);
 
   TrainingMemory m = estimate_training_memory(c, B, T);
@@ -134,8 +136,9 @@ int cmd_model_info(int argc, char** argv) {
   std::printf("  total                   %12s\n", human_bytes(m.training_bytes()).c_str());
   std::printf("  (a tape that keeps every op's gradient, as the lessons' tapes do, needs %s in total)\n",
               human_bytes(m.total_bytes()).c_str());
-  std::printf("\n[activations] every op node keeps its output and, on a default tape, its gradient; plus what its\n"
-              "backward saves\n");
+  std::printf(
+      "\n[activations] every op node keeps its output and, on a default tape, its gradient; plus what its\n"
+      "backward saves\n");
   for (const ActivationItem& item : m.activations) {
     std::printf("  %-58s %12s\n", item.what.c_str(), human_bytes(double(item.numbers) * m.bytes_per_number).c_str());
   }

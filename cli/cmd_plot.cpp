@@ -1,6 +1,6 @@
 // foundry plot --metrics RUN_DIR|metrics.jsonl [--out FILE.svg] [--title TEXT]
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -35,8 +35,9 @@ int cmd_plot(int argc, char** argv) {
   const MetricsSeries series = read_metrics(metrics.string());
   const std::string out =
       args.count("out") ? args["out"].as<std::string>() : (metrics.parent_path() / "loss.svg").string();
-  const std::string title = args.count("title") ? args["title"].as<std::string>()
-                                                : "Loss curves: " + fs::absolute(metrics).parent_path().filename().string();
+  const std::string title = args.count("title")
+                                ? args["title"].as<std::string>()
+                                : "Loss curves: " + fs::absolute(metrics).parent_path().filename().string();
   write_file_atomic(out, loss_curve_svg(series, title));
   std::printf("%s: %zu training steps, %zu evaluations\n", out.c_str(), series.train.size(), series.eval.size());
   return 0;

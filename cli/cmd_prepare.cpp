@@ -1,6 +1,6 @@
 // foundry prepare --input FILE... --tokenizer PATH --out DIR [--separator S] [--val-fraction F]
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -10,27 +10,28 @@
 namespace foundry::cli {
 
 int cmd_prepare(int argc, char** argv) {
-  cxxopts::Options options("foundry prepare",
-                           "Tokenize a text corpus into train.bin and val.bin token files for `foundry train`.\n"
-                           "With --separator, the corpus is cut into documents at each separator and the last\n"
-                           "documents go to validation; without one, the last fraction of the tokens does.\n"
-                           "A separator that never occurs in the input is reported and the split falls back to tokens.\n"
-                           "prepare.json records which tokenizer made the tokens; train and eval check it.");
+  cxxopts::Options options(
+      "foundry prepare",
+      "Tokenize a text corpus into train.bin and val.bin token files for `foundry train`.\n"
+      "With --separator, the corpus is cut into documents at each separator and the last\n"
+      "documents go to validation; without one, the last fraction of the tokens does.\n"
+      "A separator that never occurs in the input is reported and the split falls back to tokens.\n"
+      "prepare.json records which tokenizer made the tokens; train and eval check it.");
   options.add_options()("input", "text file(s) to tokenize, concatenated in order (repeat or comma-separate)",
                         cxxopts::value<std::vector<std::string>>())(
       "tokenizer", "tokenizer.json (or a model directory holding one, or a llama2.c tokenizer.bin)",
       cxxopts::value<std::string>())("out", "output directory (created if needed)", cxxopts::value<std::string>())(
       "separator", "document separator, e.g. '<|endoftext|>' (default: none, split by tokens)",
-      cxxopts::value<std::string>())(
-      "val-fraction", "share of documents (or tokens) held out for validation",
-      cxxopts::value<double>()->default_value("0.1"))("h,help", "show this help");
+      cxxopts::value<std::string>())("val-fraction", "share of documents (or tokens) held out for validation",
+                                     cxxopts::value<double>()->default_value("0.1"))("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
     return 0;
   }
   if (!args.count("input") || !args.count("tokenizer") || !args.count("out")) {
-    std::fprintf(stderr, "foundry prepare: --input, --tokenizer and --out are required\n\n%s\n", options.help().c_str());
+    std::fprintf(stderr, "foundry prepare: --input, --tokenizer and --out are required\n\n%s\n",
+                 options.help().c_str());
     return 2;
   }
   const double val_fraction = args["val-fraction"].as<double>();

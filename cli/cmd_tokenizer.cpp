@@ -63,14 +63,17 @@ cxxopts::ParseResult parse(cxxopts::Options& options, const std::vector<std::str
 std::vector<std::string> args_of(int argc, char** argv) { return std::vector<std::string>(argv, argv + argc); }
 
 int train(int argc, char** argv) {
-  cxxopts::Options options("foundry tokenizer train",
-                           "Train a byte-level BPE tokenizer (GPT-2 style) and save it as a Hugging Face tokenizer.json.\n"
-                           "Ids: 0-255 are the bytes, then the merges in the order they were made, then the special tokens.");
-  options.add_options()("input", "training text file(s): --input a.txt b.txt", cxxopts::value<std::vector<std::string>>())(
-      "vocab-size", "vocabulary size, counting the 256 bytes, the merges and the special tokens", cxxopts::value<int>())(
-      "special", "special token(s), kept whole and never merged: --special \"<|endoftext|>\"",
-      cxxopts::value<std::vector<std::string>>())("out", "output tokenizer.json, or a directory to write tokenizer.json into (created if missing)",
-                                                  cxxopts::value<std::string>()->default_value("tokenizer.json"))(
+  cxxopts::Options options(
+      "foundry tokenizer train",
+      "Train a byte-level BPE tokenizer (GPT-2 style) and save it as a Hugging Face tokenizer.json.\n"
+      "Ids: 0-255 are the bytes, then the merges in the order they were made, then the special tokens.");
+  options.add_options()("input", "training text file(s): --input a.txt b.txt",
+                        cxxopts::value<std::vector<std::string>>())(
+      "vocab-size", "vocabulary size, counting the 256 bytes, the merges and the special tokens",
+      cxxopts::value<int>())("special", "special token(s), kept whole and never merged: --special \"<|endoftext|>\"",
+                             cxxopts::value<std::vector<std::string>>())(
+      "out", "output tokenizer.json, or a directory to write tokenizer.json into (created if missing)",
+      cxxopts::value<std::string>()->default_value("tokenizer.json"))(
       "vocab-listing", "also write a human-readable vocabulary listing to this file", cxxopts::value<std::string>())(
       "quiet", "no progress line")("h,help", "show this help");
   auto args = parse(options, expand_multi(argc, argv, {"--input", "--special"}));
@@ -79,7 +82,8 @@ int train(int argc, char** argv) {
     return 0;
   }
   if (!args.count("input") || !args.count("vocab-size")) {
-    std::fprintf(stderr, "%s\nfoundry tokenizer train: --input and --vocab-size are required\n", options.help().c_str());
+    std::fprintf(stderr, "%s\nfoundry tokenizer train: --input and --vocab-size are required\n",
+                 options.help().c_str());
     return 2;
   }
   BpeTrainOptions train_options;
@@ -127,8 +131,8 @@ int train(int argc, char** argv) {
 
 int encode(int argc, char** argv) {
   cxxopts::Options options("foundry tokenizer encode", "Encode text to token ids (printed separated by spaces).");
-  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory", cxxopts::value<std::string>())(
-      "text", "the text to encode", cxxopts::value<std::string>())(
+  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory",
+                        cxxopts::value<std::string>())("text", "the text to encode", cxxopts::value<std::string>())(
       "file", "encode this file instead (streamed in bounded memory; - for stdin)", cxxopts::value<std::string>())(
       "tokens", "print one token per line: id and its bytes, escaped")("h,help", "show this help");
   auto args = parse(options, args_of(argc, argv));
@@ -215,10 +219,12 @@ std::vector<int> parse_ids(const std::string& text, const std::string& origin) {
 }
 
 int decode(int argc, char** argv) {
-  cxxopts::Options options("foundry tokenizer decode",
-                           "Decode token ids to text. Bytes that are not valid UTF-8 (a cut character) show as U+FFFD.");
-  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory", cxxopts::value<std::string>())(
-      "ids", "the ids, separated by spaces or commas", cxxopts::value<std::string>())(
+  cxxopts::Options options(
+      "foundry tokenizer decode",
+      "Decode token ids to text. Bytes that are not valid UTF-8 (a cut character) show as U+FFFD.");
+  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory",
+                        cxxopts::value<std::string>())("ids", "the ids, separated by spaces or commas",
+                                                       cxxopts::value<std::string>())(
       "file", "read the ids from this file instead (- for stdin)", cxxopts::value<std::string>())(
       "bytes", "write the exact bytes instead of text (no U+FFFD replacement)")("h,help", "show this help");
   auto args = parse(options, args_of(argc, argv));
@@ -257,9 +263,12 @@ int decode(int argc, char** argv) {
 }
 
 int info(int argc, char** argv) {
-  cxxopts::Options options("foundry tokenizer info", "Summarize a tokenizer: family, sizes, special tokens, first merges.");
-  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory", cxxopts::value<std::string>())(
-      "merges", "how many of the first merges to show", cxxopts::value<int>()->default_value("10"))("h,help", "show this help");
+  cxxopts::Options options("foundry tokenizer info",
+                           "Summarize a tokenizer: family, sizes, special tokens, first merges.");
+  options.add_options()("tokenizer", "tokenizer.json, tokenizer.bin or a model directory",
+                        cxxopts::value<std::string>())("merges", "how many of the first merges to show",
+                                                       cxxopts::value<int>()->default_value("10"))("h,help",
+                                                                                                   "show this help");
   auto args = parse(options, args_of(argc, argv));
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());

@@ -1,6 +1,6 @@
 // foundry train --config FILE --data DIR [--out DIR] [--set section.field=value ...] [--resume DIR] ...
-#include <cxxopts.hpp>
 #include <cstdio>
+#include <cxxopts.hpp>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -18,10 +18,9 @@ int cmd_train(int argc, char** argv) {
   options.add_options()("config", "training config (model + training sections)", cxxopts::value<std::string>())(
       "data", "directory with train.bin and val.bin (from `foundry prepare`)", cxxopts::value<std::string>())(
       "out", "run directory for checkpoints, metrics.jsonl and best/ (default: runs/<config name>)",
-      cxxopts::value<std::string>())(
-      "set", "override a config field, e.g. --set training.lr=3e-4 (repeatable)",
-      cxxopts::value<std::vector<std::string>>())("max-steps", "shortcut for --set training.max_steps=N",
-                                                  cxxopts::value<long>())(
+      cxxopts::value<std::string>())("set", "override a config field, e.g. --set training.lr=3e-4 (repeatable)",
+                                     cxxopts::value<std::vector<std::string>>())(
+      "max-steps", "shortcut for --set training.max_steps=N", cxxopts::value<long>())(
       "lr", "shortcut for --set training.lr=X", cxxopts::value<double>())(
       "batch-size", "shortcut for --set training.batch_size=N", cxxopts::value<int>())(
       "seed", "shortcut for --set training.seed=N", cxxopts::value<uint64_t>())(
@@ -41,7 +40,8 @@ int cmd_train(int argc, char** argv) {
 
   std::vector<std::string> overrides;
   if (args.count("set")) overrides = args["set"].as<std::vector<std::string>>();
-  if (args.count("max-steps")) overrides.push_back("training.max_steps=" + std::to_string(args["max-steps"].as<long>()));
+  if (args.count("max-steps"))
+    overrides.push_back("training.max_steps=" + std::to_string(args["max-steps"].as<long>()));
   if (args.count("lr")) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "training.lr=%.17g", args["lr"].as<double>());
@@ -61,8 +61,9 @@ int cmd_train(int argc, char** argv) {
   TrainConfig config;
   if (args.count("resume")) {
     if (args.count("config")) {
-      std::fprintf(stderr, "foundry train: --resume takes the config from the checkpoint; drop --config "
-                           "(use --set to change training fields)\n");
+      std::fprintf(stderr,
+                   "foundry train: --resume takes the config from the checkpoint; drop --config "
+                   "(use --set to change training fields)\n");
       return 2;
     }
     if (opt.overwrite) {

@@ -27,9 +27,12 @@ const Command kCommands[] = {
     {"train", "train a model from a JSON config (checkpoints, resume, early stopping)", foundry::cli::cmd_train},
     {"plot", "draw a run's training and validation loss curves as an SVG", foundry::cli::cmd_plot},
     {"model-info", "print a model's architecture, parameter counts and training memory", foundry::cli::cmd_model_info},
-    {"tokenizer", "train, inspect and use byte-level BPE tokenizers (train | encode | decode | info)", foundry::cli::cmd_tokenizer},
-    {"generate", "continue a prompt with a model (greedy or sampled, KV cache), streaming the text", foundry::cli::cmd_generate},
-    {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy", foundry::cli::cmd_eval},
+    {"tokenizer", "train, inspect and use byte-level BPE tokenizers (train | encode | decode | info)",
+     foundry::cli::cmd_tokenizer},
+    {"generate", "continue a prompt with a model (greedy or sampled, KV cache), streaming the text",
+     foundry::cli::cmd_generate},
+    {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
+     foundry::cli::cmd_eval},
     {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
 };
 // ANCHOR_END: command_table
@@ -68,7 +71,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "foundry %s: %s\n", c.name, e.what());
         return 2;
       } catch (const cxxopts::exceptions::parsing& e) {
-        std::fprintf(stderr, "foundry %s: %s\n", c.name, foundry::cli::explain_parse_error(e, argc - 1, argv + 1).c_str());
+        std::fprintf(stderr, "foundry %s: %s\n", c.name,
+                     foundry::cli::explain_parse_error(e, argc - 1, argv + 1).c_str());
         return 2;
       } catch (const std::exception& e) {
         std::fprintf(stderr, "foundry %s: error: %s\n", c.name, e.what());

@@ -76,8 +76,8 @@ void check_model_dir(const std::string& dir) {
   const fs::path d(dir);
   if (!fs::is_directory(d, ec) || fs::exists(d / "model.safetensors", ec)) return;
   // A run directory: metrics.jsonl and the training config, with the models one level down.
-  const bool run_dir = fs::exists(d / "metrics.jsonl", ec) || fs::is_directory(d / "best", ec) ||
-                       fs::is_directory(d / "model", ec);
+  const bool run_dir =
+      fs::exists(d / "metrics.jsonl", ec) || fs::is_directory(d / "best", ec) || fs::is_directory(d / "model", ec);
   if (!run_dir) return;
   std::string use;
   auto add = [&](const std::string& sub, const std::string& what) {
@@ -106,9 +106,9 @@ void check_model_dir(const std::string& dir) {
     }
     if (!newest.empty()) use = newest + " (its newest checkpoint)";
   }
-  throw UsageError(dir + " is a run directory of `foundry train`, not a model directory: use " +
-                   (use.empty() ? (d / "best").string() + " or " + (d / "model").string() + " once the run has saved one"
-                                : use));
+  throw UsageError(
+      dir + " is a run directory of `foundry train`, not a model directory: use " +
+      (use.empty() ? (d / "best").string() + " or " + (d / "model").string() + " once the run has saved one" : use));
 }
 
 }  // namespace foundry::cli

@@ -81,7 +81,8 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomic(path,
+                    [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 std::string read_file(const std::string& path, const std::string& what) {
@@ -92,7 +93,8 @@ std::string read_file(const std::string& path, const std::string& what) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw std::runtime_error(path + ": cannot open " + (what.empty() ? "" : "the " + what + " ") + "(missing or unreadable)");
+    throw std::runtime_error(path + ": cannot open " + (what.empty() ? "" : "the " + what + " ") +
+                             "(missing or unreadable)");
   }
   std::ostringstream bytes;
   bytes << in.rdbuf();

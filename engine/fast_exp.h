@@ -44,8 +44,8 @@ inline float fast_exp_float(float x) {
   // Every multiply-add below is an explicit std::fma: left to -ffp-contract=fast, g++ and clang
   // fuse different ones and the two builds would round differently.
   const float n = std::fma(xc, 1.44269504f, shift) - shift;
-  float r = std::fma(-n, 0.693359375f, xc);             // ln 2, high part: n · it is exact
-  r = std::fma(-n, -2.12194440e-4f, r);                 // ln 2, low part
+  float r = std::fma(-n, 0.693359375f, xc);  // ln 2, high part: n · it is exact
+  r = std::fma(-n, -2.12194440e-4f, r);      // ln 2, low part
   // exp(r) = 1 + r + r²·(1/2 + r/6 + ...), Cephes' coefficients
   float p = 1.9875691500e-4f;
   p = std::fma(p, r, 1.3981999507e-3f);
@@ -59,7 +59,7 @@ inline float fast_exp_float(float x) {
   float two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
   float y = p * two_n;
-  y = x < lo ? 0.0f : y;      // std::exp would give a subnormal here
+  y = x < lo ? 0.0f : y;  // std::exp would give a subnormal here
   y = x > hi ? INFINITY : y;
   return x == x ? y : x;  // x is NaN: NaN out
 }

@@ -8,8 +8,7 @@ namespace foundry {
 
 std::string GradCheckResult::str() const {
   std::ostringstream out;
-  out << "checked " << checked << " elements: max abs error " << max_abs_error << ", max rel error "
-      << max_rel_error;
+  out << "checked " << checked << " elements: max abs error " << max_abs_error << ", max rel error " << max_rel_error;
   if (!worst.empty()) out << ", worst at " << worst;
   return out.str();
 }

@@ -22,17 +22,17 @@
 namespace foundry {
 
 struct GradCheckOptions {
-  double step = 1e-5;        // h
-  double floor = 1e-3;       // denominator floor of the relative error
-  size_t max_elements = 0;   // 0: check every element; else a seeded sample of this many per input
-  uint64_t seed = 42;        // for the probe g and the sample
+  double step = 1e-5;       // h
+  double floor = 1e-3;      // denominator floor of the relative error
+  size_t max_elements = 0;  // 0: check every element; else a seeded sample of this many per input
+  uint64_t seed = 42;       // for the probe g and the sample
 };
 
 struct GradCheckResult {
   double max_abs_error = 0;
   double max_rel_error = 0;
-  std::string worst;  // "input 1 (w) element 7: analytic 0.31, numeric 0.29"
-  size_t checked = 0; // elements compared
+  std::string worst;   // "input 1 (w) element 7: analytic 0.31, numeric 0.29"
+  size_t checked = 0;  // elements compared
 
   // A check that compared nothing proves nothing, so it does not pass.
   bool passed(double tolerance) const { return checked > 0 && max_rel_error <= tolerance; }

@@ -119,8 +119,8 @@ Var matmul(Tape& tape, Var a, Var b) {
   const Tensor& A = tape.value(a);
   const Tensor& B = tape.value(b);
   if (A.rank() != 2 || B.rank() != 2 || A.dim(1) != B.dim(0)) {
-    throw std::invalid_argument("matmul: cannot multiply shapes " + shape_str(A.shape) + " and " +
-                                shape_str(B.shape) + " (need (M, K) and (K, N))");
+    throw std::invalid_argument("matmul: cannot multiply shapes " + shape_str(A.shape) + " and " + shape_str(B.shape) +
+                                " (need (M, K) and (K, N))");
   }
   int M = A.dim(0), K = A.dim(1), N = B.dim(1);
   Var out = tape.record("matmul", {a.id, b.id}, {M, N});

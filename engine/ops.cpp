@@ -39,8 +39,10 @@ void mul_forward(real* out, const real* a, const real* b, size_t n) {
 }
 
 void mul_backward(real* da, real* db, const real* dout, const real* a, const real* b, size_t n) {
-  if (da) for (size_t i = 0; i < n; i++) da[i] += dout[i] * b[i];
-  if (db) for (size_t i = 0; i < n; i++) db[i] += dout[i] * a[i];
+  if (da)
+    for (size_t i = 0; i < n; i++) da[i] += dout[i] * b[i];
+  if (db)
+    for (size_t i = 0; i < n; i++) db[i] += dout[i] * a[i];
 }
 
 // ANCHOR: silu
@@ -157,9 +159,8 @@ Var reshape(Tape& tape, Var x, const Shape& shape) {
   }
   Var out = tape.record("reshape", {x.id}, shape);
   copy_elements(tape.mutable_value(out).ptr(), X.ptr(), X.size());
-  tape.set_backward(out, [&tape, x, out] {
-    add_backward(tape.grad(x).ptr(), nullptr, tape.grad(out).ptr(), tape.grad(out).size());
-  });
+  tape.set_backward(
+      out, [&tape, x, out] { add_backward(tape.grad(x).ptr(), nullptr, tape.grad(out).ptr(), tape.grad(out).size()); });
   return out;
 }
 
@@ -170,9 +171,8 @@ Var transpose(Tape& tape, Var x) {
   Var out = tape.record("transpose", {x.id}, {N, M});
   // A 2-D transpose is the 4-D axis swap with the outer and inner sizes set to 1.
   swap_axes12_forward(tape.mutable_value(out).ptr(), X.ptr(), 1, M, N, 1);
-  tape.set_backward(out, [&tape, x, out, M, N] {
-    swap_axes12_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), 1, M, N, 1);
-  });
+  tape.set_backward(
+      out, [&tape, x, out, M, N] { swap_axes12_backward(tape.grad(x).ptr(), tape.grad(out).ptr(), 1, M, N, 1); });
   return out;
 }
 

@@ -39,7 +39,7 @@ Var sum(Tape& tape, Var x);
 Var mean(Tape& tape, Var x);
 Var silu(Tape& tape, Var x);
 Var reshape(Tape& tape, Var x, const Shape& shape);  // same element count, copies
-Var transpose(Tape& tape, Var x);                      // (M, N) -> (N, M)
-Var swap_axes12(Tape& tape, Var x);                    // (D0, D1, D2, D3) -> (D0, D2, D1, D3)
+Var transpose(Tape& tape, Var x);                    // (M, N) -> (N, M)
+Var swap_axes12(Tape& tape, Var x);                  // (D0, D1, D2, D3) -> (D0, D2, D1, D3)
 
 }  // namespace foundry

@@ -23,9 +23,9 @@ struct Rng {
   explicit Rng(uint64_t seed);
 
   uint64_t next_u64();
-  double uniform();                       // [0, 1), 53 random bits
-  double normal();                        // mean 0, standard deviation 1
-  uint64_t below(uint64_t n);             // uniform integer in [0, n), without modulo bias; n > 0
+  double uniform();            // [0, 1), 53 random bits
+  double normal();             // mean 0, standard deviation 1
+  uint64_t below(uint64_t n);  // uniform integer in [0, n), without modulo bias; n > 0
 };
 
 }  // namespace foundry

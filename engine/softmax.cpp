@@ -191,8 +191,8 @@ Var cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets) {
   tape.mutable_value(out)[0] = static_cast<real>(loss);
   // The targets are copied into the closure (N ints) so the caller's vector may die before backward.
   tape.set_backward(out, [&tape, logits, out, targets, N, V] {
-    cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),
-                           tape.grad(out)[0], N, V);
+    cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(), tape.grad(out)[0],
+                           N, V);
   });
   return out;
 }

@@ -28,8 +28,7 @@ TapeNode& Tape::next_node(const std::string& op) {
 
 const TapeNode& Tape::node(int id) const {
   if (id < 0 || id >= count_) {
-    throw std::out_of_range("tape has no node " + std::to_string(id) + " (it holds " + std::to_string(count_) +
-                            ")");
+    throw std::out_of_range("tape has no node " + std::to_string(id) + " (it holds " + std::to_string(count_) + ")");
   }
   return nodes_[id];
 }
@@ -122,7 +121,7 @@ void Tape::backward(Var out, const Tensor& dout) {
     if (!reached_[i] || !n.backward) continue;  // a leaf, or nothing downstream of `out` used it
     for (int id : n.inputs) reach(id);          // their gradients are about to receive a share
     n.backward();
-    close_grad(n);                              // n's gradient has been passed on
+    close_grad(n);  // n's gradient has been passed on
   }
   finish_grads();
 }
@@ -217,8 +216,8 @@ void Tape::return_grad_buffer(TapeNode& n) {
 
 void Tape::backward(Var loss) {
   if (value(loss).size() != 1) {
-    throw std::invalid_argument("Tape::backward(loss) needs a scalar loss, got shape " +
-                                shape_str(value(loss).shape) + "; pass a seed gradient for other outputs");
+    throw std::invalid_argument("Tape::backward(loss) needs a scalar loss, got shape " + shape_str(value(loss).shape) +
+                                "; pass a seed gradient for other outputs");
   }
   backward(loss, Tensor(value(loss).shape, 1));
 }

@@ -99,18 +99,18 @@ class Tape {
  private:
   TapeNode& next_node(const std::string& op);
   TapeNode& recorded(Var v, const char* who);  // node v, which must be recorded since clear()
-  void reach(int id);  // a gradient flows into node id: mark it, open its gradient
+  void reach(int id);                          // a gradient flows into node id: mark it, open its gradient
   // The gradient-buffer policy (own buffers or pooled), in the order backward calls it:
-  void start_grads();            // before the reverse loop
-  void open_grad(TapeNode& n);   // a gradient first reaches op node n
-  void close_grad(TapeNode& n);  // n's backward has passed its gradient on
-  void finish_grads();           // after the reverse loop
+  void start_grads();                    // before the reverse loop
+  void open_grad(TapeNode& n);           // a gradient first reaches op node n
+  void close_grad(TapeNode& n);          // n's backward has passed its gradient on
+  void finish_grads();                   // after the reverse loop
   void take_grad_buffer(TapeNode& n);    // n.own_grad ← a pooled buffer, resized and zeroed
   void return_grad_buffer(TapeNode& n);  // n.own_grad's buffer → the pool
-  std::deque<TapeNode> nodes_;  // a deque: growing it never moves existing nodes
-  int count_ = 0;               // nodes recorded since the last clear()
+  std::deque<TapeNode> nodes_;           // a deque: growing it never moves existing nodes
+  int count_ = 0;                        // nodes recorded since the last clear()
   bool reuse_grads_ = false;
-  std::vector<char> reached_;   // during backward: has a gradient flowed into node i?
+  std::vector<char> reached_;                 // during backward: has a gradient flowed into node i?
   std::vector<std::vector<real>> grad_pool_;  // free gradient buffers (set_reuse_grads mode)
 };
 

@@ -28,9 +28,8 @@ Tensor::Tensor(Shape shape_, real fill) : shape(std::move(shape_)), data(shape_n
 
 Tensor::Tensor(Shape shape_, std::vector<real> values) : shape(std::move(shape_)), data(std::move(values)) {
   if (data.size() != shape_numel(shape)) {
-    throw std::invalid_argument("Tensor of shape " + shape_str(shape) + " needs " +
-                                std::to_string(shape_numel(shape)) + " values, got " +
-                                std::to_string(data.size()));
+    throw std::invalid_argument("Tensor of shape " + shape_str(shape) + " needs " + std::to_string(shape_numel(shape)) +
+                                " values, got " + std::to_string(data.size()));
   }
 }
 
@@ -53,8 +52,8 @@ size_t flat_index(const Shape& shape, std::initializer_list<int> index) {
   size_t k = 0;
   for (int i : index) {
     if (i < 0 || i >= shape[k]) {
-      throw std::out_of_range("index " + std::to_string(i) + " out of range for dimension " +
-                              std::to_string(k) + " of shape " + shape_str(shape));
+      throw std::out_of_range("index " + std::to_string(i) + " out of range for dimension " + std::to_string(k) +
+                              " of shape " + shape_str(shape));
     }
     offset = offset * shape[k] + i;
     k++;
@@ -75,8 +74,8 @@ void Tensor::resize(const Shape& new_shape) {
 // ANCHOR: reshaped
 Tensor Tensor::reshaped(const Shape& new_shape) const {
   if (shape_numel(new_shape) != size()) {
-    throw std::invalid_argument("cannot reshape a tensor of shape " + shape_str(shape) + " to " +
-                                shape_str(new_shape) + ": element counts differ");
+    throw std::invalid_argument("cannot reshape a tensor of shape " + shape_str(shape) + " to " + shape_str(new_shape) +
+                                ": element counts differ");
   }
   Tensor out;
   out.shape = new_shape;

@@ -88,8 +88,7 @@ int main(int argc, char** argv) {
     const int batches = std::max(1, std::min<int>(config.training.eval_batches, data.val.size() / (B * T)));
     const double val = validation_loss(model, tape, data.val, B, T, batches, batch);
     std::printf("saved model %s: validation loss %.4f (training measured %.4f; uniform guessing ln %d = %.4f)\n",
-                model_dir.c_str(), val, result.best_val_loss, tokenizer.vocab_size(),
-                std::log(tokenizer.vocab_size()));
+                model_dir.c_str(), val, result.best_val_loss, tokenizer.vocab_size(), std::log(tokenizer.vocab_size()));
 
     DecodeState state = make_decode_state(model.config);
     Sampler sampler(SamplingSettings{0.8, 40, 0.95}, /*seed=*/1);

@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (tok->decode(ids) != text) fuzz::fail("BPE: decode(encode(text)) != text");
     std::istringstream in(text);
     std::vector<int> streamed;
-    tok->encode_stream(in, [&](const std::vector<int>& batch) { streamed.insert(streamed.end(), batch.begin(), batch.end()); }, 5);
+    tok->encode_stream(
+        in, [&](const std::vector<int>& batch) { streamed.insert(streamed.end(), batch.begin(), batch.end()); }, 5);
     if (streamed != ids) fuzz::fail("BPE: encode_stream differs from encode");
   }
   // BOS decodes to its own piece; after it, the dummy prefix space is dropped and the text is back.

@@ -46,7 +46,7 @@ EvalResult evaluate(Model& model, const std::vector<int>& tokens, int window_len
   EvalResult result;
   result.windows = N;
   result.window_len = T;
-  Tape tape;  // reused: every window records the same ops with the same shapes
+  Tape tape;                               // reused: every window records the same ops with the same shapes
   std::vector<real> probs((size_t)T * V);  // (T, V) scratch for the loss
   std::vector<int> inputs(T), targets(T);
   double total_loss = 0;
@@ -107,7 +107,8 @@ TrainingContext training_context(const std::string& model_dir, const ModelConfig
   const fs::path run_config = model_path.parent_path() / "config.json";
   j = read_json_or_null(run_config);
   if (j.is_object() && j.contains("model") && j.contains("training") && j["training"].is_object() &&
-      j["model"] == to_json(config) && (ctx.seq_len = positive_int(j["training"].value("seq_len", nlohmann::json()))) > 0) {
+      j["model"] == to_json(config) &&
+      (ctx.seq_len = positive_int(j["training"].value("seq_len", nlohmann::json()))) > 0) {
     ctx.source = (dir / ".." / "config.json").lexically_normal().string();
     return ctx;
   }

@@ -24,9 +24,9 @@
 namespace foundry {
 
 struct EvalResult {
-  int windows = 0;      // N
-  int window_len = 0;   // T
-  size_t targets = 0;   // N · T positions scored
+  int windows = 0;     // N
+  int window_len = 0;  // T
+  size_t targets = 0;  // N · T positions scored
   double mean_loss = 0;
   double perplexity = 0;
 };

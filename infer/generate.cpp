@@ -42,17 +42,19 @@ std::vector<int> prompt_ids(const Tokenizer& tokenizer, const std::string& promp
   const size_t longest = longest_token_bytes(tokenizer);
   if (prompt.size() > static_cast<size_t>(std::max(max_seq_len, 0)) * longest) {
     throw std::invalid_argument("generate: the prompt is " + std::to_string(prompt.size()) + " bytes, so at least " +
-                                std::to_string((prompt.size() + longest - 1) / longest) + " tokens (no token is longer than " +
-                                std::to_string(longest) + " bytes), but the model's context (max_seq_len) is " +
-                                std::to_string(max_seq_len) + "; shorten the prompt");
+                                std::to_string((prompt.size() + longest - 1) / longest) +
+                                " tokens (no token is longer than " + std::to_string(longest) +
+                                " bytes), but the model's context (max_seq_len) is " + std::to_string(max_seq_len) +
+                                "; shorten the prompt");
   }
   std::vector<int> ids;
   if (tokenizer.bos_id() >= 0) {
     ids.push_back(tokenizer.bos_id());  // as run.c: every sequence starts with BOS
   } else if (prompt.empty()) {
     if (tokenizer.eos_id() < 0) {
-      throw std::invalid_argument("generate: the prompt is empty and the tokenizer has neither a BOS nor an "
-                                  "end-of-text token to start from; give a prompt");
+      throw std::invalid_argument(
+          "generate: the prompt is empty and the tokenizer has neither a BOS nor an "
+          "end-of-text token to start from; give a prompt");
     }
     ids.push_back(tokenizer.eos_id());  // an empty prompt = the start of a new document
   }

@@ -177,7 +177,8 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
       key_layer[(size_t)j * max_T + pos] = s.k[j];
       value_layer[(size_t)j * max_T + pos] = s.v[j];
     }
-    cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV, HS, threads);
+    cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV,
+                             HS, threads);
     matvec(s.proj.ptr(), lw.wo->ptr(), s.att.ptr(), C, NH * HS, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];  // h = x + attention(...)
 

@@ -37,8 +37,8 @@ namespace foundry {
 
 // ANCHOR: decode_state
 struct KVCache {
-  Tensor key;    // (L, NKV, HS, max_seq_len) keys after RoPE, transposed: k_t[i] at [l][g][i][t]
-  Tensor value;  // (L, NKV, HS, max_seq_len) values, transposed the same way
+  Tensor key;      // (L, NKV, HS, max_seq_len) keys after RoPE, transposed: k_t[i] at [l][g][i][t]
+  Tensor value;    // (L, NKV, HS, max_seq_len) values, transposed the same way
   int length = 0;  // positions filled: the next token goes to position `length`
 };
 

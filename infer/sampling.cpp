@@ -9,7 +9,9 @@ namespace foundry {
 
 namespace {
 // Descending probability, then ascending id: a total order, so every sort gives one answer.
-bool more_probable(const TokenProb& a, const TokenProb& b) { return a.prob > b.prob || (a.prob == b.prob && a.id < b.id); }
+bool more_probable(const TokenProb& a, const TokenProb& b) {
+  return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
+}
 }  // namespace
 
 // ANCHOR: sample_greedy
@@ -89,11 +91,14 @@ int draw(const std::vector<TokenProb>& candidates, Rng& rng) {
 
 void validate(const SamplingSettings& s) {
   if (!(s.temperature >= 0) || !std::isfinite(s.temperature)) {
-    throw std::invalid_argument("sampling: temperature = " + std::to_string(s.temperature) + ", expected >= 0 (0 is greedy)");
+    throw std::invalid_argument("sampling: temperature = " + std::to_string(s.temperature) +
+                                ", expected >= 0 (0 is greedy)");
   }
-  if (s.top_k < 0) throw std::invalid_argument("sampling: top_k = " + std::to_string(s.top_k) + ", expected >= 0 (0 is off)");
+  if (s.top_k < 0)
+    throw std::invalid_argument("sampling: top_k = " + std::to_string(s.top_k) + ", expected >= 0 (0 is off)");
   if (!(s.top_p > 0 && s.top_p <= 1)) {
-    throw std::invalid_argument("sampling: top_p = " + std::to_string(s.top_p) + ", expected 0 < top_p <= 1 (1 is off)");
+    throw std::invalid_argument("sampling: top_p = " + std::to_string(s.top_p) +
+                                ", expected 0 < top_p <= 1 (1 is off)");
   }
 }
 

@@ -35,11 +35,14 @@ int main() {
 
   // ANCHOR: hello_tensor
   // A (2, 3) matrix times a (3, 2) matrix, small enough to check by hand.
+  // The matrices laid out as rows (clang-format would join them).
+  // clang-format off
   Tensor a({2, 3}, {1, 2, 3,
                     4, 5, 6});  // (2, 3)
   Tensor b({3, 2}, {1, 0,
                     0, 1,
                     1, 1});     // (3, 2)
+  // clang-format on
   Tensor a_grad(a.shape), b_grad(b.shape);
 
   Tape tape;
@@ -54,10 +57,10 @@ int main() {
   const Tensor& C = tape.value(c);
   std::printf("c = a . b = [[%g, %g], [%g, %g]]\n", C[0], C[1], C[2], C[3]);
   std::printf("loss = sum(c) = %g\n", tape.value(loss)[0]);
-  std::printf("dloss/da = [[%g, %g, %g], [%g, %g, %g]]\n", a_grad[0], a_grad[1], a_grad[2], a_grad[3],
-              a_grad[4], a_grad[5]);
-  std::printf("dloss/db = [[%g, %g], [%g, %g], [%g, %g]]\n", b_grad[0], b_grad[1], b_grad[2], b_grad[3],
-              b_grad[4], b_grad[5]);
+  std::printf("dloss/da = [[%g, %g, %g], [%g, %g, %g]]\n", a_grad[0], a_grad[1], a_grad[2], a_grad[3], a_grad[4],
+              a_grad[5]);
+  std::printf("dloss/db = [[%g, %g], [%g, %g], [%g, %g]]\n", b_grad[0], b_grad[1], b_grad[2], b_grad[3], b_grad[4],
+              b_grad[5]);
 
   std::printf("[checks]\n");
   // c[0][0] = 1·1 + 2·0 + 3·1 = 4, and so on; all small integers, exact in float.
@@ -71,8 +74,8 @@ int main() {
         "the gradient reaches the second input");
 
   // The folders every later lesson refers to, found from the path compiled into this program.
-  static const char* kFolders[] = {"engine", "model", "tokenizer", "train", "infer", "cli",
-                                   "lessons", "tests", "tools", "bench", "scripts", "configs"};
+  static const char* kFolders[] = {"engine",  "model", "tokenizer", "train", "infer",   "cli",
+                                   "lessons", "tests", "tools",     "bench", "scripts", "configs"};
   bool all_there = true;
   for (const char* f : kFolders) {
     if (!std::filesystem::is_directory(std::string(FOUNDRY_SOURCE_DIR) + "/" + f)) {

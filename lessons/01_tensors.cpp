@@ -45,7 +45,7 @@ std::vector<size_t> strides_of(const Shape& shape) {
 int main() {
   std::printf("[layout]\n");
   // ANCHOR: make_x
-  Tensor x({2, 3, 4});  // (2, 3, 4), zeros
+  Tensor x({2, 3, 4});                                                // (2, 3, 4), zeros
   for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<real>(i);  // element i holds i
   // ANCHOR_END: make_x
   std::vector<size_t> s = strides_of(x.shape);

@@ -127,8 +127,8 @@ int main() {
   std::printf("[tensor]\n");
   // ANCHOR: tensor_example
   // The same function on tensors: L = sum(w ⊙ x + w). w is a parameter used twice, x is data.
-  Tensor w({3}, {3, -1, 0.5});  // (3) a parameter
-  Tensor w_grad({3});           // (3) dL/dw, accumulated by backward
+  Tensor w({3}, {3, -1, 0.5});     // (3) a parameter
+  Tensor w_grad({3});              // (3) dL/dw, accumulated by backward
   Tensor x_data({3}, {4, 2, -2});  // (3) an input: no gradient wanted
 
   Tape tape;

@@ -43,8 +43,7 @@ Tensor random_matrix(int rows, int cols, Rng& rng) {
 // ANCHOR: backward_loops
 // The backward straight from the index formulas, one multiply-add at a time:
 //   out_ij = Σ_k a_ik b_kj   ⇒   da_ik = Σ_j dout_ij b_kj,   db_kj = Σ_i a_ik dout_ij
-void matmul_backward_loops(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K,
-                           int N) {
+void matmul_backward_loops(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K, int N) {
   for (int i = 0; i < M; i++)
     for (int k = 0; k < K; k++)
       for (int j = 0; j < N; j++) {
@@ -61,8 +60,8 @@ Var matmul_without_db(Tape& tape, Var a, Var b) {
   Var out = tape.record("matmul_without_db", {a.id, b.id}, {M, N});
   matmul_forward(tape.mutable_value(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), M, K, N);
   tape.set_backward(out, [&tape, a, b, out, M, K, N] {
-    matmul_backward(tape.grad(a).ptr(), nullptr, tape.grad(out).ptr(), tape.value(a).ptr(),
-                    tape.value(b).ptr(), M, K, N);
+    matmul_backward(tape.grad(a).ptr(), nullptr, tape.grad(out).ptr(), tape.value(a).ptr(), tape.value(b).ptr(), M, K,
+                    N);
   });
   return out;
 }
@@ -85,12 +84,15 @@ double gflops(F run, int M, int K, int N, int reps) {
 
 int main() {
   std::printf("[forward]\n");
+  // The matrices laid out as rows (clang-format would join them).
+  // clang-format off
   Tensor a({2, 3}, {1, 2, 3,
                     4, 5, 6});  // (M, K) = (2, 3)
   Tensor b({3, 2}, {7, 8,
                     9, 10,
                     11, 12});   // (K, N) = (3, 2)
   Tensor out({2, 2});           // (M, N)
+  // clang-format on
   matmul_forward(out.ptr(), a.ptr(), b.ptr(), 2, 3, 2);
   print_matrix("a", a);
   print_matrix("b", b);
@@ -132,12 +134,12 @@ int main() {
   Tensor ga = random_matrix(4, 5, rng), gb = random_matrix(5, 3, rng);  // (4, 5), (5, 3)
   GradCheckOptions options;
   options.step = 1e-2;
-  GradCheckResult good = check_gradients(
-      [](Tape& tape, const std::vector<Var>& in) { return matmul(tape, in[0], in[1]); }, {&ga, &gb},
-      {"a", "b"}, options);
-  GradCheckResult broken = check_gradients(
-      [](Tape& tape, const std::vector<Var>& in) { return matmul_without_db(tape, in[0], in[1]); },
-      {&ga, &gb}, {"a", "b"}, options);
+  GradCheckResult good =
+      check_gradients([](Tape& tape, const std::vector<Var>& in) { return matmul(tape, in[0], in[1]); }, {&ga, &gb},
+                      {"a", "b"}, options);
+  GradCheckResult broken =
+      check_gradients([](Tape& tape, const std::vector<Var>& in) { return matmul_without_db(tape, in[0], in[1]); },
+                      {&ga, &gb}, {"a", "b"}, options);
   // ANCHOR_END: gradcheck_call
   std::printf("matmul: %zu elements checked, %s\n", good.checked,
               good.passed(1e-3) ? "max relative error below 1e-3: passed" : "FAILED");
@@ -155,11 +157,9 @@ int main() {
     // x holds two rows of K = 3 inputs; w holds N = 2 rows of K = 3 weights, one row per output,
     // stored (out, in) as in the model files. out[i][n] = Σ_k x[i][k] · w[n][k]: row i of x dotted
     // with row n of w, so no transpose is ever copied.
-    Tensor x({2, 3}, {1, 2, 3,
-                      4, 5, 6});   // (M, K) = (2, 3)
-    Tensor w({2, 3}, {1, 0, -1,
-                      2, 1, 0});   // (N, K) = (2, 3): out_features, in_features
-    Tensor y({2, 2});              // (M, N)
+    Tensor x({2, 3}, {1, 2, 3, 4, 5, 6});   // (M, K) = (2, 3)
+    Tensor w({2, 3}, {1, 0, -1, 2, 1, 0});  // (N, K) = (2, 3): out_features, in_features
+    Tensor y({2, 2});                       // (M, N)
     linear_forward(y.ptr(), x.ptr(), w.ptr(), 2, 3, 2);
     print_matrix("x", x);
     print_matrix("w", w);
@@ -190,9 +190,9 @@ int main() {
     gx.shape = {2, 4, 5};                                                 // (B, T, K)
     GradCheckOptions options;
     options.step = 1e-2;
-    GradCheckResult lin = check_gradients(
-        [](Tape& tape, const std::vector<Var>& in) { return linear(tape, in[0], in[1]); }, {&gx, &gw},
-        {"x", "w"}, options);
+    GradCheckResult lin =
+        check_gradients([](Tape& tape, const std::vector<Var>& in) { return linear(tape, in[0], in[1]); }, {&gx, &gw},
+                        {"x", "w"}, options);
     std::printf("linear on (2, 4, 5) x (3, 5): %zu elements checked, %s\n", lin.checked,
                 lin.passed(1e-3) ? "max relative error below 1e-3: passed" : "FAILED");
     check(lin.passed(1e-3), "linear's backward passes the gradient check");

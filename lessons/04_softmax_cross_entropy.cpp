@@ -122,7 +122,7 @@ int main() {
     tape.backward(fused);  // d_fused = (p − onehot) / N
 
     Tape tape2;
-    Var log_p = log_softmax(tape2, tape2.param(logits, d_composed));             // (N, V)
+    Var log_p = log_softmax(tape2, tape2.param(logits, d_composed));            // (N, V)
     Var picked = sum(tape2, mul(tape2, log_p, tape2.input(onehot, "onehot")));  // Σ_i log p_{i,t_i}
     Var composed = scale(tape2, picked, real(-1) / N);                          // the mean, negated
     tape2.backward(composed);
@@ -150,15 +150,15 @@ int main() {
     // read), and a batch of N = 4 positions in which token 2 appears three times.
     const int V = 4, C = 3, N = 4;
     Tensor table({V, C}, {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3});  // (V, C)
-    std::vector<int> ids = {2, 0, 2, 2};                        // (N)
-    Tensor out({N, C});                                         // (N, C)
+    std::vector<int> ids = {2, 0, 2, 2};                         // (N)
+    Tensor out({N, C});                                          // (N, C)
     embedding_forward(out.ptr(), ids.data(), table.ptr(), N, V, C);
     std::printf("ids: 2 0 2 2\n");
     print_rows("out row", out);
 
     // A different gradient at every position, so the sums can be told apart.
     Tensor dout({N, C}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});  // (N, C)
-    Tensor dtable({V, C});                                          // (V, C)
+    Tensor dtable({V, C});                                         // (V, C)
     embedding_backward(dtable.ptr(), dout.ptr(), ids.data(), N, C);
     print_rows("dtable row", dtable);
     // The trap: a backward that assigns keeps only the last position that wrote each row.
@@ -166,8 +166,8 @@ int main() {
     for (int i = 0; i < N; i++) {
       for (int c = 0; c < C; c++) assigned.at({ids[i], c}) = dout.at({i, c});
     }
-    std::printf("with = instead of +=, dtable row 2 would be: %g %g %g\n", assigned.at({2, 0}),
-                assigned.at({2, 1}), assigned.at({2, 2}));
+    std::printf("with = instead of +=, dtable row 2 would be: %g %g %g\n", assigned.at({2, 0}), assigned.at({2, 1}),
+                assigned.at({2, 2}));
     check(dtable.at({2, 0}) == 1 + 7 + 10 && dtable.at({2, 2}) == 3 + 9 + 12,
           "row 2 holds the sum of the gradients of positions 0, 2 and 3");
     check(dtable.at({1, 0}) == 0 && dtable.at({3, 2}) == 0, "tokens that do not occur get no gradient");

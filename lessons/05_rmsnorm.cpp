@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "engine/tape.h"
-#include "model/rmsnorm.h"
 #include "lessons/lesson_common.h"
+#include "model/rmsnorm.h"
 
 using namespace foundry;
 
@@ -40,7 +40,8 @@ void layernorm_row(real* y, const real* x, const real* gain, const real* bias, i
 
 // The probe loss L = Σ_i g_i · y_i of one row, in double: the reference the float backward is
 // compared with, by central differences.
-double probe_loss(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& g, double eps) {
+double probe_loss(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& g,
+                  double eps) {
   double ms = 0;
   for (double v : x) ms += v * v;
   double r = 1 / std::sqrt(ms / x.size() + eps);
@@ -129,7 +130,8 @@ int main() {
     print_row("dw (rmsnorm_backward)", dw, C);
     print_row("dw (finite diff.)", dw_num, C);
     double err = 0;
-    for (int i = 0; i < C; i++) err = std::max({err, double(std::fabs(dx[i] - dx_num[i])), double(std::fabs(dw[i] - dw_num[i]))});
+    for (int i = 0; i < C; i++)
+      err = std::max({err, double(std::fabs(dx[i] - dx_num[i])), double(std::fabs(dw[i] - dw_num[i]))});
     check(err < 1e-5, "the hand-derived backward matches finite differences");
 
     // The bug: treat r as a constant and keep only dx_j = r g_j w_j.
@@ -144,7 +146,8 @@ int main() {
     // dx has (almost) no component along x: moving along x only rescales the row, which
     // RMSNorm undoes.
     double along = 0, norm_x = 0, norm_dx = 0;
-    for (int i = 0; i < C; i++) along += double(dx[i]) * x[i], norm_x += double(x[i]) * x[i], norm_dx += double(dx[i]) * dx[i];
+    for (int i = 0; i < C; i++)
+      along += double(dx[i]) * x[i], norm_x += double(x[i]) * x[i], norm_dx += double(dx[i]) * dx[i];
     std::printf("|cos(dx, x)| = %.4f\n", std::fabs(along / std::sqrt(norm_x * norm_dx)));
     check(std::fabs(along / std::sqrt(norm_x * norm_dx)) < 1e-4, "the gradient is orthogonal to x");
   }

@@ -12,8 +12,8 @@
 
 #include "engine/matmul.h"
 #include "engine/rng.h"
-#include "model/rope.h"
 #include "lessons/lesson_common.h"
+#include "model/rope.h"
 
 using namespace foundry;
 
@@ -128,8 +128,7 @@ int main() {
     auto permute_rows = [&](const std::vector<real>& w) {
       std::vector<real> out(w.size());
       for (int h = 0; h < NH; h++)
-        for (int d = 0; d < HS; d++)
-          std::copy_n(&w[(size_t)(h * HS + d) * C], C, &out[(size_t)(h * HS + perm[d]) * C]);
+        for (int d = 0; d < HS; d++) std::copy_n(&w[(size_t)(h * HS + d) * C], C, &out[(size_t)(h * HS + perm[d]) * C]);
       return out;
     };
     // ANCHOR_END: permute_rows
@@ -155,7 +154,8 @@ int main() {
       std::vector<double> s;
       for (int h = 0; h < NH; h++)
         for (int t = 0; t < T; t++)
-          for (int u = 0; u < T; u++) s.push_back(dot(&q[((size_t)t * NH + h) * HS], &k[((size_t)u * NH + h) * HS], HS));
+          for (int u = 0; u < T; u++)
+            s.push_back(dot(&q[((size_t)t * NH + h) * HS], &k[((size_t)u * NH + h) * HS], HS));
       return s;
     };
     auto max_diff = [](const std::vector<double>& a, const std::vector<double>& b) {

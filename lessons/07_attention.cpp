@@ -10,8 +10,8 @@
 
 #include "engine/gradcheck.h"
 #include "engine/rng.h"
-#include "model/attention.h"
 #include "lessons/lesson_common.h"
+#include "model/attention.h"
 
 using namespace foundry;
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "engine/rng.h"
-#include "model/attention.h"
 #include "lessons/lesson_common.h"
+#include "model/attention.h"
 
 using namespace foundry;
 
@@ -82,10 +82,10 @@ int main() {
   std::printf("[equivalence]\n");
   const int B = 1, T = 6, NH = 4, NKV = 2, HS = 8;
   Rng rng(8);
-  Tensor q = random_tensor({B, T, NH, HS}, rng);    // (B, T, NH, HS)
-  Tensor k = random_tensor({B, T, NKV, HS}, rng);   // (B, T, NKV, HS)
-  Tensor v = random_tensor({B, T, NKV, HS}, rng);   // (B, T, NKV, HS)
-  Tensor dout = random_tensor({B, T, NH, HS}, rng); // (B, T, NH, HS) a gradient from above
+  Tensor q = random_tensor({B, T, NH, HS}, rng);     // (B, T, NH, HS)
+  Tensor k = random_tensor({B, T, NKV, HS}, rng);    // (B, T, NKV, HS)
+  Tensor v = random_tensor({B, T, NKV, HS}, rng);    // (B, T, NKV, HS)
+  Tensor dout = random_tensor({B, T, NH, HS}, rng);  // (B, T, NH, HS) a gradient from above
   Tensor k_dup = duplicate_kv(k, NH), v_dup = duplicate_kv(v, NH);
   // ANCHOR: gqa_vs_mha
   Tensor out_gqa({B, T, NH, HS}), att_gqa({B, NH, T, T});
@@ -122,8 +122,8 @@ int main() {
             sk += dk_mha.at({0, tt, h, cc});
             sv += dv_mha.at({0, tt, h, cc});
           }
-          worst = std::max({worst, std::fabs(sk - dk_gqa.at({0, tt, gg, cc})),
-                            std::fabs(sv - dv_gqa.at({0, tt, gg, cc}))});
+          worst =
+              std::max({worst, std::fabs(sk - dk_gqa.at({0, tt, gg, cc})), std::fabs(sv - dv_gqa.at({0, tt, gg, cc}))});
         }
     check(worst < 1e-5, "dk and dv of a kv head = the sum over the query heads that share it");
     check(max_abs_diff(dq_gqa, dq_mha) < 1e-6, "dq is the same either way");

@@ -12,9 +12,9 @@
 
 #include "engine/rng.h"
 #include "engine/tape.h"
+#include "lessons/lesson_common.h"
 #include "model/config.h"
 #include "model/swiglu.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
@@ -99,7 +99,8 @@ int main() {
       for (real& v : t.data) v = static_cast<real>(0.3 * rng.normal());
       return t;
     };
-    Tensor x = random_tensor({N, C}), w1 = random_tensor({F, C}), w3 = random_tensor({F, C}), w2 = random_tensor({C, F});
+    Tensor x = random_tensor({N, C}), w1 = random_tensor({F, C}), w3 = random_tensor({F, C}),
+           w2 = random_tensor({C, F});
     Tensor dx({N, C}), dw1({F, C}), dw3({F, C}), dw2({C, F});
     Tape tape;
     // one statement per leaf: the order of a call's arguments is unspecified in C++

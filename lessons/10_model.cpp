@@ -10,16 +10,16 @@
 #include <vector>
 
 #include "engine/embedding.h"
+#include "engine/matmul.h"
 #include "engine/ops.h"
 #include "engine/softmax.h"
-#include "engine/matmul.h"
+#include "lessons/lesson_common.h"
 #include "model/attention.h"
 #include "model/block.h"
 #include "model/memory.h"
 #include "model/model.h"
 #include "model/rmsnorm.h"
 #include "model/swiglu.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
@@ -63,14 +63,14 @@ int main() {
     // ANCHOR: count_by_hand
     long C = c.dim, F = c.hidden_dim, V = c.vocab_size, L = c.n_layers;
     long HS = C / c.n_heads, q = c.n_heads * HS, kv = c.n_kv_heads * HS;
-    long embedding = V * C;                // tok_embeddings (V, C), also the output when tied
+    long embedding = V * C;                       // tok_embeddings (V, C), also the output when tied
     long attention = q * C + 2 * kv * C + C * q;  // wq, wk, wv, wo
-    long ffn = 3 * F * C;                  // w1, w3, w2
-    long norms = 2 * C;                    // attention_norm, ffn_norm
+    long ffn = 3 * F * C;                         // w1, w3, w2
+    long norms = 2 * C;                           // attention_norm, ffn_norm
     long total = embedding + L * (attention + ffn + norms) + C + (c.tie_embeddings ? 0 : V * C);
     // ANCHOR_END: count_by_hand
-    std::printf("C = %ld, L = %ld, NH = %d, NKV = %d, F = %ld, V = %ld, tied = %s\n", C, L, c.n_heads, c.n_kv_heads,
-                F, V, c.tie_embeddings ? "yes" : "no");
+    std::printf("C = %ld, L = %ld, NH = %d, NKV = %d, F = %ld, V = %ld, tied = %s\n", C, L, c.n_heads, c.n_kv_heads, F,
+                V, c.tie_embeddings ? "yes" : "no");
     std::printf("embedding            %9ld\n", embedding);
     std::printf("per layer: attention %9ld\n", attention);
     std::printf("per layer: SwiGLU    %9ld\n", ffn);
@@ -157,7 +157,8 @@ int main() {
                 mem.weight_bytes, mem.gradient_bytes, mem.optimizer_bytes, mem.activation_bytes);
     Tape tape;
     tape.backward(model_loss(tape, model, ids, targets, B, T));
-    std::printf("the tape really holds %zu numbers = %zu bytes\n", tape_numbers(tape), tape_numbers(tape) * sizeof(real));
+    std::printf("the tape really holds %zu numbers = %zu bytes\n", tape_numbers(tape),
+                tape_numbers(tape) * sizeof(real));
     check(tape_numbers(tape) * sizeof(real) == mem.activation_bytes, "the estimate is what the tape stores");
   }
 

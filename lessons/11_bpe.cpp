@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "lessons/lesson_common.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/unicode.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
@@ -145,7 +145,8 @@ void pretokenization(const std::string& stories) {
     }
   }
   // The longest ones make the point best.
-  std::stable_sort(examples.begin(), examples.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::stable_sort(examples.begin(), examples.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   examples.resize(std::min<size_t>(examples.size(), 6));
   std::printf("300 merges on 100 KB of TinyStories; tokens that cross a word boundary:\n");
   std::printf("  with pre-tokenization:    %d\n  without pre-tokenization: %d, e.g.", crossing_with, crossing_without);
@@ -183,8 +184,8 @@ void gpt2() {
   const std::string dir = std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/tokenizer/gpt2/";
   BpeTokenizer tok = BpeTokenizer::load_gpt2(dir + "vocab.json", dir + "merges.txt");
   std::vector<int> ids = tok.encode("Hello world<|endoftext|>");
-  std::printf("GPT-2: vocab %d, first merge %s + %s\n", tok.vocab_size(), show(tok.vocab()[tok.merges()[0].left]).c_str(),
-              show(tok.vocab()[tok.merges()[0].right]).c_str());
+  std::printf("GPT-2: vocab %d, first merge %s + %s\n", tok.vocab_size(),
+              show(tok.vocab()[tok.merges()[0].left]).c_str(), show(tok.vocab()[tok.merges()[0].right]).c_str());
   std::printf("\"Hello world<|endoftext|>\" -> %s\n", show_ids(tok, ids).c_str());
   check(ids == std::vector<int>{15496, 995, 50256}, "GPT-2's ids for Hello world<|endoftext|>");
 }
@@ -197,7 +198,8 @@ void timings(const std::string& stories) {
     std::string text;
     int vocab_size;
   };
-  for (const Run& r : {Run{"130 KB, vocab 500", stories.substr(0, 130000), 500}, Run{"2 MiB, vocab 8192", stories, 8192}}) {
+  for (const Run& r :
+       {Run{"130 KB, vocab 500", stories.substr(0, 130000), 500}, Run{"2 MiB, vocab 8192", stories, 8192}}) {
     PretokenCounts counts;
     auto t0 = std::chrono::steady_clock::now();
     count_pretokens(r.text, {"<|endoftext|>"}, counts);

@@ -11,12 +11,12 @@
 #include <iterator>
 
 #include "engine/parallel.h"
+#include "lessons/lesson_common.h"
 #include "model/model.h"
 #include "tokenizer/bpe_train.h"
 #include "train/baselines.h"
 #include "train/data_loader.h"
 #include "train/prepare.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 
@@ -62,8 +62,9 @@ int main() {
   check(batch.inputs[4] == 0 && batch.targets[3] == 0, "row 1 of batch 2 starts at (2*2+1)*4 mod 20 = 0");
 
   std::printf("[split]\n");
-  const std::string corpus = "Tom had a red ball.<|endoftext|>Sue saw a big dog.<|endoftext|>"
-                             "The cat sat.<|endoftext|>Ben ate a pie.<|endoftext|>Mia ran home.<|endoftext|>";
+  const std::string corpus =
+      "Tom had a red ball.<|endoftext|>Sue saw a big dog.<|endoftext|>"
+      "The cat sat.<|endoftext|>Ben ate a pie.<|endoftext|>Mia ran home.<|endoftext|>";
   BpeTrainOptions bpe_options;
   bpe_options.vocab_size = 300;
   bpe_options.special_tokens = {"<|endoftext|>"};

@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "lessons/lesson_common.h"
 #include "train/adamw.h"
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 

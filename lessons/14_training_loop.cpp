@@ -4,16 +4,19 @@
 // non-zero if any check fails.
 //
 //   build/lessons/lesson_14
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 
 #include "engine/parallel.h"
+#include "lessons/lesson_common.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -23,7 +26,8 @@ namespace {
 using lesson::check;
 using lesson::failures;
 
-const fs::path kWork = fs::temp_directory_path() / "foundry_lesson_14";
+// One folder per process, so two runs at once (the lesson checker and a learner) never collide.
+const fs::path kWork = fs::temp_directory_path() / ("foundry_lesson_14_" + std::to_string(getpid()));
 
 // A language over 32 tokens: usually "next = this + 1", with a random jump 10% of the time.
 // With `structure` off, every token is drawn on its own, low ids more often (id = 32·u²): there

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "infer/generate.h"
-#include "model/llama2c.h"
 #include "infer/sampling.h"
-#include "tokenizer/sentencepiece.h"
 #include "lessons/lesson_common.h"
+#include "model/llama2c.h"
+#include "tokenizer/sentencepiece.h"
 
 using namespace foundry;
 

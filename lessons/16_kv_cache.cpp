@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "infer/kv_cache.h"
-#include "model/llama2c.h"
 #include "infer/sampling.h"
 #include "lessons/lesson_common.h"
+#include "model/llama2c.h"
 
 using namespace foundry;
 
@@ -46,15 +46,15 @@ int main() {
   std::printf("[cache]\n");
   {
     DecodeState state = make_decode_state(c);
-    std::printf("llama2.c stories260K: L %d, NKV %d, HS %d, max_seq_len %d\n", c.n_layers, c.n_kv_heads,
-                c.head_size(), c.max_seq_len);
+    std::printf("llama2.c stories260K: L %d, NKV %d, HS %d, max_seq_len %d\n", c.n_layers, c.n_kv_heads, c.head_size(),
+                c.max_seq_len);
     std::printf("key cache %s + value cache %s = %zu floats\n", shape_str(state.cache.key.shape).c_str(),
                 shape_str(state.cache.value.shape).c_str(), state.cache.key.size() + state.cache.value.size());
     std::printf("per position: 2 * %d * %d * %d * %zu bytes = %zu bytes\n", c.n_layers, c.n_kv_heads, c.head_size(),
                 sizeof(real), kv_cache_bytes_per_position(c));
     // The reference configurations (configs/*.json, context 256).
-    for (auto [name, L, C, NH, NKV] : {std::tuple<const char*, int, int, int, int>{"small", 4, 256, 8, 4},
-                                       {"medium", 8, 512, 8, 4}}) {
+    for (auto [name, L, C, NH, NKV] :
+         {std::tuple<const char*, int, int, int, int>{"small", 4, 256, 8, 4}, {"medium", 8, 512, 8, 4}}) {
       ModelConfig r;
       r.n_layers = L, r.dim = C, r.n_heads = NH, r.n_kv_heads = NKV, r.max_seq_len = 256;
       std::printf("%s: %zu bytes per position, %.1f MiB for 256 positions\n", name, kv_cache_bytes_per_position(r),

@@ -107,8 +107,7 @@ int main() {
     const double ulp = std::nextafter(rounded, std::numeric_limits<float>::infinity()) - rounded;
     worst_ulp = std::max(worst_ulp, std::fabs(double(fast_exp_float(xf)) - exact) / ulp);
   }
-  std::printf("fast_exp against exp in double on %ld points in [-87, 88): worst error %.2f ulp\n", points,
-              worst_ulp);
+  std::printf("fast_exp against exp in double on %ld points in [-87, 88): worst error %.2f ulp\n", points, worst_ulp);
   std::printf("fast_exp(-1e4) = %g, fast_exp(0) = %g, fast_exp(100) = %g\n", fast_exp_float(-1e4f),
               fast_exp_float(0.0f), fast_exp_float(100.0f));
   check(worst_ulp < 2.0, "fast_exp is within 2 ulp of the exact exponential");
@@ -136,8 +135,7 @@ int main() {
   }
   // ANCHOR_END: reuse_twin
   const size_t values = tape_numbers(plain) - default_grad_numbers(plain);  // outputs + saved
-  std::printf("parameter gradients that differ between the two tapes: %ld of %zu\n", differing,
-              model.num_parameters());
+  std::printf("parameter gradients that differ between the two tapes: %ld of %zu\n", differing, model.num_parameters());
   std::printf("tape numbers, outputs and saved tensors: %zu\n", values);
   std::printf("gradient numbers, default tape (one buffer per op): %zu\n", default_grad_numbers(plain));
   std::printf("gradient numbers, pooled tape (the pool's buffers): %zu\n", pooled.grad_pool_numbers());
@@ -204,8 +202,8 @@ int main() {
     for (int k = 0; k < 2; k++) {
       std::sort(times[k].begin(), times[k].end());
       const double median = times[k][times[k].size() / 2];
-      std::printf("training step of the lesson model, %s tape: %.2f ms (%.0f tokens/s)\n",
-                  k ? "pooled " : "default", 1e3 * median, B * T / median);
+      std::printf("training step of the lesson model, %s tape: %.2f ms (%.0f tokens/s)\n", k ? "pooled " : "default",
+                  1e3 * median, B * T / median);
     }
   }
   return failures == 0 ? 0 : 1;

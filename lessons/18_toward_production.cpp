@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include "lessons/lesson_common.h"
 #include "tokenizer/bpe_train.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -23,7 +24,6 @@
 #include "train/token_file.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
-#include "lessons/lesson_common.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -64,8 +64,8 @@ std::vector<const Tensor*> weights_of(Checkpoint& c) {
 }
 
 // Runs train() quietly; returns the checkpoint directory it wrote last.
-std::string run(const TrainConfig& config, const std::string& data, const std::string& out,
-                const std::string& resume, long stop_at) {
+std::string run(const TrainConfig& config, const std::string& data, const std::string& out, const std::string& resume,
+                long stop_at) {
   TrainOptions options;
   options.data_dir = data;
   options.out_dir = out;
@@ -84,17 +84,25 @@ int main() {
 
   std::printf("[config]\n");
   // The tiny reference config, shrunk so that each run below takes well under a second.
-  const std::vector<std::string> overrides = {
-      "model.dim=64",           "model.n_layers=2",           "model.hidden_dim=176",
-      "model.max_seq_len=32",   "model.vocab_size=320",       "training.seq_len=32",
-      "training.batch_size=8",  "training.max_steps=24",      "training.warmup_steps=4",
-      "training.eval_interval=12", "training.eval_batches=2", "training.checkpoint_interval=12"};
+  const std::vector<std::string> overrides = {"model.dim=64",
+                                              "model.n_layers=2",
+                                              "model.hidden_dim=176",
+                                              "model.max_seq_len=32",
+                                              "model.vocab_size=320",
+                                              "training.seq_len=32",
+                                              "training.batch_size=8",
+                                              "training.max_steps=24",
+                                              "training.warmup_steps=4",
+                                              "training.eval_interval=12",
+                                              "training.eval_batches=2",
+                                              "training.checkpoint_interval=12"};
   const TrainConfig config = tiny_config(overrides);
-  std::printf("configs/tiny.json with %zu overrides: dim %d, layers %d, vocab %d, batch %d x %d tokens, "
-              "%ld steps, lr %g -> %g, seed %llu\n",
-              overrides.size(), config.model.dim, config.model.n_layers, config.model.vocab_size,
-              config.training.batch_size, config.training.seq_len, config.training.max_steps, config.training.lr,
-              config.training.min_lr, static_cast<unsigned long long>(config.training.seed));
+  std::printf(
+      "configs/tiny.json with %zu overrides: dim %d, layers %d, vocab %d, batch %d x %d tokens, "
+      "%ld steps, lr %g -> %g, seed %llu\n",
+      overrides.size(), config.model.dim, config.model.n_layers, config.model.vocab_size, config.training.batch_size,
+      config.training.seq_len, config.training.max_steps, config.training.lr, config.training.min_lr,
+      static_cast<unsigned long long>(config.training.seed));
   // A config is a contract: a typo or an impossible value is refused before any work is done.
   for (const char* bad : {"training.learning_rate=3e-4", "training.lr=-1", "model.n_heads=3"}) {
     try {
@@ -199,8 +207,7 @@ int main() {
     save_checkpoint(checkpoint_path(dir, 12), c.model, c.state, &tokenizer);
     Checkpoint end = load_checkpoint(run(resumed_config, "", dir, dir, 0));
     const long diff = differing(weights_of(a), weights_of(end));
-    std::printf("%-26s %ld of %zu weights differ from the uninterrupted run\n", what, diff,
-                a.model.num_parameters());
+    std::printf("%-26s %ld of %zu weights differ from the uninterrupted run\n", what, diff, a.model.num_parameters());
     check(diff > 0, "an incomplete resume is detected");
   }
 

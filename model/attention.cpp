@@ -171,8 +171,8 @@ void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, co
 // ANCHOR_END: attention_backward_naive
 
 // ANCHOR: attention_forward
-void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH,
-                       int NKV, int HS) {
+void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV,
+                       int HS) {
   check_heads(NH, NKV, "attention_forward");
   const int kv_group = NH / NKV;
   const real scale = 1 / std::sqrt(static_cast<real>(HS));
@@ -322,9 +322,9 @@ Var self_attention(Tape& tape, Var x, Var wq, Var wk, Var wv, Var wo, const Tens
   // Position enters here and only here: queries and keys are rotated, values are not.
   q = rope(tape, q, rope_cos, rope_sin);
   k = rope(tape, k, rope_cos, rope_sin);
-  Var y = causal_attention(tape, q, k, v);      // (B, T, NH, HS)
-  y = reshape(tape, y, {B, T, NH * HS});        // heads side by side again
-  return linear(tape, y, wo);                   // (B, T, C)
+  Var y = causal_attention(tape, q, k, v);  // (B, T, NH, HS)
+  y = reshape(tape, y, {B, T, NH * HS});    // heads side by side again
+  return linear(tape, y, wo);               // (B, T, C)
 }
 // ANCHOR_END: self_attention
 

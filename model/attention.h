@@ -19,16 +19,20 @@ namespace foundry {
 
 // q (B, T, NH, HS), k and v (B, T, NKV, HS) -> out (B, T, NH, HS); att (B, NH, T, T) cached softmax probabilities
 // query head h uses kv head h / (NH / NKV); scores scaled by 1/sqrt(HS); causal mask (position t sees 0..t)
-void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
+void attention_forward(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV,
+                       int HS);
 // dq, dk, dv accumulate (+=); dk/dv of a kv head sum over every query head that shares it
 // (any of dq, dk, dv may be nullptr when that gradient is not needed)
-void attention_backward(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
+void attention_backward(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q, const real* k,
+                        const real* v, int B, int T, int NH, int NKV, int HS);
 
 // The definition, one loop nest per formula, no parallelism or blocking: the reference the
 // fast versions are tested against. Same arguments and contract as the functions above,
 // except that the naive backward needs all three gradient buffers.
-void attention_forward_naive(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
-void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q, const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
+void attention_forward_naive(real* out, real* att, const real* q, const real* k, const real* v, int B, int T, int NH,
+                             int NKV, int HS);
+void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q,
+                              const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 
 // Taped wrapper: q (B, T, NH, HS), k and v (B, T, NKV, HS) -> (B, T, NH, HS).
 Var causal_attention(Tape& tape, Var q, Var k, Var v);  // sizes from shapes; NH, NKV from dims 2

@@ -13,8 +13,7 @@ Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model)
   real eps = static_cast<real>(c.norm_eps);
   // attention branch: normalize a copy of the stream, attend, add the result back
   Var xn = rmsnorm(tape, x, w.attention_norm, eps);
-  Var att = self_attention(tape, xn, w.wq, w.wk, w.wv, w.wo, model.rope_cos, model.rope_sin, c.n_heads,
-                           c.n_kv_heads);
+  Var att = self_attention(tape, xn, w.wq, w.wk, w.wv, w.wo, model.rope_cos, model.rope_sin, c.n_heads, c.n_kv_heads);
   Var h = add(tape, x, att);  // the residual stream after attention
   // feed-forward branch, the same pattern
   Var hn = rmsnorm(tape, h, w.ffn_norm, eps);

@@ -21,7 +21,7 @@ struct ModelConfig {
   double rope_theta = 10000;   // RoPE base: pair i turns at pos · theta^(−2i/HS)
   bool tie_embeddings = true;  // output projection shares tok_embeddings' matrix
 
-  int head_size() const { return dim / n_heads; }  // HS
+  int head_size() const { return dim / n_heads; }          // HS
   int kv_dim() const { return n_kv_heads * head_size(); }  // NKV · HS
 };
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 
 namespace foundry {
@@ -41,8 +41,7 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& where
   // The callback sees every value as it is opened, with its depth; refusing there means a deep
   // nest never becomes a deep tree (whose destructor and dump() would recurse).
   auto limit = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start ||
-         event == nlohmann::json::parse_event_t::array_start) &&
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
         depth >= max_depth) {
       throw std::invalid_argument(where + ": not valid JSON here: arrays and objects nested deeper than " +
                                   std::to_string(max_depth) + " levels");
@@ -132,8 +131,8 @@ long double read_integer(const nlohmann::json& v, const FieldRange& r, bool is_u
   if (!v.is_number_integer()) fail(where, label, describe_json(v), "must be an integer");
   // Both JSON integer kinds convert to long double exactly (64-bit mantissa), so the comparison
   // below sees the value as written: 4294967312 stays 4294967312 instead of wrapping to 16.
-  const long double x = v.is_number_unsigned() ? static_cast<long double>(v.get<uint64_t>())
-                                               : static_cast<long double>(v.get<int64_t>());
+  const long double x =
+      v.is_number_unsigned() ? static_cast<long double>(v.get<uint64_t>()) : static_cast<long double>(v.get<int64_t>());
   if (is_unsigned && x < 0) fail(where, label, v.dump(), "must not be negative");
   const bool lo_ok = x >= static_cast<long double>(r.lo);
   const bool hi_ok = unbounded_above(r) || x <= static_cast<long double>(r.hi);

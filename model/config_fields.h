@@ -52,11 +52,11 @@ template <typename Config>
 struct ConfigField {
   using Member = std::variant<int Config::*, long Config::*, uint64_t Config::*, double Config::*, bool Config::*,
                               std::string Config::*>;
-  const char* name;   // the JSON key
-  Member member;      // where the value lives (its type is the field's type)
-  FieldRange range;   // numbers only; ignored for bool and string
-  const char* rule;   // a condition involving other fields, checked by validate(): shown in the docs; "" if none
-  const char* help;   // one line for configs/README.md
+  const char* name;  // the JSON key
+  Member member;     // where the value lives (its type is the field's type)
+  FieldRange range;  // numbers only; ignored for bool and string
+  const char* rule;  // a condition involving other fields, checked by validate(): shown in the docs; "" if none
+  const char* help;  // one line for configs/README.md
   std::vector<std::string> choices;  // strings only: the accepted values (empty: any)
 
   ConfigField(const char* name_, Member member_, FieldRange range_, const char* rule_, const char* help_,
@@ -134,8 +134,7 @@ void fields_from_json(Config& c, const nlohmann::json& j, const std::vector<Conf
             if (!v.is_number()) fail(where, label, describe_json(v), "must be a number");
             c.*member = v.get<double>();
           } else {
-            c.*member = static_cast<T>(
-                config_detail::read_integer(v, f.range, std::is_unsigned_v<T>, where, label));
+            c.*member = static_cast<T>(config_detail::read_integer(v, f.range, std::is_unsigned_v<T>, where, label));
           }
         },
         f.member);
@@ -164,7 +163,8 @@ void validate_fields(const Config& c, const std::vector<ConfigField<Config>>& fi
             if (!ok) fail(where, naming.label(f.name), describe_json(v), "expected " + expected);
           } else if constexpr (std::is_same_v<T, double>) {
             if (!config_detail::in_range(v, f.range)) {
-              fail(where, naming.label(f.name), config_detail::number_text(v), config_detail::range_message(f.range, false));
+              fail(where, naming.label(f.name), config_detail::number_text(v),
+                   config_detail::range_message(f.range, false));
             }
           } else if constexpr (!std::is_same_v<T, bool>) {
             if (!config_detail::in_range(static_cast<double>(v), f.range)) {

@@ -38,8 +38,8 @@ Model load_llama2c_checkpoint(const std::string& path) {
   c.tie_embeddings = h[5] > 0;  // negative: an untied classifier follows the RoPE tables
   c.vocab_size = h[5] > 0 ? h[5] : -h[5];
   c.max_seq_len = h[6];
-  c.norm_eps = 1e-5;      // what run.c hard-codes
-  c.rope_theta = 10000;   // likewise
+  c.norm_eps = 1e-5;     // what run.c hard-codes
+  c.rope_theta = 10000;  // likewise
   try {
     validate(c);
   } catch (const std::invalid_argument& e) {

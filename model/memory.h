@@ -56,9 +56,9 @@ struct TrainingMemory {
   size_t bytes_per_number = 0;  // sizeof(real): 4 in the float build
   size_t weight_bytes = 0;
   size_t gradient_bytes = 0;
-  size_t optimizer_bytes = 0;   // AdamW: two moments per parameter
-  size_t activation_bytes = 0;  // the default tape: outputs, saved tensors, a gradient per op node
-  size_t value_bytes = 0;       // outputs and saved tensors only
+  size_t optimizer_bytes = 0;        // AdamW: two moments per parameter
+  size_t activation_bytes = 0;       // the default tape: outputs, saved tensors, a gradient per op node
+  size_t value_bytes = 0;            // outputs and saved tensors only
   size_t pooled_gradient_bytes = 0;  // training's gradient pool
   std::vector<ActivationItem> activations;
   // With the default tape.

@@ -27,7 +27,8 @@ void bind_views(Model& m) {
 
 std::vector<NamedTensor> Model::parameters() {
   std::vector<NamedTensor> list;
-  for (size_t k = 0; k < entries.size(); k++) list.push_back({entries[k].name, &values[k], &gradients[k], entries[k].decay});
+  for (size_t k = 0; k < entries.size(); k++)
+    list.push_back({entries[k].name, &values[k], &gradients[k], entries[k].decay});
   return list;
 }
 
@@ -140,8 +141,8 @@ Var model_logits(Tape& tape, Model& model, const std::vector<int>& ids, int B, i
 
 Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T) {
   if (targets.size() != (size_t)B * T) {
-    throw std::invalid_argument("model_loss: " + std::to_string(targets.size()) + " targets for B·T = " +
-                                std::to_string((size_t)B * T) + " positions");
+    throw std::invalid_argument("model_loss: " + std::to_string(targets.size()) +
+                                " targets for B·T = " + std::to_string((size_t)B * T) + " positions");
   }
   Var logits = model_logits(tape, model, ids, B, T);
   return cross_entropy(tape, logits, targets);  // mean over all B·T positions

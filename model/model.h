@@ -80,15 +80,15 @@ struct NamedTensor {
 
 struct Model {
   ModelConfig config;
-  ParamTable table;                 // llama_param_table(), unless a test extends it
-  std::vector<ParamEntry> entries;  // the table expanded for config: one per tensor, in file order
+  ParamTable table;                               // llama_param_table(), unless a test extends it
+  std::vector<ParamEntry> entries;                // the table expanded for config: one per tensor, in file order
   std::unordered_map<std::string, size_t> index;  // file name -> position in entries
-  std::vector<Tensor> values;       // entries[k]'s weights
-  std::vector<Tensor> gradients;    // entries[k]'s gradient, same shape; backward accumulates here
-  ModelWeights weights;             // the weights by name (pointers into values)
-  ModelWeights grads;               // the gradients by name (pointers into gradients)
-  Tensor rope_cos;                  // (max_seq_len, HS/2) cos(pos · theta^(−2i/HS)), computed once
-  Tensor rope_sin;                  // (max_seq_len, HS/2)
+  std::vector<Tensor> values;                     // entries[k]'s weights
+  std::vector<Tensor> gradients;                  // entries[k]'s gradient, same shape; backward accumulates here
+  ModelWeights weights;                           // the weights by name (pointers into values)
+  ModelWeights grads;                             // the gradients by name (pointers into gradients)
+  Tensor rope_cos;                                // (max_seq_len, HS/2) cos(pos · theta^(−2i/HS)), computed once
+  Tensor rope_sin;                                // (max_seq_len, HS/2)
 
   Model() = default;
   // Moving keeps the tensors where they are, so the named pointers stay valid; a copy would

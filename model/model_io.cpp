@@ -38,8 +38,8 @@ void save_model(const Model& model, const std::string& dir) {
   std::vector<NamedTensor> params = const_cast<Model&>(model).parameters();
   const auto expected = model_tensor_shapes(model.config, model.table);
   if (params.size() != expected.size()) {
-    throw std::invalid_argument(dir + ": the model has " + std::to_string(params.size()) + " tensors but its config calls for " +
-                                std::to_string(expected.size()));
+    throw std::invalid_argument(dir + ": the model has " + std::to_string(params.size()) +
+                                " tensors but its config calls for " + std::to_string(expected.size()));
   }
   std::vector<std::pair<std::string, const Tensor*>> tensors;
   for (size_t i = 0; i < params.size(); i++) {
@@ -74,8 +74,8 @@ Model load_model(const std::string& dir, const ParamTable& table) {
     expected_names.insert(name);
     auto it = file.tensors.find(name);
     if (it == file.tensors.end()) {
-      throw std::invalid_argument(weights_path + ": missing tensor '" + name + "' (" + config_path + " has n_layers = " +
-                                  std::to_string(config.n_layers) +
+      throw std::invalid_argument(weights_path + ": missing tensor '" + name + "' (" + config_path +
+                                  " has n_layers = " + std::to_string(config.n_layers) +
                                   ", tie_embeddings = " + (config.tie_embeddings ? "true" : "false") + ")");
     }
     if (it->second.shape != shape) {

@@ -11,18 +11,18 @@ const ParamTable& llama_param_table() {
   // clang-format off: one row per tensor, in columns
   static const ParamTable table = {
       // name                    scope          shape          init            decay
-      {"tok_embeddings.weight",  Scope::model,  {D::V, D::C},  Init::normal,   true},
-      {"attention_norm.weight",  Scope::layer,  {D::C},        Init::ones,     false},
-      {"attention.wq.weight",    Scope::layer,  {D::Q, D::C},  Init::normal,   true},
-      {"attention.wk.weight",    Scope::layer,  {D::KV, D::C}, Init::normal,   true},
-      {"attention.wv.weight",    Scope::layer,  {D::KV, D::C}, Init::normal,   true},
-      {"attention.wo.weight",    Scope::layer,  {D::C, D::Q},  Init::residual, true},
-      {"ffn_norm.weight",        Scope::layer,  {D::C},        Init::ones,     false},
-      {"feed_forward.w1.weight", Scope::layer,  {D::F, D::C},  Init::normal,   true},
-      {"feed_forward.w3.weight", Scope::layer,  {D::F, D::C},  Init::normal,   true},
-      {"feed_forward.w2.weight", Scope::layer,  {D::C, D::F},  Init::residual, true},
-      {"norm.weight",            Scope::model,  {D::C},        Init::ones,     false},
-      {"output.weight",          Scope::untied, {D::V, D::C},  Init::normal,   true},
+      {"tok_embeddings.weight", Scope::model, {D::V, D::C}, Init::normal, true},
+      {"attention_norm.weight", Scope::layer, {D::C}, Init::ones, false},
+      {"attention.wq.weight", Scope::layer, {D::Q, D::C}, Init::normal, true},
+      {"attention.wk.weight", Scope::layer, {D::KV, D::C}, Init::normal, true},
+      {"attention.wv.weight", Scope::layer, {D::KV, D::C}, Init::normal, true},
+      {"attention.wo.weight", Scope::layer, {D::C, D::Q}, Init::residual, true},
+      {"ffn_norm.weight", Scope::layer, {D::C}, Init::ones, false},
+      {"feed_forward.w1.weight", Scope::layer, {D::F, D::C}, Init::normal, true},
+      {"feed_forward.w3.weight", Scope::layer, {D::F, D::C}, Init::normal, true},
+      {"feed_forward.w2.weight", Scope::layer, {D::C, D::F}, Init::residual, true},
+      {"norm.weight", Scope::model, {D::C}, Init::ones, false},
+      {"output.weight", Scope::untied, {D::V, D::C}, Init::normal, true},
   };
   // clang-format on
   return table;
@@ -31,11 +31,16 @@ const ParamTable& llama_param_table() {
 
 int dim_size(Dim d, const ModelConfig& c) {
   switch (d) {
-    case Dim::C: return c.dim;
-    case Dim::Q: return c.n_heads * c.head_size();
-    case Dim::KV: return c.kv_dim();
-    case Dim::F: return c.hidden_dim;
-    case Dim::V: return c.vocab_size;
+    case Dim::C:
+      return c.dim;
+    case Dim::Q:
+      return c.n_heads * c.head_size();
+    case Dim::KV:
+      return c.kv_dim();
+    case Dim::F:
+      return c.hidden_dim;
+    case Dim::V:
+      return c.vocab_size;
   }
   throw std::logic_error("dim_size: unknown dimension");
 }

@@ -32,11 +32,11 @@ enum class Init { normal, residual, ones };
 enum class Scope { model, layer, untied };
 
 struct ParamSpec {
-  std::string name;        // the LLaMA name in model files (a per-layer one without "layers.<i>.")
+  std::string name;  // the LLaMA name in model files (a per-layer one without "layers.<i>.")
   Scope scope;
   std::vector<Dim> shape;  // each linear weight is (out_features, in_features)
   Init init;
-  bool decay;              // AdamW weight decay: the matrices decay, the gains do not
+  bool decay;  // AdamW weight decay: the matrices decay, the gains do not
 };
 using ParamTable = std::vector<ParamSpec>;
 // ANCHOR_END: param_spec
@@ -51,8 +51,8 @@ struct ParamEntry {
   Shape shape;
   Init init;
   bool decay;
-  int layer;         // -1 outside the layers
-  size_t row;        // its row in the table
+  int layer;   // -1 outside the layers
+  size_t row;  // its row in the table
 };
 
 // The table expanded for `config`, in file order. Throws std::invalid_argument when the table's

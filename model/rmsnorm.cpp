@@ -10,7 +10,8 @@ namespace foundry {
 
 // ANCHOR: rmsnorm_forward
 void rmsnorm_forward(real* out, real* rstd, const real* x, const real* w, int N, int C, real eps) {
-#pragma omp parallel for if (worth_threads(Work::elementwise, double(N) * C))  // rows are independent: own out row, own rstd
+// rows are independent: own out row, own rstd
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(N) * C))
   for (int n = 0; n < N; n++) {
     const real* xn = x + (size_t)n * C;
     real* yn = out + (size_t)n * C;

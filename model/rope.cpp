@@ -26,8 +26,7 @@ void rope_tables(real* cos, real* sin, int max_seq_len, int HS, double theta) {
 // ANCHOR_END: rope_tables
 
 // ANCHOR: rope_forward
-void rope_forward(real* out, const real* x, const real* cos, const real* sin, int B, int T, int NHX, int HS,
-                  int pos0) {
+void rope_forward(real* out, const real* x, const real* cos, const real* sin, int B, int T, int NHX, int HS, int pos0) {
   int half = HS / 2;
   // Every (b, t) row is independent and writes only its own NHX·HS outputs.
 #pragma omp parallel for if (worth_threads(Work::elementwise, double(B) * T * NHX * HS))
@@ -55,7 +54,8 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
 void rope_backward(real* dx, const real* dout, const real* cos, const real* sin, int B, int T, int NHX, int HS,
                    int pos0) {
   int half = HS / 2;
-#pragma omp parallel for if (worth_threads(Work::elementwise, double(B) * T * NHX * HS))  // rows (b, t) independent, as in the forward
+// rows (b, t) independent, as in the forward
+#pragma omp parallel for if (worth_threads(Work::elementwise, double(B) * T * NHX * HS))
   for (int bt = 0; bt < B * T; bt++) {
     int pos = pos0 + bt % T;
     const real* c = cos + (size_t)pos * half;

@@ -29,7 +29,8 @@ void rope_tables(real* cos, real* sin, int max_seq_len, int HS, double theta);
 // positions). out may equal x: each pair is read completely before it is written.
 void rope_forward(real* out, const real* x, const real* cos, const real* sin, int B, int T, int NHX, int HS, int pos0);
 // dx += R(−a) dout. dx may not equal dout.
-void rope_backward(real* dx, const real* dout, const real* cos, const real* sin, int B, int T, int NHX, int HS, int pos0);
+void rope_backward(real* dx, const real* dout, const real* cos, const real* sin, int B, int T, int NHX, int HS,
+                   int pos0);
 
 // Taped wrapper: x (B, T, NHX, HS) at positions 0 .. T − 1 -> (B, T, NHX, HS). The tables are
 // the model's (max_seq_len, HS/2) cos/sin and must outlive backward().

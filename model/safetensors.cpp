@@ -71,7 +71,9 @@ std::string json_excerpt(const nlohmann::json& j, size_t max_chars = 60) {
       if (!first) out += ",";
       first = false;
       if (j.is_object()) out += nlohmann::json(it.key()).dump() + ":";
-      out += it->is_array() ? (it->empty() ? "[]" : "[...]") : it->is_object() ? (it->empty() ? "{}" : "{...}") : it->dump();
+      out += it->is_array()    ? (it->empty() ? "[]" : "[...]")
+             : it->is_object() ? (it->empty() ? "{}" : "{...}")
+                               : it->dump();
     }
     out += j.is_array() ? "]" : "}";
   } else {
@@ -87,11 +89,11 @@ std::string range_str(uint64_t begin, uint64_t end) {
 
 Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
   const std::string where = path + ": tensor '" + name + "'";
-  if (!j.is_object()) throw std::invalid_argument(where + ": header entry must be a JSON object, got " + json_excerpt(j));
+  if (!j.is_object())
+    throw std::invalid_argument(where + ": header entry must be a JSON object, got " + json_excerpt(j));
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "dtype" && it.key() != "shape" && it.key() != "data_offsets") {
-      throw std::invalid_argument(where + ": unknown field '" + it.key() +
-                                  "' (expected dtype, shape, data_offsets)");
+      throw std::invalid_argument(where + ": unknown field '" + it.key() + "' (expected dtype, shape, data_offsets)");
     }
   }
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
@@ -113,7 +115,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   uint64_t numel = 1;
   for (const nlohmann::json& d : shape) {
     if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
-      throw std::invalid_argument(where + ": shape " + json_excerpt(shape) + " must hold non-negative integers below 2^31");
+      throw std::invalid_argument(where + ": shape " + json_excerpt(shape) +
+                                  " must hold non-negative integers below 2^31");
     }
     uint64_t n = d.get<uint64_t>();
     if (n != 0 && numel > std::numeric_limits<uint64_t>::max() / 4 / n) {

@@ -26,8 +26,8 @@
 namespace foundry {
 
 struct SafetensorsFile {
-  std::map<std::string, Tensor> tensors;             // by name, each with its shape from the header
-  std::map<std::string, std::string> metadata;       // the "__metadata__" object, or empty
+  std::map<std::string, Tensor> tensors;        // by name, each with its shape from the header
+  std::map<std::string, std::string> metadata;  // the "__metadata__" object, or empty
 };
 
 // Writes the tensors, in the order given, atomically (path.tmp, then rename). Throws

@@ -13,7 +13,7 @@ void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
 #pragma omp parallel for if (worth_threads(Work::elementwise, n))  // elementwise: no two iterations share an element
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + fast_exp(-a[i]));  // σ(a); fast_exp vectorizes (engine/fast_exp.h)
-    h[i] = a[i] * sig * b[i];               // silu(a) ⊙ b
+    h[i] = a[i] * sig * b[i];              // silu(a) ⊙ b
   }
 }
 // ANCHOR_END: swiglu_forward
@@ -27,7 +27,7 @@ void swiglu_backward(real* da, real* db, const real* dh, const real* a, const re
   for (size_t i = 0; i < n; i++) {
     real sig = 1 / (1 + fast_exp(-a[i]));
     // in the forward this was h = a σ(a) · b
-    if (db) db[i] += dh[i] * a[i] * sig;                              // ∂h/∂b = silu(a)
+    if (db) db[i] += dh[i] * a[i] * sig;                           // ∂h/∂b = silu(a)
     if (da) da[i] += dh[i] * b[i] * sig * (1 + a[i] * (1 - sig));  // ∂h/∂a = b · silu'(a)
   }
 }
@@ -47,10 +47,10 @@ Var swiglu(Tape& tape, Var a, Var b) {
 
 // ANCHOR: feed_forward
 Var feed_forward(Tape& tape, Var x, Var w1, Var w3, Var w2) {
-  Var gate = linear(tape, x, w1);     // a = x · w1ᵀ   (..., F)
-  Var up = linear(tape, x, w3);       // b = x · w3ᵀ   (..., F)
-  Var h = swiglu(tape, gate, up);     // silu(a) ⊙ b   (..., F)
-  return linear(tape, h, w2);         // h · w2ᵀ       (..., C)
+  Var gate = linear(tape, x, w1);  // a = x · w1ᵀ   (..., F)
+  Var up = linear(tape, x, w3);    // b = x · w3ᵀ   (..., F)
+  Var h = swiglu(tape, gate, up);  // silu(a) ⊙ b   (..., F)
+  return linear(tape, h, w2);      // h · w2ᵀ       (..., C)
 }
 // ANCHOR_END: feed_forward
 

@@ -21,11 +21,10 @@ inline uint64_t pair_key(int left, int right) {
 
 struct BpeTokenizer::EncodeCache {
   std::unordered_map<std::string, std::vector<int>> ids;  // pre-token bytes -> its ids
-  std::string key;                                         // reused lookup buffer
+  std::string key;                                        // reused lookup buffer
 };
 
-BpeTokenizer::BpeTokenizer(std::vector<std::string> vocab, std::vector<BpeMerge> merges,
-                           std::vector<int> special_ids)
+BpeTokenizer::BpeTokenizer(std::vector<std::string> vocab, std::vector<BpeMerge> merges, std::vector<int> special_ids)
     : vocab_(std::move(vocab)), merges_(std::move(merges)), special_ids_(std::move(special_ids)) {
   const int V = static_cast<int>(vocab_.size());
   std::vector<bool> is_special(V, false);
@@ -34,7 +33,8 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> vocab, std::vector<BpeMerge>
     if (id < 0 || id >= V)
       throw std::invalid_argument("BPE vocabulary: special token id " + std::to_string(id) + " is outside 0.." +
                                   std::to_string(V - 1));
-    if (vocab_[id].empty()) throw std::invalid_argument("BPE vocabulary: special token " + std::to_string(id) + " is empty");
+    if (vocab_[id].empty())
+      throw std::invalid_argument("BPE vocabulary: special token " + std::to_string(id) + " is empty");
     is_special[id] = true;
     special_texts.push_back(vocab_[id]);
     if (vocab_[id] == "<|endoftext|>") eos_id_ = id;
@@ -62,7 +62,8 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> vocab, std::vector<BpeMerge>
                                   " is not the concatenation of " + std::to_string(m.left) + " and " +
                                   std::to_string(m.right));
     // subtle: if a pair appeared twice, the first (lowest) rank is the one GPT-2 applies.
-    merge_rank_.emplace(pair_key(m.left, m.right), (static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(m.result));
+    merge_rank_.emplace(pair_key(m.left, m.right),
+                        (static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(m.result));
   }
 }
 
@@ -122,9 +123,9 @@ std::vector<int> BpeTokenizer::encode_piece_heap(std::string_view piece) const {
     int prev, next;  // neighbours in the list, -1 at the ends
   };
   struct Pair {
-    uint64_t rank_result;  // merge_rank_'s value: rank << 32 | result
-    int left, right;       // symbol positions
-    int left_id, right_id; // what they held when the pair was made: a changed one makes it stale
+    uint64_t rank_result;   // merge_rank_'s value: rank << 32 | result
+    int left, right;        // symbol positions
+    int left_id, right_id;  // what they held when the pair was made: a changed one makes it stale
     bool operator>(const Pair& o) const {
       return rank_result != o.rank_result ? rank_result > o.rank_result : left > o.left;
     }

@@ -95,7 +95,7 @@ class BpeTokenizer : public Tokenizer {
   int byte_to_id_[256];
   // (left << 32 | right) -> (rank << 32 | result): one lookup per adjacent pair while encoding.
   std::unordered_map<uint64_t, uint64_t> merge_rank_;
-  SpecialMatcher specials_;         // over the special tokens' texts, in special_ids_ order
+  SpecialMatcher specials_;  // over the special tokens' texts, in special_ids_ order
   int eos_id_ = -1;
 };
 

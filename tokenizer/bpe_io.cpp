@@ -149,7 +149,8 @@ BpeTokenizer build(const std::string& origin, const std::unordered_map<std::stri
     filled[id] = true;
   }
   for (int id = 0; id <= max_id; ++id)
-    if (!filled[id]) throw std::runtime_error(origin + ": no token has id " + std::to_string(id) + " (ids must be 0..N-1)");
+    if (!filled[id])
+      throw std::runtime_error(origin + ": no token has id " + std::to_string(id) + " (ids must be 0..N-1)");
   std::vector<BpeMerge> merges;
   merges.reserve(merge_pairs.size());
   for (size_t k = 0; k < merge_pairs.size(); ++k) {
@@ -205,7 +206,8 @@ std::string BpeTokenizer::to_hf_json() const {
                      {"normalized", false},
                      {"special", true}});
   }
-  ordered_json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  ordered_json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   ordered_json root;
   root["version"] = "1.0";
   root["truncation"] = nullptr;
@@ -255,7 +257,8 @@ BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std:
     // Only the byte-level family: anything that changes the text before BPE would encode
     // differently from what we implement, so it is an error rather than a silent difference.
     if (type_of(root, "normalizer") != "null")
-      throw std::runtime_error(origin + ": normalizer \"" + type_of(root, "normalizer") + "\" is not supported (expected null)");
+      throw std::runtime_error(origin + ": normalizer \"" + type_of(root, "normalizer") +
+                               "\" is not supported (expected null)");
     if (type_of(root, "pre_tokenizer") != "ByteLevel")
       throw std::runtime_error(origin + ": pre_tokenizer \"" + type_of(root, "pre_tokenizer") +
                                "\" is not supported (expected ByteLevel, GPT-2's pattern)");
@@ -272,8 +275,10 @@ BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std:
     };
     if (!empty_or_null("continuing_subword_prefix") || !empty_or_null("end_of_word_suffix"))
       throw std::runtime_error(origin + ": model.continuing_subword_prefix / end_of_word_suffix are not supported");
-    if (model.value("byte_fallback", false)) throw std::runtime_error(origin + ": model.byte_fallback = true is not supported");
-    if (model.value("ignore_merges", false)) throw std::runtime_error(origin + ": model.ignore_merges = true is not supported");
+    if (model.value("byte_fallback", false))
+      throw std::runtime_error(origin + ": model.byte_fallback = true is not supported");
+    if (model.value("ignore_merges", false))
+      throw std::runtime_error(origin + ": model.ignore_merges = true is not supported");
     if (model.contains("dropout") && !model["dropout"].is_null())
       throw std::runtime_error(origin + ": model.dropout is not supported (expected null)");
     if (!model.contains("vocab") || !model["vocab"].is_object())
@@ -299,7 +304,8 @@ BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std:
       } else if (jm[k].is_array() && jm[k].size() == 2 && jm[k][0].is_string() && jm[k][1].is_string()) {
         merges.emplace_back(jm[k][0].get<std::string>(), jm[k][1].get<std::string>());
       } else {
-        throw std::runtime_error(origin + ": model.merges[" + std::to_string(k) + "] is neither \"a b\" nor [\"a\", \"b\"]");
+        throw std::runtime_error(origin + ": model.merges[" + std::to_string(k) +
+                                 "] is neither \"a b\" nor [\"a\", \"b\"]");
       }
     }
     std::vector<std::pair<int, std::string>> added;
@@ -307,7 +313,8 @@ BpeTokenizer BpeTokenizer::from_hf_json(const std::string& json_text, const std:
       for (const json& t : root["added_tokens"]) {
         if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || !t.contains("content") ||
             !t["content"].is_string())
-          throw std::runtime_error(origin + ": an entry of added_tokens lacks an integer \"id\" or a string \"content\"");
+          throw std::runtime_error(origin +
+                                   ": an entry of added_tokens lacks an integer \"id\" or a string \"content\"");
         added.emplace_back(read_id(t["id"], origin + ": added_tokens id"), t["content"].get<std::string>());
       }
     }
@@ -344,7 +351,8 @@ BpeTokenizer BpeTokenizer::load_gpt2(const std::string& vocab_json_path, const s
     if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
     const size_t space = line.find(' ');
     if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-      throw std::runtime_error(merges_txt_path + ": line " + std::to_string(line_no) + " is not two tokens separated by one space");
+      throw std::runtime_error(merges_txt_path + ": line " + std::to_string(line_no) +
+                               " is not two tokens separated by one space");
     merges.emplace_back(line.substr(0, space), line.substr(space + 1));
   }
   return build(vocab_json_path + " + " + merges_txt_path, token_ids, merges, added);

@@ -11,9 +11,9 @@
 // whose count is no longer current is skipped when it reaches the top (lazy deletion).
 #include "tokenizer/bpe_train.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
-#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <queue>
@@ -83,11 +83,12 @@ bool worse_pair(int64_t c1, int a1, int b1, int64_t c2, int a2, int b2, const st
 void check_options(const BpeTrainOptions& options) {
   const int minimum = 256 + static_cast<int>(options.special_tokens.size());
   if (options.vocab_size < minimum)
-    throw std::invalid_argument("vocab size " + std::to_string(options.vocab_size) + " is too small: it must be at least " +
-                                std::to_string(minimum) + " (256 bytes + " +
+    throw std::invalid_argument("vocab size " + std::to_string(options.vocab_size) +
+                                " is too small: it must be at least " + std::to_string(minimum) + " (256 bytes + " +
                                 std::to_string(options.special_tokens.size()) + " special tokens)");
   for (size_t i = 0; i < options.special_tokens.size(); ++i) {
-    if (options.special_tokens[i].empty()) throw std::invalid_argument("special token " + std::to_string(i) + " is empty");
+    if (options.special_tokens[i].empty())
+      throw std::invalid_argument("special token " + std::to_string(i) + " is empty");
     for (size_t j = 0; j < i; ++j)
       if (options.special_tokens[i] == options.special_tokens[j])
         throw std::invalid_argument("special token \"" + options.special_tokens[i] + "\" is given twice");
@@ -147,7 +148,8 @@ void count_pretokens_file(const std::string& path, const std::vector<std::string
 
 BpeTokenizer train_bpe(const PretokenCounts& counts, const BpeTrainOptions& options) {
   check_options(options);
-  if (counts.counts.empty()) throw std::invalid_argument("the training corpus is empty (no text outside special tokens)");
+  if (counts.counts.empty())
+    throw std::invalid_argument("the training corpus is empty (no text outside special tokens)");
   const int num_merges = options.vocab_size - 256 - static_cast<int>(options.special_tokens.size());
   std::vector<std::string> vocab = byte_vocab();
   std::vector<BpeMerge> merges;

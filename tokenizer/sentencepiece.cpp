@@ -28,7 +28,10 @@ int parse_byte_piece(const std::string& piece) {
   int value = 0;
   for (int i = 3; i < 5; i++) {
     char c = piece[i];
-    int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    int digit = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                         : -1;
     if (digit < 0) return -1;
     value = value * 16 + digit;
   }
@@ -45,7 +48,8 @@ void append_le(std::string& out, T value) {
 
 }  // namespace
 
-Llama2cTokenizer::Llama2cTokenizer(std::vector<std::string> pieces, std::vector<float> scores, uint32_t max_token_length)
+Llama2cTokenizer::Llama2cTokenizer(std::vector<std::string> pieces, std::vector<float> scores,
+                                   uint32_t max_token_length)
     : pieces_(std::move(pieces)), scores_(std::move(scores)), max_token_length_(max_token_length) {
   if (pieces_.size() != scores_.size()) {
     throw std::invalid_argument("llama2c tokenizer: " + std::to_string(pieces_.size()) + " pieces but " +
@@ -59,8 +63,8 @@ Llama2cTokenizer::Llama2cTokenizer(std::vector<std::string> pieces, std::vector<
   for (int byte = 0; byte < 256; byte++) {
     const std::string& p = pieces_[byte + kByteFallbackOffset];
     if (parse_byte_piece(p) != byte) {
-      throw std::invalid_argument("llama2c tokenizer: piece " + std::to_string(byte + kByteFallbackOffset) + " is '" + p +
-                                  "', expected the byte-fallback piece " + byte_piece(byte));
+      throw std::invalid_argument("llama2c tokenizer: piece " + std::to_string(byte + kByteFallbackOffset) + " is '" +
+                                  p + "', expected the byte-fallback piece " + byte_piece(byte));
     }
   }
   ids_.reserve(pieces_.size());
@@ -118,8 +122,8 @@ std::vector<int> Llama2cTokenizer::encode(const std::string& text) const {
   };
   struct Candidate {
     float score;
-    int left, right;          // symbol positions
-    int left_id, right_id;    // the ids they held when the candidate was made
+    int left, right;        // symbol positions
+    int left_id, right_id;  // the ids they held when the candidate was made
     int merged_id;
   };
   auto lower_priority = [](const Candidate& a, const Candidate& b) {
@@ -197,9 +201,9 @@ std::unique_ptr<Llama2cTokenizer> parse_llama2c_tokenizer(const std::string& byt
   size_t offset = 0;
   auto read = [&](void* dst, size_t n, const std::string& what) {
     if (bytes.size() - offset < n) {
-      throw std::invalid_argument(where + ": truncated llama2.c tokenizer: " + what + " at byte " + std::to_string(offset) +
-                                  " needs " + std::to_string(n) + " bytes, only " + std::to_string(bytes.size() - offset) +
-                                  " left");
+      throw std::invalid_argument(where + ": truncated llama2.c tokenizer: " + what + " at byte " +
+                                  std::to_string(offset) + " needs " + std::to_string(n) + " bytes, only " +
+                                  std::to_string(bytes.size() - offset) + " left");
     }
     std::memcpy(dst, bytes.data() + offset, n);
     offset += n;

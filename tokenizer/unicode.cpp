@@ -20,8 +20,8 @@ namespace foundry {
 namespace {
 
 struct LeadInfo {
-  int len;               // total length of the sequence, 0 if the byte cannot start one
-  uint8_t lo2, hi2;      // allowed range of the second byte
+  int len;           // total length of the sequence, 0 if the byte cannot start one
+  uint8_t lo2, hi2;  // allowed range of the second byte
 };
 
 LeadInfo lead_info(uint8_t b) {
@@ -75,8 +75,8 @@ CharClass char_class(uint32_t cp) {
   if (cp == kInvalidCodepoint) return CharClass::kOther;
   // White_Space (Unicode PropList.txt): a short fixed list, the same in every Unicode version
   // since 6.3.
-  if (cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-      cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000)
+  if (cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+      cp == 0x202F || cp == 0x205F || cp == 0x3000)
     return CharClass::kSpace;
   if (in_ranges(cp, kLetterRanges, kLetterRanges_count)) return CharClass::kLetter;
   if (in_ranges(cp, kNumberRanges, kNumberRanges_count)) return CharClass::kNumber;
@@ -131,7 +131,7 @@ size_t incomplete_utf8_tail(std::string_view bytes) {
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
     const size_t start = n - back;
     LeadInfo info = lead_info(static_cast<uint8_t>(bytes[start]));
-    if (info.len == 0) continue;  // a continuation byte (or junk): look further back
+    if (info.len == 0) continue;                       // a continuation byte (or junk): look further back
     if (info.len <= static_cast<int>(back)) return 0;  // that character is complete (or invalid)
     // The sequence is cut by the end: is what we have a valid beginning?
     Utf8Char c = decode_utf8(bytes.data() + start, back);

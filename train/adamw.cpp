@@ -16,13 +16,13 @@ AdamW make_adamw(const std::vector<NamedTensor>& params) {
 }
 
 // ANCHOR: adamw_update
-void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2,
-                  double eps, double wd, long t) {
+void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2, double eps,
+                  double wd, long t) {
   // The scalars are computed once, in double, in the same order PyTorch computes them, so our
   // float results agree with torch.optim.AdamW to the last bit or two.
   const double bias_correction1 = 1.0 - std::pow(beta1, static_cast<double>(t));
   const double bias_correction2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-  const real decay = static_cast<real>(1.0 - lr * wd);          // p ← p − lr·wd·p
+  const real decay = static_cast<real>(1.0 - lr * wd);              // p ← p − lr·wd·p
   const real step_size = static_cast<real>(lr / bias_correction1);  // lr / (1 − β1^t) folds in m̂
   const real bc2_sqrt = static_cast<real>(std::sqrt(bias_correction2));
   const real b1 = static_cast<real>(beta1), one_minus_b1 = static_cast<real>(1.0 - beta1);

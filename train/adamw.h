@@ -41,10 +41,10 @@ struct AdamWSettings {
 
 // The state: what the updates build up, and what a checkpoint must save.
 struct AdamW {
-  long t = 0;                 // updates made so far; the next update uses t + 1
+  long t = 0;                      // updates made so far; the next update uses t + 1
   std::vector<std::string> names;  // the parameter each moment belongs to: m[k] and v[k] are names[k]'s
-  std::vector<Tensor> m;      // first moments, same shapes as their parameters
-  std::vector<Tensor> v;      // second moments
+  std::vector<Tensor> m;           // first moments, same shapes as their parameters
+  std::vector<Tensor> v;           // second moments
 };
 // ANCHOR_END: adamw_struct
 
@@ -53,8 +53,8 @@ AdamW make_adamw(const std::vector<NamedTensor>& params);
 
 // The update of one tensor of n elements, in place. `t` is the number of this update (>= 1)
 // and `wd` the weight decay for this tensor (0 for the exempt ones).
-void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2,
-                  double eps, double wd, long t);
+void adamw_update(real* p, real* m, real* v, const real* g, size_t n, double lr, double beta1, double beta2, double eps,
+                  double wd, long t);
 
 // One optimizer step over every parameter at learning rate `lr` (increments opt.t first). Each
 // parameter is updated with the moments of its own name; a list whose names do not match the

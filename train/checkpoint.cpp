@@ -65,7 +65,8 @@ const nlohmann::json& require(const nlohmann::json& j, const char* key, const st
 long require_long(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = require(j, key, where);
   if (!v.is_number_integer() || v.get<long>() < 0) {
-    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " + describe_json(v));
+    throw std::invalid_argument(where + ": field '" + key + "' must be a non-negative integer, got " +
+                                describe_json(v));
   }
   return v.get<long>();
 }
@@ -73,19 +74,20 @@ long require_long(const nlohmann::json& j, const char* key, const std::string& w
 nlohmann::json state_to_json(const TrainState& s) {
   nlohmann::json rng_words = nlohmann::json::array();
   for (uint64_t w : s.loader.rng.s) rng_words.push_back(std::to_string(w));
-  return {{"format", kStateFormat},
-          {"version", kStateVersion},
-          {"step", s.step},
-          {"adam_t", s.optimizer.t},
-          {"tokens_seen", s.tokens_seen},
-          {"data_dir", s.data_dir},
-          {"data_rng",
-           {{"s", rng_words}, {"has_spare", s.loader.rng.has_spare}, {"spare", hex_double(s.loader.rng.spare)}}},
-          {"data_next_batch", std::to_string(s.loader.next_batch)},
-          {"best_val_loss", hex_double(s.best_val_loss)},
-          {"best_val_loss_readable", std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
-          {"evals_without_improvement", s.evals_without_improvement},
-          {"config", to_json(s.config)}};
+  return {
+      {"format", kStateFormat},
+      {"version", kStateVersion},
+      {"step", s.step},
+      {"adam_t", s.optimizer.t},
+      {"tokens_seen", s.tokens_seen},
+      {"data_dir", s.data_dir},
+      {"data_rng",
+       {{"s", rng_words}, {"has_spare", s.loader.rng.has_spare}, {"spare", hex_double(s.loader.rng.spare)}}},
+      {"data_next_batch", std::to_string(s.loader.next_batch)},
+      {"best_val_loss", hex_double(s.best_val_loss)},
+      {"best_val_loss_readable", std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
+      {"evals_without_improvement", s.evals_without_improvement},
+      {"config", to_json(s.config)}};
 }
 
 }  // namespace
@@ -135,8 +137,8 @@ Checkpoint load_checkpoint(const std::string& dir) {
     throw std::invalid_argument(state_path + ": not a training state file (format is not \"" + kStateFormat + "\")");
   }
   if (j.value("version", -1) != kStateVersion) {
-    throw std::invalid_argument(state_path + ": version " + describe_json(require(j, "version", state_path)) + ", expected " +
-                                std::to_string(kStateVersion));
+    throw std::invalid_argument(state_path + ": version " + describe_json(require(j, "version", state_path)) +
+                                ", expected " + std::to_string(kStateVersion));
   }
   s.config = train_config_from_json(require(j, "config", state_path), state_path + ": config");
   if (to_json(s.config.model) != to_json(ck.model.config)) {

@@ -41,8 +41,8 @@ struct DataLoader {
   int B = 0;                                 // rows per batch
   int T = 0;                                 // tokens per row
   BatchOrder order = BatchOrder::random;
-  Rng rng = Rng(1);        // random order: where windows start (saved in checkpoints)
-  uint64_t next_batch = 0; // sequential order: k of the next batch (saved in checkpoints)
+  Rng rng = Rng(1);         // random order: where windows start (saved in checkpoints)
+  uint64_t next_batch = 0;  // sequential order: k of the next batch (saved in checkpoints)
 };
 // ANCHOR_END: data_loader
 

@@ -19,10 +19,10 @@ namespace foundry {
 
 // ANCHOR: lr_schedule_struct
 struct LrSchedule {
-  double lr = 1e-3;      // lr_max, reached at the end of warmup
-  double min_lr = 1e-4;  // lr_min, reached at max_steps
-  long warmup_steps = 0; // W (0: no warmup)
-  long max_steps = 1;    // S
+  double lr = 1e-3;       // lr_max, reached at the end of warmup
+  double min_lr = 1e-4;   // lr_min, reached at max_steps
+  long warmup_steps = 0;  // W (0: no warmup)
+  long max_steps = 1;     // S
 };
 // ANCHOR_END: lr_schedule_struct
 

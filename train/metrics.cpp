@@ -1,8 +1,8 @@
 #include "train/metrics.h"
 
-#include <cstring>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -73,16 +73,20 @@ void MetricsWriter::line(const std::string& text) {
   errno = 0;
   if (std::fputs(text.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0) {
     const int err = errno;
-    throw std::runtime_error(path_ + ": writing the metrics log failed: " +
-                             (err ? std::strerror(err) : "write error"));
+    throw std::runtime_error(path_ + ": writing the metrics log failed: " + (err ? std::strerror(err) : "write error"));
   }
 }
 
 void MetricsWriter::train(long step, double loss, double lr, double grad_norm, long tokens, double tokens_per_s,
                           double elapsed_s) {
-  nlohmann::json j = {{"kind", "train"},   {"step", step},     {"loss", number(loss)},
-                      {"lr", lr},          {"grad_norm", number(grad_norm)}, {"tokens", tokens},
-                      {"tokens_per_s", number(tokens_per_s)}, {"elapsed_s", elapsed_s}};
+  nlohmann::json j = {{"kind", "train"},
+                      {"step", step},
+                      {"loss", number(loss)},
+                      {"lr", lr},
+                      {"grad_norm", number(grad_norm)},
+                      {"tokens", tokens},
+                      {"tokens_per_s", number(tokens_per_s)},
+                      {"elapsed_s", elapsed_s}};
   line(j.dump());
 }
 

@@ -84,12 +84,14 @@ std::string loss_curve_svg(const MetricsSeries& series, const std::string& title
 
   std::string svg;
   auto add = [&](const std::string& s) { svg += s + "\n"; };
-  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", width) + "\" height=\"" +
-      fmt("%.0f", height) + "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
+  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", width) + "\" height=\"" + fmt("%.0f", height) +
+      "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
       "\" font-family=\"Helvetica, Arial, sans-serif\">");
   add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-  add("<text x=\"" + fmt("%.1f", left + plot_w / 2) + "\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" "
-      "font-weight=\"bold\" fill=\"#222\">" + escape_xml(title) + "</text>");
+  add("<text x=\"" + fmt("%.1f", left + plot_w / 2) +
+      "\" y=\"30\" text-anchor=\"middle\" font-size=\"18\" "
+      "font-weight=\"bold\" fill=\"#222\">" +
+      escape_xml(title) + "</text>");
 
   // Grid and tick labels.
   const double x_spacing = x_ticks.size() > 1 ? x_ticks[1] - x_ticks[0] : 1;
@@ -128,7 +130,8 @@ std::string loss_curve_svg(const MetricsSeries& series, const std::string& title
     std::string s = "<polyline fill=\"none\" " + style + " points=\"";
     // More points than pixels only makes the file bigger.
     const size_t stride = std::max<size_t>(1, pts.size() / 2000);
-    for (size_t i = 0; i < pts.size(); i += stride) s += fmt("%.1f", X(pts[i].first)) + "," + fmt("%.1f", Y(pts[i].second)) + " ";
+    for (size_t i = 0; i < pts.size(); i += stride)
+      s += fmt("%.1f", X(pts[i].first)) + "," + fmt("%.1f", Y(pts[i].second)) + " ";
     add(s + "\"/>");
   };
   std::vector<std::pair<double, double>> raw, smooth, val;
@@ -162,7 +165,8 @@ std::string loss_curve_svg(const MetricsSeries& series, const std::string& title
     const double y = ly + 18 + 20 * row;
     add("<line x1=\"" + fmt("%.1f", lx + 10) + "\" y1=\"" + fmt("%.1f", y) + "\" x2=\"" + fmt("%.1f", lx + 40) +
         "\" y2=\"" + fmt("%.1f", y) + "\" " + style + "/>");
-    if (dot) add("<circle cx=\"" + fmt("%.1f", lx + 25) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"3.5\" fill=\"#ff7f0e\"/>");
+    if (dot)
+      add("<circle cx=\"" + fmt("%.1f", lx + 25) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"3.5\" fill=\"#ff7f0e\"/>");
     add("<text x=\"" + fmt("%.1f", lx + 48) + "\" y=\"" + fmt("%.1f", y + 4) + "\" font-size=\"12\" fill=\"#222\">" +
         label + "</text>");
   };

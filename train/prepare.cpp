@@ -104,7 +104,8 @@ std::optional<PrepareInfo> read_prepare_info(const std::string& dir) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument(path + ": cannot open");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) throw std::invalid_argument(path + ": not a JSON object (expected the prepare.json of `foundry prepare`)");
+  if (!j.is_object())
+    throw std::invalid_argument(path + ": not a JSON object (expected the prepare.json of `foundry prepare`)");
   if (!j.contains("vocab_size") || !j["vocab_size"].is_number_integer() || j["vocab_size"].get<long>() <= 0) {
     throw std::invalid_argument(path + ": field 'vocab_size' is missing or not a positive integer");
   }
@@ -152,10 +153,10 @@ void check_model_tokenizer_vocab(int model_vocab, const std::string& model_where
                         ? "the extra " + std::to_string(model_vocab - tokenizer_vocab) +
                               " rows would never be trained and could be sampled as ids the tokenizer cannot decode"
                         : "the tokenizer's ids from " + std::to_string(model_vocab) + " up have no row in the model";
-  throw std::invalid_argument("vocabulary mismatch: " + model_where + " has vocab_size " + std::to_string(model_vocab) +
-                              " but the tokenizer " + tokenizer_where + " has " + std::to_string(tokenizer_vocab) +
-                              " tokens (" + why + "); make them equal, e.g. --set model.vocab_size=" +
-                              std::to_string(tokenizer_vocab) + " when training");
+  throw std::invalid_argument(
+      "vocabulary mismatch: " + model_where + " has vocab_size " + std::to_string(model_vocab) + " but the tokenizer " +
+      tokenizer_where + " has " + std::to_string(tokenizer_vocab) + " tokens (" + why +
+      "); make them equal, e.g. --set model.vocab_size=" + std::to_string(tokenizer_vocab) + " when training");
 }
 
 void check_token_data(const std::string& data_dir, const std::string& token_file, int model_vocab,
@@ -164,8 +165,8 @@ void check_token_data(const std::string& data_dir, const std::string& token_file
   if (!info) return;
   const std::string made_by = token_file + " was made with a " + std::to_string(info->vocab_size) + "-token " +
                               (info->tokenizer_kind.empty() ? "" : info->tokenizer_kind + " ") + "tokenizer" +
-                              (info->tokenizer_source.empty() ? "" : " (" + info->tokenizer_source + ")") +
-                              ", says " + info->path;
+                              (info->tokenizer_source.empty() ? "" : " (" + info->tokenizer_source + ")") + ", says " +
+                              info->path;
   if (info->vocab_size != model_vocab) {
     throw std::invalid_argument("vocabulary mismatch: " + made_by + ", but " + model_where + " has vocab_size " +
                                 std::to_string(model_vocab) +
@@ -177,8 +178,10 @@ void check_token_data(const std::string& data_dir, const std::string& token_file
   if (!theirs.empty() && theirs != info->fingerprint) {
     throw std::invalid_argument("tokenizer mismatch: " + made_by + " (fingerprint " + info->fingerprint +
                                 "), but the tokenizer in " + tokenizer_dir + " is a different one (fingerprint " +
-                                theirs + ") with the same vocabulary size; its ids mean other text. Prepare the "
-                                "data again with --tokenizer " + tokenizer_dir);
+                                theirs +
+                                ") with the same vocabulary size; its ids mean other text. Prepare the "
+                                "data again with --tokenizer " +
+                                tokenizer_dir);
   }
 }
 

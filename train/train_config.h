@@ -20,25 +20,25 @@ namespace foundry {
 // ANCHOR: training_config
 // The "training" section of a training config: everything about a run but the architecture.
 struct TrainingSection {
-  int batch_size = 12;             // B: rows per micro-batch
-  int seq_len = 64;                // T: tokens per row, at most model.max_seq_len
-  int grad_accum = 1;              // micro-batches whose gradients are summed into one update
-  long max_steps = 2000;           // optimizer updates; the schedule ends here
-  double lr = 1e-3;                // peak learning rate, reached after warmup
-  double min_lr = 1e-4;            // the cosine decays to this at max_steps
-  long warmup_steps = 100;         // linear warmup length
-  double weight_decay = 0.1;       // AdamW decoupled weight decay, on 2-D tensors only
-  double beta1 = 0.9;              // AdamW first-moment decay
-  double beta2 = 0.95;             // AdamW second-moment decay
-  double eps = 1e-8;               // AdamW epsilon, added after the square root
-  double grad_clip = 1.0;          // max global gradient L2 norm; 0 turns clipping off
-  long eval_interval = 100;        // evaluate on the validation split every this many steps
-  int eval_batches = 20;           // batches per evaluation (sequential, always the same ones)
-  int patience = 0;                // stop after this many evaluations without improvement; 0: never
-  long checkpoint_interval = 500;  // save a checkpoint every this many steps (and at the end)
-  int keep_checkpoints = 3;        // keep only the newest N checkpoints
-  long log_interval = 10;          // print a progress line every this many steps
-  uint64_t seed = 1337;            // seeds weight initialization and the batch order
+  int batch_size = 12;                 // B: rows per micro-batch
+  int seq_len = 64;                    // T: tokens per row, at most model.max_seq_len
+  int grad_accum = 1;                  // micro-batches whose gradients are summed into one update
+  long max_steps = 2000;               // optimizer updates; the schedule ends here
+  double lr = 1e-3;                    // peak learning rate, reached after warmup
+  double min_lr = 1e-4;                // the cosine decays to this at max_steps
+  long warmup_steps = 100;             // linear warmup length
+  double weight_decay = 0.1;           // AdamW decoupled weight decay, on 2-D tensors only
+  double beta1 = 0.9;                  // AdamW first-moment decay
+  double beta2 = 0.95;                 // AdamW second-moment decay
+  double eps = 1e-8;                   // AdamW epsilon, added after the square root
+  double grad_clip = 1.0;              // max global gradient L2 norm; 0 turns clipping off
+  long eval_interval = 100;            // evaluate on the validation split every this many steps
+  int eval_batches = 20;               // batches per evaluation (sequential, always the same ones)
+  int patience = 0;                    // stop after this many evaluations without improvement; 0: never
+  long checkpoint_interval = 500;      // save a checkpoint every this many steps (and at the end)
+  int keep_checkpoints = 3;            // keep only the newest N checkpoints
+  long log_interval = 10;              // print a progress line every this many steps
+  uint64_t seed = 1337;                // seeds weight initialization and the batch order
   std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
 };
 

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -73,9 +73,10 @@ std::string human_duration(double seconds) {
 void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string& path) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] >= vocab_size) {
-      throw std::invalid_argument(path + ": token " + std::to_string(i) + " has id " + std::to_string(tokens[i]) +
-                                  " but model.vocab_size = " + std::to_string(vocab_size) +
-                                  " (use a config whose vocab_size matches the tokenizer, e.g. --set model.vocab_size=N)");
+      throw std::invalid_argument(
+          path + ": token " + std::to_string(i) + " has id " + std::to_string(tokens[i]) +
+          " but model.vocab_size = " + std::to_string(vocab_size) +
+          " (use a config whose vocab_size matches the tokenizer, e.g. --set model.vocab_size=N)");
     }
   }
 }
@@ -151,8 +152,8 @@ std::string model_differences(const ModelConfig& a, const std::string& a_name, c
   for (auto it = ja.begin(); it != ja.end(); ++it) {
     const nlohmann::json other = jb.contains(it.key()) ? jb.at(it.key()) : nlohmann::json();
     if (it.value() == other) continue;
-    out += (out.empty() ? "" : "; ") + std::string("model.") + it.key() + " is " + it.value().dump() + " in " +
-           a_name + " but " + other.dump() + " in " + b_name;
+    out += (out.empty() ? "" : "; ") + std::string("model.") + it.key() + " is " + it.value().dump() + " in " + a_name +
+           " but " + other.dump() + " in " + b_name;
   }
   return out;
 }
@@ -331,7 +332,8 @@ void print_header(const Run& run) {
           human_count(static_cast<double>(run.val_tokens.size())).c_str(), run.state.data_dir.c_str(),
           run.tokens_per_step());
   run.say("baselines: uniform %.3f, unigram %.3f (validation loss, nats per token)\n",
-          uniform_loss(config.model.vocab_size), unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
+          uniform_loss(config.model.vocab_size),
+          unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
   run.say("threads: %d; output: %s\nsettings:\n", num_threads(), run.opt.out_dir.c_str());
   if (!run.opt.quiet) {
     for (const std::string& line : settings_lines(config)) std::fprintf(run.opt.out, "%s\n", line.c_str());
@@ -381,13 +383,12 @@ bool evaluate_and_track(Run& run, double train_loss) {
   run.metrics->train(step, s.loss, s.lr, s.grad_norm, run.state.tokens_seen, 0, 0);
   if (run.tty()) run.say("\n");
   const bool loss_ok = std::isfinite(s.loss);
-  throw std::runtime_error("step " + std::to_string(step) + ": the " + (loss_ok ? "gradient norm" : "loss") +
-                           " is " + std::to_string(loss_ok ? s.grad_norm : s.loss) +
-                           "; training stopped before updating the weights. " +
-                           (run.last_good_checkpoint.empty()
-                                ? std::string("No checkpoint was written in this session")
-                                : "The last good checkpoint is " + run.last_good_checkpoint) +
-                           ". Try a lower training.lr or training.grad_clip.");
+  throw std::runtime_error(
+      "step " + std::to_string(step) + ": the " + (loss_ok ? "gradient norm" : "loss") + " is " +
+      std::to_string(loss_ok ? s.grad_norm : s.loss) + "; training stopped before updating the weights. " +
+      (run.last_good_checkpoint.empty() ? std::string("No checkpoint was written in this session")
+                                        : "The last good checkpoint is " + run.last_good_checkpoint) +
+      ". Try a lower training.lr or training.grad_clip.");
 }
 
 // The metrics line of every step, and a progress line every log_interval steps with the speed
@@ -407,8 +408,8 @@ void log_progress(Run& run, const StepResult& s) {
     // A terminal gets one line rewritten in place (\r); a log file gets one line per report.
     const bool tty = run.tty();
     run.say("%sstep %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %s tok/s | ETA %s%s", tty ? "\r" : "", state.step,
-            tc.max_steps, s.loss, s.lr, s.grad_norm, human_count(run.tokens_per_s).c_str(),
-            human_duration(eta).c_str(), tty ? "   " : "\n");
+            tc.max_steps, s.loss, s.lr, s.grad_norm, human_count(run.tokens_per_s).c_str(), human_duration(eta).c_str(),
+            tty ? "   " : "\n");
     if (!run.opt.quiet) std::fflush(run.opt.out);
     run.window_start = now;
     run.window_tokens = 0;
@@ -457,7 +458,8 @@ void request_stop() { g_stop_requested = 1; }
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
   // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
-  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
+  const TrainingMemory mem =
+      estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
   return static_cast<double>(mem.training_bytes());
 }
 
@@ -555,8 +557,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
   if (state.step == 0 && tc.max_steps > 0) evaluate_and_track(run, NAN);  // the loss before any training
   run.result.stop_reason = "max_steps";
   while (state.step < tc.max_steps) {
-    const StepResult s =
-        training_step(run.model, state.optimizer, run.tape, state.loader, run.batch, tc, state.step);
+    const StepResult s = training_step(run.model, state.optimizer, run.tape, state.loader, run.batch, tc, state.step);
     if (!s.updated) stop_on_non_finite(run, s);
     state.step++;
     state.tokens_seen += run.tokens_per_step();

@@ -5,11 +5,11 @@
 //
 // Exits with status 1 when the loss did not fall or the reloaded model disagrees, so a test can
 // run it. See CMakeLists.txt beside it for how it is built against the installed package.
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
               std::log(config.vocab_size));
 
   // 4. Save (a model directory `foundry generate --model` loads too) and reload.
-  const std::string dir = (std::filesystem::temp_directory_path() / ("foundry_standalone_" + std::to_string(::getpid()))).string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("foundry_standalone_" + std::to_string(::getpid()))).string();
   save_model_with_tokenizer(model, dir, &tokenizer);
   Model loaded = load_model(dir);
 

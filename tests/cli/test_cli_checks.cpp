@@ -78,8 +78,8 @@ struct Setup {
     std::ofstream(kTmp + "/other.txt", std::ios::binary) << text.substr(60000, 40000);
     REQUIRE(run("tokenizer train --quiet --input " + corpus + " --vocab-size 300 --special '<|endoftext|>' --out " +
                 kTmp + "/tok_a.json") == 0);
-    REQUIRE(run("tokenizer train --quiet --input " + kTmp + "/other.txt --vocab-size 300 --special '<|endoftext|>' --out " +
-                kTmp + "/tok_b.json") == 0);
+    REQUIRE(run("tokenizer train --quiet --input " + kTmp +
+                "/other.txt --vocab-size 300 --special '<|endoftext|>' --out " + kTmp + "/tok_b.json") == 0);
     REQUIRE(run("tokenizer train --quiet --input " + corpus + " --vocab-size 280 --special '<|endoftext|>' --out " +
                 kTmp + "/tok_c.json") == 0);
     data_a = kTmp + "/data_a";
@@ -91,7 +91,8 @@ struct Setup {
     write_config(kTmp + "/v300.json", 300);
     run_dir = kTmp + "/run";
     std::string out, err;
-    REQUIRE(run("train --quiet --config " + kTmp + "/v300.json --data " + data_a + " --out " + run_dir, &out, &err) == 0);
+    REQUIRE(run("train --quiet --config " + kTmp + "/v300.json --data " + data_a + " --out " + run_dir, &out, &err) ==
+            0);
   }
 };
 
@@ -118,8 +119,8 @@ TEST_CASE("prepare.json records the tokenizer; a separator that never occurs is 
                   "/data_sep",
               &out, &err) == 0);
   CHECK(has(err, "the separator '@@@' never occurs in the input; the split is by tokens instead"));
-  REQUIRE(run("prepare --input " + s.corpus + " --tokenizer " + kTmp + "/tok_a.json --separator 'First Citizen:' --out " + kTmp +
-                  "/data_sep2",
+  REQUIRE(run("prepare --input " + s.corpus + " --tokenizer " + kTmp +
+                  "/tok_a.json --separator 'First Citizen:' --out " + kTmp + "/data_sep2",
               &out, &err) == 0);
   CHECK_FALSE(has(err, "warning"));  // a separator that occurs splits by documents, silently
   CHECK(has(out, "documents"));
@@ -130,7 +131,8 @@ TEST_CASE("train refuses data of another vocabulary or tokenizer before step 0",
   std::string out, err;
   // configs like tiny.json (4096) on data of a smaller tokenizer: both numbers and the files.
   write_config(kTmp + "/v4096.json", 4096);
-  CHECK(run("train --config " + kTmp + "/v4096.json --data " + s.data_a + " --out " + kTmp + "/run_4096", &out, &err) == 1);
+  CHECK(run("train --config " + kTmp + "/v4096.json --data " + s.data_a + " --out " + kTmp + "/run_4096", &out, &err) ==
+        1);
   CHECK(has(err, "vocabulary mismatch"));
   CHECK(has(err, "4096"));
   CHECK(has(err, "300-token"));
@@ -144,8 +146,8 @@ TEST_CASE("train refuses data of another vocabulary or tokenizer before step 0",
     fs::copy_file(s.data_a + "/" + f, kTmp + "/data_swapped/" + f);
   }
   fs::copy_file(kTmp + "/tok_b.json", kTmp + "/data_swapped/tokenizer.json");
-  CHECK(run("train --config " + kTmp + "/v300.json --data " + kTmp + "/data_swapped --out " + kTmp + "/run_swapped", &out,
-            &err) == 1);
+  CHECK(run("train --config " + kTmp + "/v300.json --data " + kTmp + "/data_swapped --out " + kTmp + "/run_swapped",
+            &out, &err) == 1);
   CHECK(has(err, "tokenizer mismatch"));
   // Without prepare.json the tokenizer file still has to agree with the model.
   fs::create_directories(kTmp + "/data_noinfo");
@@ -198,7 +200,8 @@ TEST_CASE("eval windows default to the training context and match training's val
   REQUIRE(run("eval --model " + kTmp + "/loose/m --tokens " + s.data_a + "/val.bin --max-windows 2", &out) == 0);
   CHECK(has(out, "window: 32 positions (max_seq_len; the model directory does not record its training context)"));
   // A checkpoint records it in train_state.json.
-  REQUIRE(run("eval --model " + s.run_dir + "/ckpt-00000020 --tokens " + s.data_a + "/val.bin --max-windows 2", &out) == 0);
+  REQUIRE(run("eval --model " + s.run_dir + "/ckpt-00000020 --tokens " + s.data_a + "/val.bin --max-windows 2", &out) ==
+          0);
   CHECK(has(out, "window: 16 positions (the context the model was trained at, from " + s.run_dir +
                      "/ckpt-00000020/train_state.json)"));
 }

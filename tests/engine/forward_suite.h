@@ -46,11 +46,11 @@ inline Results forward_suite() {
   Tensor big_a = suite_tensor({64, 256}, rng, 1), big_b = suite_tensor({256, 48}, rng, 1);
   Tensor x = suite_tensor({2, 3, 16}, rng, 1), w = suite_tensor({10, 16}, rng, 0.25);  // (B, T, K), (N, K)
   Tensor p = suite_tensor({4, 9}, rng, 3), q = suite_tensor({4, 9}, rng, 3);
-  Tensor h = suite_tensor({2, 3, 4, 5}, rng, 1);          // (B, T, NH, HS)
-  Tensor table = suite_tensor({11, 6}, rng, 1);           // (V, C)
-  Tensor logits = suite_tensor({6, 13}, rng, 2);          // (N, V)
-  Tensor huge = suite_tensor({6, 13}, rng, 3, 1e4);       // logits around +1e4
-  for (int j = 0; j < 13; j++) huge.at({1, j}) -= 2e4f;   // ...and one row around -1e4
+  Tensor h = suite_tensor({2, 3, 4, 5}, rng, 1);         // (B, T, NH, HS)
+  Tensor table = suite_tensor({11, 6}, rng, 1);          // (V, C)
+  Tensor logits = suite_tensor({6, 13}, rng, 2);         // (N, V)
+  Tensor huge = suite_tensor({6, 13}, rng, 3, 1e4);      // logits around +1e4
+  for (int j = 0; j < 13; j++) huge.at({1, j}) -= 2e4f;  // ...and one row around -1e4
   std::vector<int> ids = {3, 10, 3, 0, 7, 3, 10};
   std::vector<int> targets = {1, 12, 0, 5, 5, 7};
 
@@ -81,8 +81,8 @@ inline Results forward_suite() {
   Tensor demb(emb.shape), dw1(w1.shape), dw2(w2.shape);
   std::vector<int> net_ids = {1, 5, 5, 9, 0, 2}, net_targets = {5, 5, 9, 0, 2, 1};
   tape.clear();
-  Var e = embedding(tape, tape.param(emb, demb), net_ids);                    // (N, C)
-  Var hid = silu(tape, linear(tape, e, tape.param(w1, dw1)));                 // (N, F)
+  Var e = embedding(tape, tape.param(emb, demb), net_ids);     // (N, C)
+  Var hid = silu(tape, linear(tape, e, tape.param(w1, dw1)));  // (N, F)
   Var loss = cross_entropy(tape, linear(tape, hid, tape.param(w2, dw2)), net_targets);
   tape.backward(loss);
   run("net_loss", loss);
@@ -120,7 +120,8 @@ inline Results read_results(const std::string& path) {
     std::vector<double>& v = r[name];
     v.resize(n);
     for (double& x : v) {
-      if (!(fields >> x)) throw std::runtime_error(path + ": case " + name + " has fewer than " + std::to_string(n) + " values");
+      if (!(fields >> x))
+        throw std::runtime_error(path + ": case " + name + " has fewer than " + std::to_string(n) + " values");
     }
   }
   return r;

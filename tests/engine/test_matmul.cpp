@@ -52,8 +52,7 @@ constexpr double kTol = 4 * 0x1p-24;  // about 2.4e-7
 TEST_CASE("matmul: Eigen and naive agree with a double reference on odd sizes", "[matmul]") {
   Rng rng(5);
   auto [M, K, N] = GENERATE(std::make_tuple(1, 1, 1), std::make_tuple(1, 17, 1), std::make_tuple(7, 13, 5),
-                            std::make_tuple(33, 65, 17), std::make_tuple(127, 3, 255),
-                            std::make_tuple(130, 257, 67));
+                            std::make_tuple(33, 65, 17), std::make_tuple(127, 3, 255), std::make_tuple(130, 257, 67));
   INFO("M=" << M << " K=" << K << " N=" << N);
   Tensor a = random_tensor({M, K}, rng), b = random_tensor({K, N}, rng);
   Tensor fast({M, N}, real(99)), naive({M, N}, real(99));  // 99: forward must overwrite, not add
@@ -112,8 +111,8 @@ TEST_CASE("matmul gives the same numbers at one and at two threads", "[matmul][t
   };
   auto compute = [&](int threads) {
     set_num_threads(threads);
-    Outputs o{Tensor({M, N}), Tensor({M, N}), Tensor({M, N}), Tensor({M, K}), Tensor({K, N}), Tensor({M, K}),
-              Tensor({N, K})};
+    Outputs o{Tensor({M, N}), Tensor({M, N}), Tensor({M, N}), Tensor({M, K}),
+              Tensor({K, N}), Tensor({M, K}), Tensor({N, K})};
     matmul_forward(o.fast.ptr(), a.ptr(), b.ptr(), M, K, N);
     matmul_naive(o.naive.ptr(), a.ptr(), b.ptr(), M, K, N);
     linear_forward(o.lin.ptr(), a.ptr(), w.ptr(), M, K, N);

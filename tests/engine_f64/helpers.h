@@ -11,14 +11,12 @@
 namespace foundry {
 namespace test {
 
-
 // The tolerance every backward is held to in the double build.
 constexpr double kGradTol = 1e-6;
 
 // Runs the checker and asserts it passed, printing its report on failure.
 inline GradCheckResult require_grads_ok(const GradCheckFn& forward, std::vector<Tensor*> inputs,
-                                        const std::vector<std::string>& names = {},
-                                        GradCheckOptions options = {}) {
+                                        const std::vector<std::string>& names = {}, GradCheckOptions options = {}) {
   GradCheckResult r = check_gradients(forward, inputs, names, options);
   INFO(r.str());
   REQUIRE(r.checked > 0);

@@ -117,8 +117,7 @@ TEST_CASE("the checker rejects a wrong sign", "[gradcheck][broken]") {
 TEST_CASE("the checker rejects NaN gradients", "[gradcheck][broken]") {
   Rng rng(24);
   Tensor x = random_tensor({4}, rng);
-  GradCheckResult r =
-      check_gradients([](Tape& t, const std::vector<Var>& v) { return nan_backward(t, v[0]); }, {&x});
+  GradCheckResult r = check_gradients([](Tape& t, const std::vector<Var>& v) { return nan_backward(t, v[0]); }, {&x});
   INFO(r.str());
   REQUIRE_FALSE(r.passed(kGradTol));
   REQUIRE(std::isinf(r.max_rel_error));

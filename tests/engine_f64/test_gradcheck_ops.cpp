@@ -24,8 +24,7 @@ TEST_CASE("matmul backward matches finite differences", "[gradcheck][matmul]") {
   Rng rng(1);
   SECTION("odd sizes") {
     Tensor a = random_tensor({3, 7}, rng), b = random_tensor({7, 5}, rng);  // (M, K), (K, N)
-    require_grads_ok([](Tape& t, const std::vector<Var>& v) { return matmul(t, v[0], v[1]); }, {&a, &b},
-                     {"a", "b"});
+    require_grads_ok([](Tape& t, const std::vector<Var>& v) { return matmul(t, v[0], v[1]); }, {&a, &b}, {"a", "b"});
   }
   SECTION("sizes of one") {
     Tensor a = random_tensor({1, 4}, rng), b = random_tensor({4, 1}, rng);  // a row times a column
@@ -54,8 +53,7 @@ TEST_CASE("linear backward matches finite differences", "[gradcheck][matmul]") {
   Rng rng(2);
   Tensor x = random_tensor({2, 3, 5}, rng);  // (B, T, K): leading dims are flattened to M = 6 rows
   Tensor w = random_tensor({4, 5}, rng);     // (N, K)
-  require_grads_ok([](Tape& t, const std::vector<Var>& v) { return linear(t, v[0], v[1]); }, {&x, &w},
-                   {"x", "w"});
+  require_grads_ok([](Tape& t, const std::vector<Var>& v) { return linear(t, v[0], v[1]); }, {&x, &w}, {"x", "w"});
 }
 
 TEST_CASE("elementwise ops match finite differences", "[gradcheck][ops]") {
@@ -112,8 +110,8 @@ TEST_CASE("reshapes and transposes match finite differences", "[gradcheck][ops]"
   }
   SECTION("a transpose used with its source: x + transpose(transpose(x))") {
     Tensor x = random_tensor({3, 4}, rng);
-    require_grads_ok(
-        [](Tape& t, const std::vector<Var>& v) { return add(t, v[0], transpose(t, transpose(t, v[0]))); }, {&x});
+    require_grads_ok([](Tape& t, const std::vector<Var>& v) { return add(t, v[0], transpose(t, transpose(t, v[0]))); },
+                     {&x});
   }
 }
 
@@ -212,15 +210,14 @@ TEST_CASE("cross-entropy stays finite and correct for logits around +-1e4", "[gr
   double l_spread = loss_and_grad(spread, {2}, d_spread);  // target 2 (value 0) vs max 1e4
   REQUIRE(std::isfinite(l_spread));
   CHECK(l_spread == Approx(1e4).epsilon(1e-12));
-  CHECK(d_spread[0] == Approx(1.0));   // p = 1 on the max
+  CHECK(d_spread[0] == Approx(1.0));  // p = 1 on the max
   CHECK(d_spread[1] == Approx(0.0));
   CHECK(d_spread[2] == Approx(-1.0));  // the one-hot term of the target
 
   // And the finite-difference check itself at +-1e4, with the default step. This needs the
   // forward to compute (m - x_t) + log z rather than m + log z - x_t: the latter rounds at the
   // scale of 1e4 (about 2e-12), which a step of 1e-5 turns into a gradient error near 1e-7.
-  require_grads_ok([&targets](Tape& t, const std::vector<Var>& v) { return cross_entropy(t, v[0], targets); },
-                   {&big});
+  require_grads_ok([&targets](Tape& t, const std::vector<Var>& v) { return cross_entropy(t, v[0], targets); }, {&big});
 }
 
 TEST_CASE("a small network: every op chained, weights used twice", "[gradcheck]") {
@@ -235,11 +232,11 @@ TEST_CASE("a small network: every op chained, weights used twice", "[gradcheck]"
   std::vector<int> targets = {4, 1, 0, 5, 1};
   require_grads_ok(
       [&](Tape& t, const std::vector<Var>& v) {
-        Var x = embedding(t, v[0], ids);              // (N, C)
-        Var h = silu(t, linear(t, x, v[1]));          // (N, F)
-        Var h2 = add(t, h, mul(t, h, h));             // (N, F) h used three times
-        Var y = add(t, x, linear(t, h2, v[2]));       // (N, C) residual
-        Var logits = linear(t, y, v[0]);              // (N, V) tied to the embedding table
+        Var x = embedding(t, v[0], ids);         // (N, C)
+        Var h = silu(t, linear(t, x, v[1]));     // (N, F)
+        Var h2 = add(t, h, mul(t, h, h));        // (N, F) h used three times
+        Var y = add(t, x, linear(t, h2, v[2]));  // (N, C) residual
+        Var logits = linear(t, y, v[0]);         // (N, V) tied to the embedding table
         return cross_entropy(t, logits, targets);
       },
       {&table, &w1, &w2}, {"table", "w1", "w2"});

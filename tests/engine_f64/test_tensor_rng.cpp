@@ -152,8 +152,8 @@ TEST_CASE("Rng: distributions have the right ranges and moments", "[rng]") {
     REQUIRE(k < 7);
     seen.insert(k);
   }
-  CHECK(std::fabs(sum / n) < 0.01);            // mean 0 (standard error 0.0022)
-  CHECK(std::fabs(sum_sq / n - 1.0) < 0.02);   // variance 1
+  CHECK(std::fabs(sum / n) < 0.01);           // mean 0 (standard error 0.0022)
+  CHECK(std::fabs(sum_sq / n - 1.0) < 0.02);  // variance 1
   CHECK(std::fabs(usum / n - 0.5) < 0.005);
   REQUIRE(seen.size() == 7);
   REQUIRE_THROWS_AS(r.below(0), std::invalid_argument);

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/common/test_helpers.h"
 #include "tokenizer/sentencepiece.h"
 #include "train/token_file.h"
-#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -54,9 +54,7 @@ TEST_CASE("foundry import, generate and eval on the llama2.c fixture", "[cli]") 
   for (int id : run1["new_ids"]) ids.push_back(id);
   auto tok = parse_llama2c_tokenizer(read_bytes(fixture + "/tok512.bin"), "tok512.bin");
   std::string expected = tok->decode(ids).substr(tok->piece(1).size()) + "\n";  // BOS is not shown
-  {
-    std::ofstream(dir + "/prompt.txt") << "Once upon a time";
-  }
+  { std::ofstream(dir + "/prompt.txt") << "Once upon a time"; }
   REQUIRE(run(foundry + " generate --model " + model + " --prompt - --temperature 0 --max-new-tokens " +
               std::to_string(run1["new_ids"].size()) + " < " + dir + "/prompt.txt > " + dir + "/out.txt 2> " + dir +
               "/err.txt") == 0);
@@ -68,7 +66,8 @@ TEST_CASE("foundry import, generate and eval on the llama2.c fixture", "[cli]") 
     std::ofstream f(dir + "/long.txt");
     for (int i = 0; i < 600; i++) f << "cat ";
   }
-  CHECK(run(foundry + " generate --model " + model + " --prompt-file " + dir + "/long.txt 2> " + dir + "/long_err.txt") == 1);
+  CHECK(run(foundry + " generate --model " + model + " --prompt-file " + dir + "/long.txt 2> " + dir +
+            "/long_err.txt") == 1);
   CHECK(read_bytes(dir + "/long_err.txt").find("max_seq_len") != std::string::npos);
 
   // eval on a token file of `foundry prepare`'s format, with the logits as .npy.

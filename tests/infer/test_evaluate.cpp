@@ -13,9 +13,9 @@ using namespace foundry;
 TEST_CASE("eval windows: full windows of T, one short window for a short text", "[evaluate]") {
   ModelConfig c;
   c.max_seq_len = 8;
-  CHECK(eval_windows(c, 10, 4, 0) == std::make_pair(2, 4));  // 9 targets: two windows, one left over
-  CHECK(eval_windows(c, 9, 4, 0) == std::make_pair(2, 4));   // exactly 8 targets
-  CHECK(eval_windows(c, 3, 4, 0) == std::make_pair(1, 2));   // too short: one window of 2
+  CHECK(eval_windows(c, 10, 4, 0) == std::make_pair(2, 4));    // 9 targets: two windows, one left over
+  CHECK(eval_windows(c, 9, 4, 0) == std::make_pair(2, 4));     // exactly 8 targets
+  CHECK(eval_windows(c, 3, 4, 0) == std::make_pair(1, 2));     // too short: one window of 2
   CHECK(eval_windows(c, 100, 0, 0) == std::make_pair(12, 8));  // default window: max_seq_len
   CHECK(eval_windows(c, 100, 0, 5) == std::make_pair(5, 8));
   CHECK_THROWS_WITH(eval_windows(c, 1, 4, 0), Catch::Contains("at least 2"));

@@ -33,7 +33,8 @@ double worst_logit_error(const nlohmann::json& run, const std::function<const re
   double worst = 0;
   for (auto& [pos, values] : run["logits"].items()) {
     const real* ours = logits_at(std::stoi(pos));
-    for (size_t v = 0; v < values.size(); v++) worst = std::max(worst, std::fabs(double(ours[v]) - values[v].get<double>()));
+    for (size_t v = 0; v < values.size(); v++)
+      worst = std::max(worst, std::fabs(double(ours[v]) - values[v].get<double>()));
   }
   return worst;
 }

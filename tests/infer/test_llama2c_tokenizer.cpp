@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "engine/rng.h"
-#include "tokenizer/sentencepiece.h"
 #include "tests/common/test_helpers.h"
+#include "tokenizer/sentencepiece.h"
 
 using namespace foundry;
 
@@ -22,7 +22,9 @@ const std::string kDir = std::string(FOUNDRY_SOURCE_DIR) + "/tests/fixtures/llam
 
 using test::read_bytes;
 
-std::unique_ptr<Llama2cTokenizer> tok512() { return parse_llama2c_tokenizer(read_bytes(kDir + "/tok512.bin"), "tok512.bin"); }
+std::unique_ptr<Llama2cTokenizer> tok512() {
+  return parse_llama2c_tokenizer(read_bytes(kDir + "/tok512.bin"), "tok512.bin");
+}
 
 // run.c's merge loop, verbatim in spirit: rescan all pairs, merge the first best, repeat.
 std::vector<int> naive_merge(const Llama2cTokenizer& tok, std::vector<int> ids) {
@@ -92,8 +94,25 @@ TEST_CASE("llama2c tokenizer: byte fallback and decode of byte pieces", "[llama2
 
 TEST_CASE("llama2c tokenizer: heap merge equals the naive merge loop on random text", "[llama2c][tokenizer]") {
   auto tok = tok512();
-  const std::vector<std::string> alphabet = {"a", "e", "t", "h", " ", " ", "o", "n", "s", "d", ".", "\n",
-                                             "T", "L", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "q"};
+  const std::vector<std::string> alphabet = {"a",
+                                             "e",
+                                             "t",
+                                             "h",
+                                             " ",
+                                             " ",
+                                             "o",
+                                             "n",
+                                             "s",
+                                             "d",
+                                             ".",
+                                             "\n",
+                                             "T",
+                                             "L",
+                                             "\xc3\xa9",
+                                             "\xe2\x82\xac",
+                                             "\xf0\x9f\x98\x80",
+                                             "\x80",
+                                             "q"};
   Rng rng(42);
   for (int trial = 0; trial < 200; trial++) {
     std::string text;

@@ -111,7 +111,8 @@ TEST_CASE("regression: generation from NaN weights is an error, not NUL bytes an
   CHECK(msg.find("is not finite") != std::string::npos);
 }
 
-TEST_CASE("regression: a prompt far longer than the context is refused before it is encoded", "[regression][generate]") {
+TEST_CASE("regression: a prompt far longer than the context is refused before it is encoded",
+          "[regression][generate]") {
   auto tok = load_llama2c_tokenizer(kDir + "/tok512.bin");
   const size_t longest = longest_token_bytes(*tok);
   CHECK(longest > 1);

@@ -78,12 +78,12 @@ TEST_CASE("keep_top_p keeps the smallest prefix reaching p, the crossing token i
     keep_top_p(c, p);
     return ids_of(c);
   };
-  CHECK(run(0.3) == std::vector<int>{2});            // 0.5 ≥ 0.3 already
-  CHECK(run(0.5) == std::vector<int>{2});            // reaching p exactly is enough
-  CHECK(run(0.6) == std::vector<int>{2, 0});         // 0.5 < 0.6 ≤ 0.75: token 0 crosses
+  CHECK(run(0.3) == std::vector<int>{2});     // 0.5 ≥ 0.3 already
+  CHECK(run(0.5) == std::vector<int>{2});     // reaching p exactly is enough
+  CHECK(run(0.6) == std::vector<int>{2, 0});  // 0.5 < 0.6 ≤ 0.75: token 0 crosses
   CHECK(run(0.75) == std::vector<int>{2, 0});
-  CHECK(run(0.8) == std::vector<int>{2, 0, 1});      // the tie 1/3 goes to the lower id
-  CHECK(run(1.0) == std::vector<int>{0, 1, 2, 3});   // off: untouched, not even sorted
+  CHECK(run(0.8) == std::vector<int>{2, 0, 1});     // the tie 1/3 goes to the lower id
+  CHECK(run(1.0) == std::vector<int>{0, 1, 2, 3});  // off: untouched, not even sorted
   std::vector<TokenProb> c = from_probs({1.0});
   CHECK_THROWS_AS(keep_top_p(c, 0.0), std::invalid_argument);
   CHECK_THROWS_AS(keep_top_p(c, 1.5), std::invalid_argument);

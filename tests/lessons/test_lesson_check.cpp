@@ -139,7 +139,8 @@ TEST_CASE("the lessons agree with the code and with their programs' output", "[l
   CHECK(contains(r.output, "lesson_check: OK"));
   // The summary counts what was checked; a checker that found nothing to check is suspect.
   std::smatch m;
-  REQUIRE(std::regex_search(r.output, m, std::regex(R"((\d+) lessons \(\d+ in Chinese\), (\d+) quotes, (\d+) outputs)")));
+  REQUIRE(
+      std::regex_search(r.output, m, std::regex(R"((\d+) lessons \(\d+ in Chinese\), (\d+) quotes, (\d+) outputs)")));
   CHECK(std::stoi(m[1]) >= 19);
   CHECK(std::stoi(m[2]) >= 100);
   CHECK(std::stoi(m[3]) >= 19);
@@ -176,7 +177,8 @@ TEST_CASE("anchors: unclosed, unopened, unnamed, duplicate and empty anchors are
 }
 
 TEST_CASE("anchors: an anchor that nothing quotes is reported", "[lessons]") {
-  std::map<std::string, SourceFile> sources{{"engine/demo.cpp", parse_source(split_lines(kDemoSource), "engine/demo.cpp")}};
+  std::map<std::string, SourceFile> sources{
+      {"engine/demo.cpp", parse_source(split_lines(kDemoSource), "engine/demo.cpp")}};
   Lines errors = unquoted_anchors(sources, {"engine/demo.cpp#body"});
   REQUIRE(errors.size() == 1);
   CHECK(contains(errors[0], "engine/demo.cpp:4: anchor 'inner' is quoted by no lesson or doc"));
@@ -186,8 +188,9 @@ TEST_CASE("anchors: an anchor that nothing quotes is reported", "[lessons]") {
 // ---- quotes and outputs -------------------------------------------------------------------------
 
 TEST_CASE("quotes: markers in the first column, their blocks, and the first difference", "[lessons]") {
-  Lines md = split_lines("<!-- quote: a.cpp#x -->\n```cpp\none\n```\n    <!-- quote: b.cpp#y -->\n"
-                         "<!-- output: lesson_01#s -->\nno fence\n<!-- output: lesson_02 -->\n```\nopen\n");
+  Lines md = split_lines(
+      "<!-- quote: a.cpp#x -->\n```cpp\none\n```\n    <!-- quote: b.cpp#y -->\n"
+      "<!-- output: lesson_01#s -->\nno fence\n<!-- output: lesson_02 -->\n```\nopen\n");
   std::vector<MarkdownMarker> markers = find_markers(md);
   REQUIRE(markers.size() == 3);  // the indented one is an example, not a marker
   CHECK(markers[0].kind == "quote");
@@ -315,19 +318,22 @@ TEST_CASE("rules: a Chinese twin quotes the same anchors and outputs in the same
   CHECK(contains(errors[0], "lessons/01-a.md: has no Chinese twin lessons/zh/01-a.md"));
   errors = check_twin("lessons/01-a.md", en, "lessons/zh/01-a.md", &swapped);
   REQUIRE(errors.size() == 1);
-  CHECK(contains(errors[0], "at marker 1: the English lesson has quote a.cpp#x (line 1), the Chinese one output "
-                            "lesson_01#s (line 1)"));
+  CHECK(contains(errors[0],
+                 "at marker 1: the English lesson has quote a.cpp#x (line 1), the Chinese one output "
+                 "lesson_01#s (line 1)"));
   errors = check_twin("lessons/01-a.md", en, "lessons/zh/01-a.md", &missing);
   REQUIRE(errors.size() == 1);
-  CHECK(contains(errors[0], "at marker 2: the English lesson has output lesson_01#s (line 5), the Chinese one "
-                            "nothing more"));
+  CHECK(contains(errors[0],
+                 "at marker 2: the English lesson has output lesson_01#s (line 5), the Chinese one "
+                 "nothing more"));
   CHECK(!check_twin("lessons/01-a.md", en, "lessons/zh/01-a.md", &other).empty());
 }
 
 TEST_CASE("rules: the glossary's wrong variants are rejected in Chinese prose", "[lessons]") {
   Lines glossary_md = split_lines(
       "# 术语表\n\n| 术语 | English | 不要用 |\n|---|---|---|\n| 残差流 | residual stream | 残余流、剩余流 |\n"
-      "| 自注意力 | self-attention | 自我注意力 |\n| 注意力 | attention | 注意机制 |\n| 梯度检查 | gradient check | |\n\n"
+      "| 自注意力 | self-attention | 自我注意力 |\n| 注意力 | attention | 注意机制 |\n| 梯度检查 | gradient check | "
+      "|\n\n"
       "| other | table |\n|---|---|\n| 残余流 | ignored |\n");
   Lines errors;
   std::vector<GlossaryEntry> glossary = parse_glossary("lessons/zh/GLOSSARY.md", glossary_md, errors);
@@ -343,10 +349,12 @@ TEST_CASE("rules: the glossary's wrong variants are rejected in Chinese prose", 
   Lines bad = split_lines("第一行\n这里的剩余流和自我注意力都不对。\n");
   Lines found = check_glossary("lessons/zh/01-a.md", bad, glossary);
   CHECK(found.size() == 2);
-  CHECK(any_contains(found, "lessons/zh/01-a.md:2: uses \"剩余流\"; the glossary's term for residual stream is \"残差流\""));
+  CHECK(any_contains(found,
+                     "lessons/zh/01-a.md:2: uses \"剩余流\"; the glossary's term for residual stream is \"残差流\""));
   CHECK(any_contains(found, "uses \"自我注意力\""));
 
-  Lines bad_table = split_lines("| 术语 | English | 不要用 |\n|---|---|---|\n| 残差流 | residual stream |\n| 词元 | token | 词元 |\n");
+  Lines bad_table = split_lines(
+      "| 术语 | English | 不要用 |\n|---|---|---|\n| 残差流 | residual stream |\n| 词元 | token | 词元 |\n");
   parse_glossary("g.md", bad_table, errors);
   CHECK(any_contains(errors, "g.md:3: a row of the table"));
   CHECK(any_contains(errors, "g.md:4: lists the term 词元 among its own wrong variants"));
@@ -384,10 +392,10 @@ TEST_CASE("end to end: missing anchors, files, programs, times, links and unquot
   ScratchDir dir;
   write_demo_tree(dir.path);
   write_file(dir.path / "engine" / "extra.cpp", "// ANCHOR: lonely\nint x;\n// ANCHOR_END: lonely\n");
-  write_file(dir.path / "lessons" / "07-demo.md",
-             kDemoLesson + "\n<!-- quote: engine/demo.cpp#no_such_anchor -->\n```cpp\n```\n"
-                           "\n<!-- quote: engine/no_such_file.cpp#x -->\n```cpp\n```\n"
-                           "See [lesson 9](09-orphan.md) and `engine/gone.cpp`.\n");
+  write_file(dir.path / "lessons" / "07-demo.md", kDemoLesson +
+                                                      "\n<!-- quote: engine/demo.cpp#no_such_anchor -->\n```cpp\n```\n"
+                                                      "\n<!-- quote: engine/no_such_file.cpp#x -->\n```cpp\n```\n"
+                                                      "See [lesson 9](09-orphan.md) and `engine/gone.cpp`.\n");
   write_file(dir.path / "lessons" / "09-orphan.md", "# a lesson with no program\n" + kLessonEnd);
   Run r = run(check_tree(dir.path));
   INFO(r.output);
@@ -407,8 +415,10 @@ TEST_CASE("end to end: missing anchors, files, programs, times, links and unquot
 TEST_CASE("end to end: Chinese lessons are checked like the English ones, twins behind a switch", "[lessons]") {
   ScratchDir dir;
   write_demo_tree(dir.path);
-  std::string zh = "# 第 07 课：演示\n\n<!-- quote: engine/demo.cpp#body -->\n```cpp\nint a = 1;\n  int b = 2;\n```\n"
-                   "<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n" + kZhLessonEnd;
+  std::string zh =
+      "# 第 07 课：演示\n\n<!-- quote: engine/demo.cpp#body -->\n```cpp\nint a = 1;\n  int b = 2;\n```\n"
+      "<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n" +
+      kZhLessonEnd;
   fs::path zh_md = dir.path / "lessons" / "zh" / "07-demo.md";
 
   SECTION("switch off: a missing twin is fine, but a drifted quote in a Chinese lesson fails") {
@@ -434,13 +444,15 @@ TEST_CASE("end to end: Chinese lessons are checked like the English ones, twins 
     INFO(good.output);
     CHECK(good.status == 0);
 
-    std::string one_quote = "# 第 07 课\n\n<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n" + kZhLessonEnd;
+    std::string one_quote =
+        "# 第 07 课\n\n<!-- quote: engine/demo.cpp#inner -->\n```cpp\nint b = 2;\n```\n" + kZhLessonEnd;
     write_file(zh_md, one_quote);
     Run different = run(check_tree(dir.path));
     INFO(different.output);
     CHECK(different.status == 1);
-    CHECK(contains(different.output, "lessons/zh/07-demo.md: its quotes and outputs differ from its twin "
-                                     "lessons/07-demo.md at marker 1"));
+    CHECK(contains(different.output,
+                   "lessons/zh/07-demo.md: its quotes and outputs differ from its twin "
+                   "lessons/07-demo.md at marker 1"));
 
     write_file(dir.path / "lessons" / "zh" / "08-extra.md", "# 多余\n" + kZhLessonEnd);
     CHECK(contains(run(check_tree(dir.path)).output, "lessons/zh/08-extra.md: is the twin of no English lesson"));

@@ -97,7 +97,7 @@ TEST_CASE("attention rows are probability distributions over the past", "[attent
   }
   CHECK(not_finite == 0);
   CHECK(worst_sum < 1e-5);
-  CHECK(above == 0);   // exactly zero probability on the future
+  CHECK(above == 0);  // exactly zero probability on the future
   CHECK(min_p >= 0);
   // Row 0 can only look at itself.
   CHECK(r.att.at({0, 0, 0, 0}) == Approx(1.0));
@@ -210,8 +210,7 @@ TEST_CASE("self_attention rejects weights of the wrong shape", "[attention]") {
   Tape tape;
   Var vx = tape.input(x), vq = tape.input(wq), vk = tape.input(wk), vv = tape.input(wv), vo = tape.input(wo);
   CHECK_NOTHROW(self_attention(tape, vx, vq, vk, vv, vo, cos, sin, NH, NKV));
-  CHECK_THROWS_WITH(self_attention(tape, vx, vq, tape.input(wk_mha), vv, vo, cos, sin, NH, NKV),
-                    Catch::Contains("wk"));
+  CHECK_THROWS_WITH(self_attention(tape, vx, vq, tape.input(wk_mha), vv, vo, cos, sin, NH, NKV), Catch::Contains("wk"));
   CHECK_THROWS_WITH(self_attention(tape, vx, vq, vk, vv, vo, cos, sin, NH, 3), Catch::Contains("n_kv_heads = 3"));
   CHECK_THROWS_WITH(self_attention(tape, vx, vq, vk, vv, vk, cos, sin, NH, NKV), Catch::Contains("wo"));
 }

@@ -51,8 +51,8 @@ TEST_CASE("attention kernel timings", "[.][bench_attention]") {
     const double fast = time_ms(attention_forward, attention_backward, out, att, dq, dk, dv, q, k, v, dout, 10);
     const double naive = time_ms(attention_forward_naive, attention_backward_naive, out_naive, att_naive, dq_naive,
                                  dk_naive, dv_naive, q, k, v, dout, 2);
-    std::printf("%-6s B=%d T=%d NH=%d NKV=%d HS=%d threads=%d: fast %.2f ms, naive %.2f ms (%.1fx)\n", c.name, c.B,
-                c.T, c.NH, c.NKV, c.HS, num_threads(), fast, naive, naive / fast);
+    std::printf("%-6s B=%d T=%d NH=%d NKV=%d HS=%d threads=%d: fast %.2f ms, naive %.2f ms (%.1fx)\n", c.name, c.B, c.T,
+                c.NH, c.NKV, c.HS, num_threads(), fast, naive, naive / fast);
     CHECK(max_abs_diff(out, out_naive) < 1e-4);
   }
 }

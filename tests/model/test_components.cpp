@@ -45,7 +45,8 @@ TEST_CASE("rope (float): q.k depends only on the distance between positions", "[
   REQUIRE(at_3_and_7 == Approx(at_40_and_44).margin(1e-4));
   REQUIRE(std::fabs(at_3_and_7 - at_3_and_8) > 1e-3);  // another distance, another score
   // and a rotation never changes a vector's length
-  REQUIRE(dot(rotate(q, cos, sin, 50), rotate(q, cos, sin, 50)) == Approx(dot(rotate(q, cos, sin, 0), rotate(q, cos, sin, 0))).epsilon(1e-5));
+  REQUIRE(dot(rotate(q, cos, sin, 50), rotate(q, cos, sin, 50)) ==
+          Approx(dot(rotate(q, cos, sin, 0), rotate(q, cos, sin, 0))).epsilon(1e-5));
 }
 
 TEST_CASE("rmsnorm (float): scaling a row does not change the output", "[model][rmsnorm]") {

@@ -47,8 +47,8 @@ TEST_CASE("model: parameters() lists the LLaMA names and shapes in file order", 
     REQUIRE(p.size() == (tied ? 20u : 21u));
     REQUIRE(p[0].name == "tok_embeddings.weight");
     REQUIRE(p[0].value->shape == Shape{37, 16});
-    const char* layer_names[] = {"attention_norm.weight", "attention.wq.weight", "attention.wk.weight",
-                                 "attention.wv.weight",   "attention.wo.weight", "ffn_norm.weight",
+    const char* layer_names[] = {"attention_norm.weight",  "attention.wq.weight",    "attention.wk.weight",
+                                 "attention.wv.weight",    "attention.wo.weight",    "ffn_norm.weight",
                                  "feed_forward.w1.weight", "feed_forward.w3.weight", "feed_forward.w2.weight"};
     Shape layer_shapes[] = {{16}, {16, 16}, {8, 16}, {8, 16}, {16, 16}, {16}, {24, 16}, {24, 16}, {16, 24}};
     for (int l = 0; l < 2; l++)

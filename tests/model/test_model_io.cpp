@@ -16,9 +16,9 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/common/test_helpers.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
-#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 using Catch::Matchers::Contains;
@@ -216,16 +216,15 @@ TEST_CASE("safetensors: every kind of corrupt file is rejected, naming file and 
   }
   SECTION("overlapping data_offsets") {
     // b claims [8, 24) inside a's [0, 24); a file of the right size so only the overlap is wrong.
-    edit_header(path, [](nlohmann::json& h) {
-      h["b.weight"]["data_offsets"] = {8, 24};
-    });
+    edit_header(path, [](nlohmann::json& h) { h["b.weight"]["data_offsets"] = {8, 24}; });
     REQUIRE_THROWS_WITH(load_safetensors(path),
                         Contains(path) && Contains("'a.weight'") && Contains("'b.weight'") && Contains("overlap"));
   }
   SECTION("a gap between tensors") {
     edit_header(path, [](nlohmann::json& h) { h["b.weight"]["data_offsets"] = {28, 44}; });
     write_bytes(path, read_bytes(path) + "1234");
-    REQUIRE_THROWS_WITH(load_safetensors(path), Contains(path) && Contains("belong to no tensor") && Contains("'b.weight'"));
+    REQUIRE_THROWS_WITH(load_safetensors(path),
+                        Contains(path) && Contains("belong to no tensor") && Contains("'b.weight'"));
   }
   SECTION("truncated file") {
     write_bytes(path, good.substr(0, good.size() - 10));
@@ -385,8 +384,7 @@ TEST_CASE("model files: loading rejects weights that contradict the config", "[m
     j["dim"] = 32;
     write_config(dir, j);
     REQUIRE_THROWS_WITH(load_model(dir), Contains(weights) && Contains("'tok_embeddings.weight'") &&
-                                             Contains("(37, 16)") && Contains("expects (37, 32)") &&
-                                             Contains(config));
+                                             Contains("(37, 16)") && Contains("expects (37, 32)") && Contains(config));
   }
   SECTION("config says fewer layers") {
     nlohmann::json j = read_config(dir);
@@ -404,7 +402,8 @@ TEST_CASE("model files: loading rejects weights that contradict the config", "[m
     nlohmann::json j = read_config(dir);
     j["tie_embeddings"] = true;
     write_config(dir, j);
-    REQUIRE_THROWS_WITH(load_model(dir), Contains("unexpected tensor 'output.weight'") && Contains("tie_embeddings = true"));
+    REQUIRE_THROWS_WITH(load_model(dir),
+                        Contains("unexpected tensor 'output.weight'") && Contains("tie_embeddings = true"));
   }
   SECTION("config says untied, file has none") {
     save_model(tiny_model(true), dir);

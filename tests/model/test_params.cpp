@@ -50,7 +50,7 @@ TEST_CASE("parameter table: the LLaMA rows expand to the file's names, shapes, i
     CHECK(e[10].name == "layers.1.attention_norm.weight");
     CHECK(e[10].layer == 1);
     CHECK(e[13].name == "layers.1.attention.wv.weight");
-    CHECK(e[13].shape == Shape{8, 16});  // NKV·HS = 2·4
+    CHECK(e[13].shape == Shape{8, 16});   // NKV·HS = 2·4
     CHECK(e[14].init == Init::residual);  // wo
     CHECK(e[18].init == Init::residual);  // w2
     CHECK(e[19].name == "norm.weight");
@@ -98,9 +98,8 @@ TEST_CASE("parameter table: a malformed table is refused", "[model][params]") {
 TEST_CASE("parameter table: a new tensor is one row, and everything follows it", "[model][params]") {
   ParamTable table = llama_param_table();
   // A per-layer gain after the attention's wv row; per-layer rows must stay together.
-  const auto after_wv = std::find_if(table.begin(), table.end(), [](const ParamSpec& s) {
-    return s.name == "attention.wv.weight";
-  });
+  const auto after_wv =
+      std::find_if(table.begin(), table.end(), [](const ParamSpec& s) { return s.name == "attention.wv.weight"; });
   table.insert(after_wv + 1, {"attention.extra.weight", Scope::layer, {Dim::KV}, Init::ones, false});
   const ModelConfig c = small_config(false);
   Model m = make_model(c, table);
@@ -178,8 +177,9 @@ TEST_CASE("llama2c: the header's sizes are limited before the size formula runs"
     return dir + "/" + name;
   };
   // dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: untied), seq_len
-  CHECK_THROWS_WITH(load_llama2c_checkpoint(write_header("huge.bin", {1 << 30, 1 << 30, 1 << 30, 1, 1, -(1 << 30), 1 << 30}, 20)),
-                    Contains("huge.bin") && Contains("dim = 1073741824") && Contains("at most 65536"));
+  CHECK_THROWS_WITH(
+      load_llama2c_checkpoint(write_header("huge.bin", {1 << 30, 1 << 30, 1 << 30, 1, 1, -(1 << 30), 1 << 30}, 20)),
+      Contains("huge.bin") && Contains("dim = 1073741824") && Contains("at most 65536"));
   const std::string big = write_header("big.bin", {65536, 262144, 1024, 2, 2, -1048576, 131072}, 20);
   CHECK_THROWS_WITH(load_llama2c_checkpoint(big), Contains("big.bin") && Contains("needs"));
   // A small header whose file holds exactly what it promises loads.

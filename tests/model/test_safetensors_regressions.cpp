@@ -41,15 +41,18 @@ TEST_CASE("regression: a 200 KB nested JSON value in a safetensors header is an 
           "[regression]") {
   const std::string deep = nested(100000);
   SECTION("as a dtype") {
-    const std::string msg = message_of(write_file("dtype.st", R"({"a": {"dtype": )" + deep + R"(, "shape": [], "data_offsets": [0, 0]}})"));
+    const std::string msg =
+        message_of(write_file("dtype.st", R"({"a": {"dtype": )" + deep + R"(, "shape": [], "data_offsets": [0, 0]}})"));
     CHECK(msg.find("tensor 'a': dtype [[...]] is not supported") != std::string::npos);
   }
   SECTION("as a shape") {
-    const std::string msg = message_of(write_file("shape.st", R"({"a": {"dtype": "F32", "shape": )" + deep + R"(, "data_offsets": [0, 0]}})"));
+    const std::string msg = message_of(
+        write_file("shape.st", R"({"a": {"dtype": "F32", "shape": )" + deep + R"(, "data_offsets": [0, 0]}})"));
     CHECK(msg.find("shape [[...]] must hold non-negative integers") != std::string::npos);
   }
   SECTION("as data_offsets") {
-    const std::string msg = message_of(write_file("offsets.st", R"({"a": {"dtype": "F32", "shape": [], "data_offsets": )" + deep + "}}"));
+    const std::string msg =
+        message_of(write_file("offsets.st", R"({"a": {"dtype": "F32", "shape": [], "data_offsets": )" + deep + "}}"));
     CHECK(msg.find("data_offsets must be two non-negative integers") != std::string::npos);
   }
   SECTION("as a whole entry") {
@@ -63,8 +66,8 @@ TEST_CASE("regression: a 200 KB nested JSON value in a safetensors header is an 
 }
 
 TEST_CASE("regression: a long value in a safetensors error message is cut short", "[regression]") {
-  const std::string msg = message_of(write_file("long.st", R"({"a": {"dtype": ")" + std::string(50000, 'x') +
-                                                                R"(", "shape": [], "data_offsets": [0, 0]}})"));
+  const std::string msg = message_of(write_file(
+      "long.st", R"({"a": {"dtype": ")" + std::string(50000, 'x') + R"(", "shape": [], "data_offsets": [0, 0]}})"));
   CHECK(msg.find("is not supported") != std::string::npos);
   CHECK(msg.size() < 400);
 }

@@ -36,8 +36,8 @@ std::vector<int> random_ids(size_t n, int V, uint64_t seed) {
 }
 
 // Gradients of every parameter after one forward + backward on `tape`.
-std::vector<Tensor> gradients(Model& m, Tape& tape, const std::vector<int>& ids, const std::vector<int>& targets,
-                              int B, int T) {
+std::vector<Tensor> gradients(Model& m, Tape& tape, const std::vector<int>& ids, const std::vector<int>& targets, int B,
+                              int T) {
   m.zero_grad();
   tape.clear();
   tape.backward(model_loss(tape, m, ids, targets, B, T));

@@ -97,8 +97,8 @@ Var buggy_attention(Tape& tape, Var q, Var k, Var v, Bug bug) {
   const int B = Q.dim(0), T = Q.dim(1), NH = Q.dim(2), HS = Q.dim(3), NKV = tape.value(k).dim(2);
   Var out = tape.record("buggy_attention", {q.id, k.id, v.id}, Q.shape);
   Tensor& att = tape.saved(out, 0, {B, NH, T, T});
-  attention_forward_naive(tape.mutable_value(out).ptr(), att.ptr(), Q.ptr(), tape.value(k).ptr(), tape.value(v).ptr(), B, T, NH,
-                          NKV, HS);
+  attention_forward_naive(tape.mutable_value(out).ptr(), att.ptr(), Q.ptr(), tape.value(k).ptr(), tape.value(v).ptr(),
+                          B, T, NH, NKV, HS);
   tape.set_backward(out, [&tape, q, k, v, out, B, T, NH, NKV, HS, bug] {
     buggy_backward(bug, tape.grad(q).ptr(), tape.grad(k).ptr(), tape.grad(v).ptr(), tape.grad(out).ptr(),
                    tape.node(out.id).saved[0].ptr(), tape.value(q).ptr(), tape.value(k).ptr(), tape.value(v).ptr(), B,

@@ -79,7 +79,8 @@ const std::vector<int> kTargets = {4, 4, 9, 0, 2, 3, 3, 5, 1, 1};  // next token
 
 }  // namespace
 
-TEST_CASE("block: gradients of x and all 9 weights within 1e-6 (GQA: 2 query heads share 1 kv head)", "[model][block]") {
+TEST_CASE("block: gradients of x and all 9 weights within 1e-6 (GQA: 2 query heads share 1 kv head)",
+          "[model][block]") {
   Model m = make_model(tiny_config(1, 2, 1, true));
   randomize(m, 21);
   LayerWeights& l = m.weights.layers[0];

@@ -45,9 +45,9 @@ Var rmsnorm_composed(Tape& tape, Var x, Var w, real eps, Constants& k) {
   k.eps_col = Tensor({N, 1}, eps);
   k.ones_row = Tensor({1, C}, 1);
   k.ones_col = Tensor({N, 1}, 1);
-  Var mean_sq = matmul(tape, mul(tape, x, x), tape.input(k.inv_c_col));   // (N, 1) mean(x²)
-  Var r = rsqrt_op(tape, add(tape, mean_sq, tape.input(k.eps_col)));       // (N, 1) rstd
-  Var r_wide = matmul(tape, r, tape.input(k.ones_row));                    // (N, C) r in every column
+  Var mean_sq = matmul(tape, mul(tape, x, x), tape.input(k.inv_c_col));         // (N, 1) mean(x²)
+  Var r = rsqrt_op(tape, add(tape, mean_sq, tape.input(k.eps_col)));            // (N, 1) rstd
+  Var r_wide = matmul(tape, r, tape.input(k.ones_row));                         // (N, C) r in every column
   Var w_wide = matmul(tape, tape.input(k.ones_col), reshape(tape, w, {1, C}));  // (N, C) w in every row
   return mul(tape, mul(tape, x, r_wide), w_wide);
 }
@@ -156,8 +156,8 @@ struct Tables {
 
 TEST_CASE("rmsnorm: gradients of x and w within 1e-6", "[model][rmsnorm]") {
   Rng rng(1);
-  Tensor x = random_tensor({2, 3, 5}, rng);           // (B, T, C): leading dims flatten to N = 6
-  Tensor w = random_tensor({5}, rng, 0.5, 1.0);       // gains around 1, none equal
+  Tensor x = random_tensor({2, 3, 5}, rng);      // (B, T, C): leading dims flatten to N = 6
+  Tensor w = random_tensor({5}, rng, 0.5, 1.0);  // gains around 1, none equal
   require_grads_ok([](Tape& t, const std::vector<Var>& v) { return rmsnorm(t, v[0], v[1], real(1e-5)); }, {&x, &w},
                    {"x", "w"});
 }
@@ -177,11 +177,9 @@ TEST_CASE("rmsnorm: fused op equals its composition from primitives", "[model][r
   Tensor r1 = x;  // the rsqrt helper checks on its own first
   for (real& v : r1.data) v = 0.5 + v * v;
   require_grads_ok([](Tape& t, const std::vector<Var>& v) { return rsqrt_op(t, v[0]); }, {&r1});
-  require_same_computation([](Tape& t, const std::vector<Var>& v) { return rmsnorm(t, v[0], v[1], real(1e-3)); },
-                           [&k](Tape& t, const std::vector<Var>& v) {
-                             return rmsnorm_composed(t, v[0], v[1], real(1e-3), k);
-                           },
-                           {&x, &w});
+  require_same_computation(
+      [](Tape& t, const std::vector<Var>& v) { return rmsnorm(t, v[0], v[1], real(1e-3)); },
+      [&k](Tape& t, const std::vector<Var>& v) { return rmsnorm_composed(t, v[0], v[1], real(1e-3), k); }, {&x, &w});
 }
 
 TEST_CASE("rmsnorm: output rows have unit root-mean-square when w = 1", "[model][rmsnorm]") {
@@ -240,9 +238,9 @@ TEST_CASE("rope: fused op equals x*cos + turn90(x)*sin from primitives", "[model
   Rng rng(7);
   Tensor x = random_tensor({2, 5, 2, 6}, rng);
   RopeConstants k;
-  require_same_computation([&](Tape& t, const std::vector<Var>& v) { return rope(t, v[0], tab.cos, tab.sin); },
-                           [&](Tape& t, const std::vector<Var>& v) { return rope_composed(t, v[0], tab.cos, tab.sin, k); },
-                           {&x});
+  require_same_computation(
+      [&](Tape& t, const std::vector<Var>& v) { return rope(t, v[0], tab.cos, tab.sin); },
+      [&](Tape& t, const std::vector<Var>& v) { return rope_composed(t, v[0], tab.cos, tab.sin, k); }, {&x});
 }
 
 TEST_CASE("rope: in place, and pos0 continues the sequence (the KV-cache path)", "[model][rope]") {
@@ -309,13 +307,12 @@ TEST_CASE("swiglu: a backward that drops a*sigma'(a) fails the check", "[model][
   Rng rng(13);
   Tensor a = random_tensor({2, 4}, rng, 2.0);
   Tensor b = random_tensor({2, 4}, rng);
-  require_grads_broken([](Tape& t, const std::vector<Var>& v) { return swiglu_dropped_term(t, v[0], v[1]); },
-                       {&a, &b});
+  require_grads_broken([](Tape& t, const std::vector<Var>& v) { return swiglu_dropped_term(t, v[0], v[1]); }, {&a, &b});
 }
 
 TEST_CASE("feed_forward: gradients of x, w1, w3, w2 within 1e-6", "[model][swiglu]") {
   Rng rng(14);
-  Tensor x = random_tensor({2, 3, 4}, rng);   // (B, T, C)
+  Tensor x = random_tensor({2, 3, 4}, rng);     // (B, T, C)
   Tensor w1 = random_tensor({6, 4}, rng, 0.5);  // (F, C)
   Tensor w3 = random_tensor({6, 4}, rng, 0.5);  // (F, C)
   Tensor w2 = random_tensor({4, 6}, rng, 0.5);  // (C, F)
@@ -326,19 +323,20 @@ TEST_CASE("feed_forward: gradients of x, w1, w3, w2 within 1e-6", "[model][swigl
 TEST_CASE("feed_forward: equals w2(silu(x w1^T) * (x w3^T)) from primitives", "[model][swiglu]") {
   Rng rng(15);
   Tensor x = random_tensor({5, 4}, rng);
-  Tensor w1 = random_tensor({6, 4}, rng, 0.5), w3 = random_tensor({6, 4}, rng, 0.5), w2 = random_tensor({4, 6}, rng, 0.5);
-  require_same_computation(
-      [](Tape& t, const std::vector<Var>& v) { return feed_forward(t, v[0], v[1], v[2], v[3]); },
-      [](Tape& t, const std::vector<Var>& v) {
-        return linear(t, mul(t, silu(t, linear(t, v[0], v[1])), linear(t, v[0], v[2])), v[3]);
-      },
-      {&x, &w1, &w3, &w2});
+  Tensor w1 = random_tensor({6, 4}, rng, 0.5), w3 = random_tensor({6, 4}, rng, 0.5),
+         w2 = random_tensor({4, 6}, rng, 0.5);
+  require_same_computation([](Tape& t, const std::vector<Var>& v) { return feed_forward(t, v[0], v[1], v[2], v[3]); },
+                           [](Tape& t, const std::vector<Var>& v) {
+                             return linear(t, mul(t, silu(t, linear(t, v[0], v[1])), linear(t, v[0], v[2])), v[3]);
+                           },
+                           {&x, &w1, &w3, &w2});
 }
 
 TEST_CASE("feed_forward: a wrong sign inside its SwiGLU backward fails the check", "[model][swiglu][broken]") {
   Rng rng(16);
   Tensor x = random_tensor({3, 4}, rng);
-  Tensor w1 = random_tensor({6, 4}, rng, 0.5), w3 = random_tensor({6, 4}, rng, 0.5), w2 = random_tensor({4, 6}, rng, 0.5);
+  Tensor w1 = random_tensor({6, 4}, rng, 0.5), w3 = random_tensor({6, 4}, rng, 0.5),
+         w2 = random_tensor({4, 6}, rng, 0.5);
   require_grads_broken(
       [](Tape& t, const std::vector<Var>& v) {
         return linear(t, swiglu_wrong_sign(t, linear(t, v[0], v[1]), linear(t, v[0], v[2])), v[3]);

@@ -1,10 +1,10 @@
 // Encoding and decoding with trained tokenizers: round trips, streaming, special tokens, the
 // tokenizer.json files and their errors, the vocabulary listing.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
-#include <sstream>
 #include <nlohmann/json.hpp>
-#include <algorithm>
+#include <sstream>
 
 #include "engine/rng.h"
 #include "tests/tokenizer/tokenizer_test_util.h"
@@ -64,7 +64,8 @@ TEST_CASE("encoding merges: a trained tokenizer spells common words as one token
 
 TEST_CASE("special tokens are matched whole and longest first") {
   const BpeTokenizer& tok = stories_tokenizer();
-  const int eot = tok.special_id("<|endoftext|>"), end = tok.special_id("<|end|>"), both = tok.special_id("<|end|><|pad|>");
+  const int eot = tok.special_id("<|endoftext|>"), end = tok.special_id("<|end|>"),
+            both = tok.special_id("<|end|><|pad|>");
   CHECK(eot == 1021);
   CHECK(end == 1022);
   CHECK(both == 1023);
@@ -85,7 +86,9 @@ TEST_CASE("decode: unknown ids are an error, cut characters show as U+FFFD") {
   CHECK_THROWS_AS(tok.decode_text({-5}), std::invalid_argument);
   // "é" is C3 A9; with ids 0..255 being bytes, id 0xC3 alone is half a character.
   CHECK(tok.decode({0xC3}) == "\xC3");
-  CHECK(tok.decode_text({'a', 0xC3, 'b'}) == "a\xEF\xBF\xBD" "b");
+  CHECK(tok.decode_text({'a', 0xC3, 'b'}) ==
+        "a\xEF\xBF\xBD"
+        "b");
   CHECK(tok.decode_text({0xC3, 0xA9}) == "\xC3\xA9");
 }
 
@@ -98,7 +101,13 @@ TEST_CASE("streaming encode equals whole encode, in bounded blocks") {
     std::istringstream in(text);
     Ids streamed;
     size_t batches = 0;
-    size_t n = tok.encode_stream(in, [&](const Ids& ids) { streamed.insert(streamed.end(), ids.begin(), ids.end()); ++batches; }, block);
+    size_t n = tok.encode_stream(
+        in,
+        [&](const Ids& ids) {
+          streamed.insert(streamed.end(), ids.begin(), ids.end());
+          ++batches;
+        },
+        block);
     CHECK(n == text.size());
     CHECK(streamed == whole);
     CHECK(batches >= 1);
@@ -135,14 +144,16 @@ TEST_CASE("tokenizer.json accepts both merge spellings") {
   }
   j["model"]["merges"] = pairs;
   BpeTokenizer back = BpeTokenizer::from_hf_json(j.dump(), "pairs.json");
-  CHECK(back.encode("Once upon a time, there was a little girl.") == tok.encode("Once upon a time, there was a little girl."));
+  CHECK(back.encode("Once upon a time, there was a little girl.") ==
+        tok.encode("Once upon a time, there was a little girl."));
 }
 
 TEST_CASE("malformed or unsupported tokenizer.json files get errors naming the problem") {
   const BpeTokenizer& tok = stories_tokenizer();
   const nlohmann::json good = nlohmann::json::parse(tok.to_hf_json());
   auto fails_with = [](const nlohmann::json& j, const std::string& what) {
-    CHECK_THROWS_WITH(BpeTokenizer::from_hf_json(j.dump(), "t.json"), Catch::Contains("t.json") && Catch::Contains(what));
+    CHECK_THROWS_WITH(BpeTokenizer::from_hf_json(j.dump(), "t.json"),
+                      Catch::Contains("t.json") && Catch::Contains(what));
   };
   CHECK_THROWS_WITH(BpeTokenizer::from_hf_json("{ not json", "t.json"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(BpeTokenizer::from_hf_json("[1,2]", "t.json"), Catch::Contains("no \"model\""));
@@ -188,7 +199,7 @@ TEST_CASE("the vocabulary listing shows escaped bytes and each merge's parents")
   o.special_tokens = {"<|endoftext|>"};
   BpeTokenizer tok = train_bpe(std::string_view("aa\naa\naa\nab\n"), o);
   const std::string listing = tok.vocab_listing();
-  CHECK(listing.find("10\t\"\\n\"\n") != std::string::npos);   // byte 10 shown escaped
+  CHECK(listing.find("10\t\"\\n\"\n") != std::string::npos);  // byte 10 shown escaped
   CHECK(listing.find("256\t\"aa\"\t= 97 \"a\" + 97 \"a\"\n") != std::string::npos);
   CHECK(listing.find("258\t\"<|endoftext|>\"\tspecial\n") != std::string::npos);
   CHECK(escape_bytes("\xC3\xA9\xFF\t\"") == "\xC3\xA9\\xff\\t\\\"");
@@ -202,7 +213,8 @@ TEST_CASE("a vocabulary with two ids for the same bytes is refused by tokenizer.
   vocab.insert(vocab.end(), {"ab", "abc", "bc", "abc"});
   BpeTokenizer tok(vocab, {{'a', 'b', 256}, {256, 'c', 257}, {'b', 'c', 258}, {'a', 258, 259}}, {});
   CHECK(tok.encode("abc") == Ids{257});
-  CHECK_THROWS_WITH(tok.to_hf_json(), Catch::Contains("257") && Catch::Contains("259") && Catch::Contains("same bytes"));
+  CHECK_THROWS_WITH(tok.to_hf_json(),
+                    Catch::Contains("257") && Catch::Contains("259") && Catch::Contains("same bytes"));
   // And a merge whose result is not the concatenation of its parents is rejected at once.
   CHECK_THROWS_AS(BpeTokenizer(vocab, {{'a', 'b', 258}}, {}), std::invalid_argument);
 }

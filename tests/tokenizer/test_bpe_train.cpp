@@ -41,7 +41,8 @@ TEST_CASE("a worked example: low x5, lower x2, newest x6") {
   //      "we" > "s" > "n" > "e", so (we,s) -> "wes".
   //   4. then (wes,t)=6 vs (n,e)=6 vs (e,wes)=6: "wes" is greatest -> "west".
   //   5. (n,e)=6 vs (e,west)=6: "n" > "e" -> "ne".  6. (ne,west)=6 -> "newest".  7. (lo,w)=5 -> "low".
-  const MergeList expected = {{"w", "e"}, {"l", "o"}, {"we", "s"}, {"wes", "t"}, {"n", "e"}, {"ne", "west"}, {"lo", "w"}};
+  const MergeList expected = {{"w", "e"}, {"l", "o"},     {"we", "s"}, {"wes", "t"},
+                              {"n", "e"}, {"ne", "west"}, {"lo", "w"}};
   BpeTokenizer tok = train(text, 256 + 7);
   CHECK(merge_bytes(tok) == expected);
   CHECK(train_bpe_naive(counts_of(text), 7) == expected);
@@ -121,7 +122,10 @@ TEST_CASE("incremental and naive trainers make identical merges on several corpo
       {"tinyshakespeare 40 KB", shakespeare.substr(0, 40000), 300, {}},
       {"random bytes", random_bytes, 200, {}},
       {"small alphabet (ties)", small_alphabet, 150, {}},
-      {"specials inside words", "the<|x|>re<|x|>there the<|yy|>re " + stories.substr(0, 5000), 120, {"<|x|>", "<|yy|>"}},
+      {"specials inside words",
+       "the<|x|>re<|x|>there the<|yy|>re " + stories.substr(0, 5000),
+       120,
+       {"<|x|>", "<|yy|>"}},
   };
   for (const Case& c : cases) {
     INFO(c.name);

@@ -1,9 +1,9 @@
 // `foundry tokenizer train | encode | decode | info` run as a user would, through the shell.
 // Needs the foundry program of the same build (built by a full build, before the tests run).
+#include <sys/wait.h>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <sys/wait.h>
 #include <filesystem>
 
 #include "tests/tokenizer/tokenizer_test_util.h"
@@ -63,10 +63,12 @@ TEST_CASE("foundry tokenizer: train, info, encode, decode and the errors, from t
   CHECK(err.find("/nonexistent.txt") != std::string::npos);
   const std::string empty = kTmp + "/empty.txt";
   std::ofstream(empty, std::ios::trunc).close();
-  CHECK(run("tokenizer train --input " + empty + " --vocab-size 300 --quiet --out " + kTmp + "/x.json", nullptr, &err) == 1);
+  CHECK(run("tokenizer train --input " + empty + " --vocab-size 300 --quiet --out " + kTmp + "/x.json", nullptr,
+            &err) == 1);
   CHECK(err.find("empty") != std::string::npos);
   // Below the 256 bytes the option itself is wrong: a usage error (exit 2) before any work.
-  CHECK(run("tokenizer train --input " + corpus + " --vocab-size 200 --quiet --out " + kTmp + "/x.json", nullptr, &err) == 2);
+  CHECK(run("tokenizer train --input " + corpus + " --vocab-size 200 --quiet --out " + kTmp + "/x.json", nullptr,
+            &err) == 2);
   CHECK(err.find("at least 256") != std::string::npos);
   // 256 leaves no room for the special tokens: the trainer's own check (exit 1).
   CHECK(run("tokenizer train --input " + corpus + " --vocab-size 256 --special '<a>' --quiet --out " + kTmp + "/x.json",

@@ -33,9 +33,9 @@ TEST_CASE("GPT-2 files load with OpenAI's layout") {
   CHECK(tok.merges().size() == 50000);
   CHECK(tok.eos_id() == 50256);
   CHECK(tok.special_ids() == Ids{50256});
-  CHECK(tok.byte_id('!') == 0);    // GPT-2 puts the printable bytes first
-  CHECK(tok.byte_id(' ') == 220);  // "Ġ"
-  CHECK(tok.byte_id('\n') == 198); // "Ċ"
+  CHECK(tok.byte_id('!') == 0);     // GPT-2 puts the printable bytes first
+  CHECK(tok.byte_id(' ') == 220);   // "Ġ"
+  CHECK(tok.byte_id('\n') == 198);  // "Ċ"
   CHECK(tok.token_bytes(15496) == "Hello");
 }
 
@@ -76,7 +76,7 @@ TEST_CASE("GPT-2 encodings match ids derived by hand from merges.txt and vocab.j
 TEST_CASE("GPT-2 round trip: bytes come back exactly, and cut characters decode visibly") {
   const BpeTokenizer& tok = gpt2();
   Ids emoji = tok.encode("\xF0\x9F\x99\x82");
-  CHECK(tok.decode({emoji[0]}) == "\xF0\x9F");  // half an emoji: the exact bytes...
+  CHECK(tok.decode({emoji[0]}) == "\xF0\x9F");           // half an emoji: the exact bytes...
   CHECK(tok.decode_text({emoji[0]}) == "\xEF\xBF\xBD");  // ...and U+FFFD as text
   CHECK(tok.decode_text(emoji) == "\xF0\x9F\x99\x82");
   CHECK_THROWS_WITH(tok.decode({15496, 50257}), Catch::Contains("50257") && Catch::Contains("position 1"));

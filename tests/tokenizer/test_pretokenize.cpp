@@ -33,7 +33,8 @@ std::vector<std::pair<std::string, int>> split_whole(const std::string& text, co
 std::vector<std::pair<std::string, int>> split_stream(const std::string& text, const SpecialMatcher& m, size_t block) {
   std::vector<std::pair<std::string, int>> out;
   std::istringstream in(text);
-  size_t n = split_and_pretokenize_stream(in, m, [&](std::string_view p, int s) { out.emplace_back(std::string(p), s); }, block);
+  size_t n = split_and_pretokenize_stream(
+      in, m, [&](std::string_view p, int s) { out.emplace_back(std::string(p), s); }, block);
   REQUIRE(n == text.size());
   return out;
 }
@@ -42,9 +43,9 @@ std::vector<std::pair<std::string, int>> split_stream(const std::string& text, c
 
 TEST_CASE("decode_utf8 accepts well-formed characters and rejects overlong, surrogate and out-of-range forms") {
   CHECK(cp_of("A") == 0x41);
-  CHECK(cp_of("\xC3\xA9") == 0xE9);              // é
-  CHECK(cp_of("\xE2\x82\xAC") == 0x20AC);        // €
-  CHECK(cp_of("\xF0\x9F\x99\x82") == 0x1F642);   // 🙂
+  CHECK(cp_of("\xC3\xA9") == 0xE9);             // é
+  CHECK(cp_of("\xE2\x82\xAC") == 0x20AC);       // €
+  CHECK(cp_of("\xF0\x9F\x99\x82") == 0x1F642);  // 🙂
   auto invalid = [](const std::string& s, int len) {
     Utf8Char c = decode_utf8(s.data(), s.size());
     CHECK(c.cp == kInvalidCodepoint);
@@ -56,16 +57,19 @@ TEST_CASE("decode_utf8 accepts well-formed characters and rejects overlong, surr
   invalid("\xF4\x90\x80\x80", 1);  // above U+10FFFF
   invalid("\x80", 1);              // a lone continuation byte
   invalid("\xE2\x82", 2);          // truncated: the maximal subpart is both bytes
-  invalid("\xE2\x82" "A", 2);      // cut by an ASCII byte, which is not consumed
+  invalid(
+      "\xE2\x82"
+      "A",
+      2);  // cut by an ASCII byte, which is not consumed
 }
 
 TEST_CASE("utf8_replace_invalid shows each maximal invalid subpart as one U+FFFD") {
   const std::string fffd = "\xEF\xBF\xBD";
   CHECK(utf8_replace_invalid("abc") == "abc");
-  CHECK(utf8_replace_invalid("\xE2\x82") == fffd);                 // a cut euro sign
+  CHECK(utf8_replace_invalid("\xE2\x82") == fffd);                    // a cut euro sign
   CHECK(utf8_replace_invalid("x\xF0\x9F\x99y") == "x" + fffd + "y");  // a cut emoji
-  CHECK(utf8_replace_invalid("\xC3\x28") == fffd + "(");            // the '(' survives
-  CHECK(utf8_replace_invalid("\xFF\xFE") == fffd + fffd);           // never-valid bytes: one each
+  CHECK(utf8_replace_invalid("\xC3\x28") == fffd + "(");              // the '(' survives
+  CHECK(utf8_replace_invalid("\xFF\xFE") == fffd + fffd);             // never-valid bytes: one each
   CHECK(is_valid_utf8("caf\xC3\xA9"));
   CHECK_FALSE(is_valid_utf8("caf\xC3"));
 }
@@ -81,20 +85,20 @@ TEST_CASE("incomplete_utf8_tail finds a character cut by the end of a block") {
 
 TEST_CASE("character classes are Unicode letters, numbers and White_Space") {
   CHECK(char_class('a') == CharClass::kLetter);
-  CHECK(char_class(cp_of("\xC3\xA9")) == CharClass::kLetter);        // é (Ll)
-  CHECK(char_class(cp_of("\xE6\x97\xA5")) == CharClass::kLetter);    // 日 (Lo)
-  CHECK(char_class(cp_of("\xCA\xB0")) == CharClass::kLetter);        // ʰ (Lm)
+  CHECK(char_class(cp_of("\xC3\xA9")) == CharClass::kLetter);      // é (Ll)
+  CHECK(char_class(cp_of("\xE6\x97\xA5")) == CharClass::kLetter);  // 日 (Lo)
+  CHECK(char_class(cp_of("\xCA\xB0")) == CharClass::kLetter);      // ʰ (Lm)
   CHECK(char_class('7') == CharClass::kNumber);
-  CHECK(char_class(cp_of("\xD9\xA3")) == CharClass::kNumber);        // ٣ Arabic-Indic three (Nd)
-  CHECK(char_class(cp_of("\xE2\x85\xAB")) == CharClass::kNumber);    // Ⅻ (Nl)
-  CHECK(char_class(cp_of("\xC2\xB2")) == CharClass::kNumber);        // ² (No)
+  CHECK(char_class(cp_of("\xD9\xA3")) == CharClass::kNumber);      // ٣ Arabic-Indic three (Nd)
+  CHECK(char_class(cp_of("\xE2\x85\xAB")) == CharClass::kNumber);  // Ⅻ (Nl)
+  CHECK(char_class(cp_of("\xC2\xB2")) == CharClass::kNumber);      // ² (No)
   CHECK(char_class('\n') == CharClass::kSpace);
-  CHECK(char_class(0xA0) == CharClass::kSpace);                       // no-break space
-  CHECK(char_class(0x3000) == CharClass::kSpace);                     // ideographic space
+  CHECK(char_class(0xA0) == CharClass::kSpace);    // no-break space
+  CHECK(char_class(0x3000) == CharClass::kSpace);  // ideographic space
   CHECK(char_class('_') == CharClass::kOther);
   CHECK(char_class('\'') == CharClass::kOther);
-  CHECK(char_class(0x1F642) == CharClass::kOther);                    // 🙂 (So)
-  CHECK(char_class(0x1C) == CharClass::kOther);  // a bidi separator but not White_Space
+  CHECK(char_class(0x1F642) == CharClass::kOther);  // 🙂 (So)
+  CHECK(char_class(0x1C) == CharClass::kOther);     // a bidi separator but not White_Space
   CHECK(char_class(kInvalidCodepoint) == CharClass::kOther);
 }
 
@@ -167,7 +171,8 @@ TEST_CASE("the stream splitter gives exactly the pieces of the whole text, whate
   };
   Rng rng(5);
   for (int t = 0; t < 30; ++t) {  // random text made of the troublesome characters
-    const char* parts[] = {" ", "  ", "\n", "'", "re", "ll", "a", "7", "\xC3\xA9", "\xF0\x9F\x99\x82", "<|endoftext|>", "<|", "!", "\xFF"};
+    const char* parts[] = {
+        " ", "  ", "\n", "'", "re", "ll", "a", "7", "\xC3\xA9", "\xF0\x9F\x99\x82", "<|endoftext|>", "<|", "!", "\xFF"};
     std::string s;
     for (int k = 0; k < 200; ++k) s += parts[rng.below(14)];
     texts.push_back(s);

@@ -88,7 +88,8 @@ TEST_CASE("regression: a flag of the wrong type in tokenizer.json names the file
   CHECK(message_of(text).rfind("t.json: unexpected JSON structure", 0) == 0);
 }
 
-TEST_CASE("regression: one id of 100,000,000 in GPT-2's vocab.json is refused without allocating for it", "[regression]") {
+TEST_CASE("regression: one id of 100,000,000 in GPT-2's vocab.json is refused without allocating for it",
+          "[regression]") {
   nlohmann::json v = nlohmann::json::parse(hf_json(""))["model"]["vocab"];
   v["zz"] = 100000000;
   const std::string vocab = scratch("vocab.json", v.dump());

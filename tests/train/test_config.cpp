@@ -6,7 +6,9 @@
 using namespace foundry;
 
 namespace {
-std::string config_path(const std::string& name) { return std::string(FOUNDRY_SOURCE_DIR) + "/configs/" + name + ".json"; }
+std::string config_path(const std::string& name) {
+  return std::string(FOUNDRY_SOURCE_DIR) + "/configs/" + name + ".json";
+}
 
 nlohmann::json tiny_json() { return read_json_file(config_path("tiny")); }
 
@@ -109,9 +111,9 @@ TEST_CASE("invalid values are rejected with the field and the reason", "[train][
 }
 
 TEST_CASE("command-line overrides reach any field and get the same checks", "[train][config]") {
-  TrainConfig c = load_train_config(config_path("tiny"), {"training.lr=3e-4", "training.sampling=sequential",
-                                                          "model.n_layers=2", "training.grad_clip=0",
-                                                          "model.tie_embeddings=false"});
+  TrainConfig c =
+      load_train_config(config_path("tiny"), {"training.lr=3e-4", "training.sampling=sequential", "model.n_layers=2",
+                                              "training.grad_clip=0", "model.tie_embeddings=false"});
   CHECK(c.training.lr == Approx(3e-4));
   CHECK(c.training.batch_order == "sequential");
   CHECK(c.model.n_layers == 2);
@@ -120,7 +122,8 @@ TEST_CASE("command-line overrides reach any field and get the same checks", "[tr
   CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"training.lr=-1"}), Catch::Contains("training.lr = -1"));
   CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"training.lrr=1"}),
                     Catch::Contains("unknown field 'training.lrr'"));
-  CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"training.lr"}), Catch::Contains("expected section.field=value"));
+  CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"training.lr"}),
+                    Catch::Contains("expected section.field=value"));
   CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"lr=1"}), Catch::Contains("section.field"));
   CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"optim.lr=1"}), Catch::Contains("unknown section 'optim'"));
   CHECK_THROWS_WITH(load_train_config(config_path("tiny"), {"training.batch_size=big"}),

@@ -3,12 +3,12 @@
 // hostile values with short, clear messages (no truncation, no huge allocation, no deep recursion).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <limits>
-#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "engine/parallel.h"
@@ -78,7 +78,8 @@ TEST_CASE("configs/README.md's field tables are what the declarations generate",
   const std::string training = fields_markdown(training_config_fields(), true);
   if (const char* update = std::getenv("FOUNDRY_UPDATE_README"); update && std::string(update) == "1") {
     std::string text = read_text(source("configs/README.md"));
-    for (const auto& [name, table] : {std::pair<std::string, std::string>{"model fields", model}, {"training fields", training}}) {
+    for (const auto& [name, table] :
+         {std::pair<std::string, std::string>{"model fields", model}, {"training fields", training}}) {
       const std::string open = "<!-- generated: " + name + " -->\n";
       const size_t a = text.find(open);
       REQUIRE(a != std::string::npos);
@@ -90,7 +91,8 @@ TEST_CASE("configs/README.md's field tables are what the declarations generate",
   }
   const std::string readme = read_text(source("configs/README.md"));
   INFO("configs/README.md should hold, between its markers (FOUNDRY_UPDATE_README=1 writes them):\n"
-       << model << "\nand\n" << training);
+       << model << "\nand\n"
+       << training);
   CHECK(generated_block(readme, "model fields") == model);
   CHECK(generated_block(readme, "training fields") == training);
   // Every field has a row, with its default.
@@ -244,7 +246,8 @@ TEST_CASE("deeply nested JSON is refused with a short message, in every config r
   CHECK_THAT(e, Contains("description = an object of 1 key: must be a string"));
 }
 
-TEST_CASE("train_state.json: a deeply nested or huge value is refused with a short message", "[train][config][fields]") {
+TEST_CASE("train_state.json: a deeply nested or huge value is refused with a short message",
+          "[train][config][fields]") {
   set_num_threads(1);
   const std::string data = scratch("state_data");
   std::vector<int> ids(600);

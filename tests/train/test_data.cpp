@@ -6,13 +6,13 @@
 #include <fstream>
 
 #include "engine/parallel.h"
+#include "tests/common/test_helpers.h"
 #include "tokenizer/bpe_train.h"
 #include "train/baselines.h"
 #include "train/metrics.h"
 #include "train/prepare.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
-#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -31,8 +31,9 @@ BpeTokenizer small_tokenizer(const std::string& text, int vocab) {
 }  // namespace
 
 TEST_CASE("prepare splits by whole documents at the separator", "[train][prepare]") {
-  const std::string text = "one fish.<|endoftext|>two fish.<|endoftext|>red fish.<|endoftext|>blue fish"
-                           "<|endoftext|>and a tail";
+  const std::string text =
+      "one fish.<|endoftext|>two fish.<|endoftext|>red fish.<|endoftext|>blue fish"
+      "<|endoftext|>and a tail";
   BpeTokenizer tok = small_tokenizer(text, 280);
   PreparedData d = split_and_tokenize(text, tok, "<|endoftext|>", 0.4);
   CHECK(d.documents == 5);      // four separated documents and the tail
@@ -98,7 +99,7 @@ TEST_CASE("a short run of the tiny config on TinyStories beats the unigram basel
   REQUIRE(m.eval.size() == 3);
   INFO("unigram " << unigram << ", val losses " << m.eval[0].val_loss << " " << m.eval[1].val_loss << " "
                   << m.eval[2].val_loss);
-  CHECK(m.eval[0].val_loss > unigram);        // untrained: worse than counting tokens
-  CHECK(r.last_val_loss < unigram - 1.0);     // trained: well below it
+  CHECK(m.eval[0].val_loss > unigram);     // untrained: worse than counting tokens
+  CHECK(r.last_val_loss < unigram - 1.0);  // trained: well below it
   CHECK(m.eval[2].val_loss < m.eval[1].val_loss);
 }

@@ -15,9 +15,9 @@ TEST_CASE("memory: the training estimate describes the pooled tape of a real ste
     bool tied;
   };
   const Case cases[] = {
-      {16, 1, 4, 4, 24, 37, 1, 1, true},     {16, 2, 4, 2, 24, 37, 3, 7, true},
-      {16, 3, 2, 2, 24, 37, 4, 5, false},    {64, 2, 8, 8, 32, 50, 2, 16, true},  // attention outweighs SwiGLU
-      {64, 4, 4, 2, 172, 512, 4, 64, true},  {288, 2, 6, 6, 768, 4096, 2, 32, true},  // tiny's widths
+      {16, 1, 4, 4, 24, 37, 1, 1, true},    {16, 2, 4, 2, 24, 37, 3, 7, true},
+      {16, 3, 2, 2, 24, 37, 4, 5, false},   {64, 2, 8, 8, 32, 50, 2, 16, true},      // attention outweighs SwiGLU
+      {64, 4, 4, 2, 172, 512, 4, 64, true}, {288, 2, 6, 6, 768, 4096, 2, 32, true},  // tiny's widths
   };
   for (const Case& cs : cases) {
     TrainConfig c;

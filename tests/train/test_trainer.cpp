@@ -15,13 +15,13 @@
 #include "engine/parallel.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/common/test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 #include "train/token_file.h"
 #include "train/trainer.h"
-#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -380,8 +380,8 @@ TEST_CASE("a NaN loss stops training, names the step and keeps the last good che
   TrainOptions o = quiet_options(data, out);
   o.resume = out;
   CHECK_THROWS_WITH(train(resume_config(out, {}), o), Catch::Contains("step 6: the loss is nan") &&
-                                                         Catch::Contains("ckpt-00000005") &&
-                                                         Catch::Contains("before updating"));
+                                                          Catch::Contains("ckpt-00000005") &&
+                                                          Catch::Contains("before updating"));
   std::vector<std::string> ckpts = list_checkpoints(out);
   REQUIRE(ckpts.size() == 1);  // nothing newer was written
   CHECK(load_checkpoint(ckpts[0]).state.step == 5);
@@ -543,8 +543,7 @@ TEST_CASE("a new run refuses a directory that holds a run; --overwrite moves the
   REQUIRE(aside.size() == 1);
   CHECK(read_whole((aside[0] / "metrics.jsonl").string()) == metrics_before);
   CHECK(fs::exists(aside[0] / "best/model.safetensors"));
-  CHECK(fs::path(list_checkpoints(aside[0].string()).at(0)).filename() ==
-        fs::path(first.last_checkpoint).filename());
+  CHECK(fs::path(list_checkpoints(aside[0].string()).at(0)).filename() == fs::path(first.last_checkpoint).filename());
   CHECK(read_metrics(out + "/metrics.jsonl").train.size() == 2);
   CHECK(list_checkpoints(out).size() == 1);
   fs::remove_all(aside[0]);

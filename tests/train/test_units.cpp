@@ -7,13 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "model/model.h"
+#include "tests/common/test_helpers.h"
 #include "train/adamw.h"
 #include "train/baselines.h"
 #include "train/data_loader.h"
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
 #include "train/token_file.h"
-#include "tests/common/test_helpers.h"
 
 using namespace foundry;
 namespace fs = std::filesystem;
@@ -24,9 +24,7 @@ std::string temp_dir(const std::string& name) { return test::fresh_dir("test_tra
 
 using test::read_bytes;
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 }  // namespace
 
@@ -38,9 +36,9 @@ TEST_CASE("token files round-trip with 2- and 4-byte ids and a documented header
   const std::string bytes = read_bytes(dir + "/a.bin");
   REQUIRE(bytes.size() == 24 + 2 * small.size());
   CHECK(bytes.substr(0, 8) == "FNDRYTOK");
-  CHECK(bytes[8] == 1);    // version, little-endian
-  CHECK(bytes[12] == 2);   // token width
-  CHECK(bytes[16] == 5);   // count
+  CHECK(bytes[8] == 1);                                          // version, little-endian
+  CHECK(bytes[12] == 2);                                         // token width
+  CHECK(bytes[16] == 5);                                         // count
   CHECK(static_cast<unsigned char>(bytes[24 + 2 * 2]) == 0xff);  // 65535 = ff ff
 
   const std::vector<int> big = {70000, 3, 0};
@@ -173,9 +171,9 @@ TEST_CASE("AdamW by hand: the first step moves each weight by about lr against i
   CHECK(w[1] == Approx(-2.0 * (1 - lr * wd) + lr).epsilon(1e-6));
   CHECK(g[0] == Approx(1.0 - lr * 0.001 / (0.001 + eps)).epsilon(1e-6));  // no weight decay on a 1-D gain
   CHECK(g[1] == Approx(-2.0 + lr).epsilon(1e-6));
-  CHECK(opt.m[0][1] == Approx(0.1 * -300.0).epsilon(1e-6));           // (1 − β1)·g
-  CHECK(opt.v[0][1] == Approx(0.05 * 300.0 * 300.0).epsilon(1e-6));   // (1 − β2)·g²
-  CHECK(params[0].decay);  // a list made by hand: matrices decay
+  CHECK(opt.m[0][1] == Approx(0.1 * -300.0).epsilon(1e-6));          // (1 − β1)·g
+  CHECK(opt.v[0][1] == Approx(0.05 * 300.0 * 300.0).epsilon(1e-6));  // (1 − β2)·g²
+  CHECK(params[0].decay);                                            // a list made by hand: matrices decay
   CHECK_FALSE(params[1].decay);
   // Second step by hand for w[1], gradient unchanged: m = 0.19·g, v = 0.0975·g², m̂ = g, v̂ = g².
   const double w1 = w[1];
@@ -194,7 +192,7 @@ TEST_CASE("global-norm clipping scales by max_norm / (norm + 1e-6) only above ma
   const double scale = 1.0 / (5.0 + 1e-6);
   CHECK(da[0] == Approx(3.0 * scale).epsilon(1e-6));
   CHECK(db[0] == Approx(4.0 * scale).epsilon(1e-6));
-  CHECK(grad_norm(params) == Approx(1.0).epsilon(1e-5));  // one norm over all tensors
+  CHECK(grad_norm(params) == Approx(1.0).epsilon(1e-5));            // one norm over all tensors
   CHECK(clip_grad_norm(params, 0.0) == Approx(1.0).epsilon(1e-5));  // 0 = off
   db[0] = NAN;
   CHECK(std::isnan(clip_grad_norm(params, 1.0)));  // the loop's NaN check sees it
@@ -202,10 +200,10 @@ TEST_CASE("global-norm clipping scales by max_norm / (norm + 1e-6) only above ma
 
 TEST_CASE("warmup + cosine schedule at its boundaries", "[train][schedule]") {
   const LrSchedule sc{1e-3, 1e-4, 10, 110};
-  CHECK(learning_rate(sc, 0) == Approx(1e-4));   // lr/W on the first update
+  CHECK(learning_rate(sc, 0) == Approx(1e-4));  // lr/W on the first update
   CHECK(learning_rate(sc, 4) == Approx(5e-4));
-  CHECK(learning_rate(sc, 9) == Approx(1e-3));   // end of warmup: lr_max
-  CHECK(learning_rate(sc, 10) == Approx(1e-3));  // cosine starts at lr_max
+  CHECK(learning_rate(sc, 9) == Approx(1e-3));                  // end of warmup: lr_max
+  CHECK(learning_rate(sc, 10) == Approx(1e-3));                 // cosine starts at lr_max
   CHECK(learning_rate(sc, 60) == Approx(0.5 * (1e-3 + 1e-4)));  // halfway: the mean
   CHECK(learning_rate(sc, 109) == Approx(1e-4 + 0.5 * (1 + std::cos(M_PI * 99.0 / 100.0)) * 9e-4));
   CHECK(learning_rate(sc, 110) == Approx(1e-4));  // the end: lr_min

@@ -31,8 +31,8 @@ int Checker::run() {
   check_unquoted();
 
   for (const std::string& e : errors_) std::cerr << "error: " << e << "\n";
-  std::cout << "lesson_check: " << lessons_ << " lessons (" << zh_lessons_ << " in Chinese), " << quotes_
-            << " quotes, " << outputs_ << " outputs checked" << (opt_.outputs ? "" : " (outputs skipped: --no-outputs)")
+  std::cout << "lesson_check: " << lessons_ << " lessons (" << zh_lessons_ << " in Chinese), " << quotes_ << " quotes, "
+            << outputs_ << " outputs checked" << (opt_.outputs ? "" : " (outputs skipped: --no-outputs)")
             << "; links of " << links_ << " files; " << anchor_count_ << " anchors in " << anchor_files_
             << " source files";
   if (fixed_ > 0) std::cout << "; rewrote " << fixed_ << " blocks";
@@ -62,8 +62,8 @@ const Lines& Checker::markdown(const std::string& relpath) {
 
 // Every source file of the project, scanned for anchor problems whether or not a lesson quotes it.
 void Checker::scan_sources() {
-  static const char* kDirs[] = {"engine", "model",    "tokenizer", "train", "infer",   "cli",    "lessons",
-                                "tools",  "tests",    "bench",     "examples", "scripts", "configs", "common"};
+  static const char* kDirs[] = {"engine", "model", "tokenizer", "train",    "infer",   "cli",     "lessons",
+                                "tools",  "tests", "bench",     "examples", "scripts", "configs", "common"};
   static const std::set<std::string> kExtensions = {".h", ".cpp", ".hpp", ".txt", ".sh", ".py", ".json"};
   std::vector<fs::path> paths;
   for (const char* dir : kDirs) {
@@ -72,7 +72,8 @@ void Checker::scan_sources() {
     for (const auto& entry : fs::recursive_directory_iterator(d)) {
       if (!entry.is_regular_file()) continue;
       std::string name = entry.path().filename().string();
-      if (kExtensions.count(entry.path().extension().string()) || name == "CMakeLists.txt") paths.push_back(entry.path());
+      if (kExtensions.count(entry.path().extension().string()) || name == "CMakeLists.txt")
+        paths.push_back(entry.path());
     }
   }
   std::sort(paths.begin(), paths.end());
@@ -129,7 +130,8 @@ void Checker::check_lesson_programs() {
                           "_*.cpp (every lesson has one)");
       }
       if (zh && !twins) continue;  // the Chinese house rules start with the twin rule
-      for (const std::string& e : check_lesson_shape(rel(entry.path()), markdown(rel(entry.path())), zh, has_test_area)) {
+      for (const std::string& e :
+           check_lesson_shape(rel(entry.path()), markdown(rel(entry.path())), zh, has_test_area)) {
         errors_.push_back(e);
       }
     }
@@ -296,8 +298,7 @@ void Checker::check_twins() {
     if (!selected(entry.path())) continue;
     std::string en_rel = "lessons/" + name, zh_rel = "lessons/zh/" + name;
     bool has_twin = fs::exists(opt_.root / zh_rel);
-    for (const std::string& e :
-         check_twin(en_rel, markdown(en_rel), zh_rel, has_twin ? &markdown(zh_rel) : nullptr)) {
+    for (const std::string& e : check_twin(en_rel, markdown(en_rel), zh_rel, has_twin ? &markdown(zh_rel) : nullptr)) {
       errors_.push_back(e);
     }
   }

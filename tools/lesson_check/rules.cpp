@@ -61,8 +61,9 @@ Lines check_lesson_shape(const std::string& rel, const Lines& md, bool zh,
   Lines errors;
   std::string where = rel + ": ";
   if (!names_test) {
-    errors.push_back(where + "names no test binary test_<area> with a folder tests/<area>/ (every lesson "
-                             "names the test that guards its code)");
+    errors.push_back(where +
+                     "names no test binary test_<area> with a folder tests/<area>/ (every lesson "
+                     "names the test that guards its code)");
   }
   if (!exercises) errors.push_back(where + "has no \"" + exercises_heading + "\" section");
   if (!skipped) errors.push_back(where + "has no \"" + skipped_heading + "\" section");
@@ -108,8 +109,8 @@ Lines check_times(const std::map<std::string, Lines>& lessons, const Lines& read
     } else if (row->second < 0) {
       errors.push_back("lessons/README.md: the row of " + name + " does not end with a time \"N min\"");
     } else if (header >= 0 && header != row->second) {
-      errors.push_back(where + "says \"Time: about " + std::to_string(header) + " minutes\" but lessons/README.md says " +
-                       std::to_string(row->second) + " min");
+      errors.push_back(where + "says \"Time: about " + std::to_string(header) +
+                       " minutes\" but lessons/README.md says " + std::to_string(row->second) + " min");
     }
   }
   for (const auto& [name, minutes] : table) {
@@ -124,12 +125,12 @@ Lines check_twin(const std::string& en_rel, const Lines& en, const std::string& 
   size_t n = std::max(a.size(), b.size());
   for (size_t i = 0; i < n; i++) {
     if (i < a.size() && i < b.size() && a[i].kind == b[i].kind && a[i].target == b[i].target) continue;
-    std::string want = i < a.size() ? a[i].kind + " " + a[i].target + " (line " + std::to_string(a[i].line + 1) + ")"
-                                    : "nothing more";
-    std::string got = i < b.size() ? b[i].kind + " " + b[i].target + " (line " + std::to_string(b[i].line + 1) + ")"
-                                   : "nothing more";
-    return {zh_rel + ": its quotes and outputs differ from its twin " + en_rel + " at marker " +
-            std::to_string(i + 1) + ": the English lesson has " + want + ", the Chinese one " + got +
+    std::string want =
+        i < a.size() ? a[i].kind + " " + a[i].target + " (line " + std::to_string(a[i].line + 1) + ")" : "nothing more";
+    std::string got =
+        i < b.size() ? b[i].kind + " " + b[i].target + " (line " + std::to_string(b[i].line + 1) + ")" : "nothing more";
+    return {zh_rel + ": its quotes and outputs differ from its twin " + en_rel + " at marker " + std::to_string(i + 1) +
+            ": the English lesson has " + want + ", the Chinese one " + got +
             " (the twins quote the same anchors and outputs in the same order)"};
   }
   return {};
