@@ -41,17 +41,19 @@ inline float fast_exp_float(float x) {
   // round(x / ln 2): adding 1.5·2^23 pushes the fraction out of a float's 23 mantissa bits
   // (std::floor would do, but g++ does not vectorize it without -ffast-math)
   const float shift = 12582912.0f;
-  const float n = (xc * 1.44269504f + shift) - shift;
-  float r = xc - n * 0.693359375f;  // ln 2, high part: n · it is exact
-  r = r - n * -2.12194440e-4f;      // ln 2, low part
+  // Every multiply-add below is an explicit std::fma: left to -ffp-contract=fast, g++ and clang
+  // fuse different ones and the two builds would round differently.
+  const float n = std::fma(xc, 1.44269504f, shift) - shift;
+  float r = std::fma(-n, 0.693359375f, xc);  // ln 2, high part: n · it is exact
+  r = std::fma(-n, -2.12194440e-4f, r);      // ln 2, low part
   // exp(r) = 1 + r + r²·(1/2 + r/6 + ...), Cephes' coefficients
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p * r, r, r) + 1.0f;
   // 2^n: the biased exponent n + 127 ∈ [1, 254] in bits 23..30 of a float
   const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   float two_n;

@@ -40,8 +40,10 @@ void rope_forward(real* out, const real* x, const real* cos, const real* sin, in
       for (int i = 0; i < half; i++) {
         // subtle: read both halves of the pair before writing, so out == x (in place) works.
         real x0 = xh[2 * i], x1 = xh[2 * i + 1];
-        yh[2 * i] = x0 * c[i] - x1 * s[i];
-        yh[2 * i + 1] = x0 * s[i] + x1 * c[i];
+        // x0·c − x1·s and x0·s + x1·c, with the fused multiply-add written out: left to
+        // -ffp-contract=fast, g++ and clang fuse different products and round differently.
+        yh[2 * i] = std::fma(x0, c[i], -(x1 * s[i]));
+        yh[2 * i + 1] = std::fma(x0, s[i], x1 * c[i]);
       }
     }
   }
@@ -64,8 +66,9 @@ void rope_backward(real* dx, const real* dout, const real* cos, const real* sin,
       for (int i = 0; i < half; i++) {
         real dy0 = dyh[2 * i], dy1 = dyh[2 * i + 1];
         // the transpose of the forward's rotation: the same cos, the sine's sign flipped
-        dxh[2 * i] += dy0 * c[i] + dy1 * s[i];
-        dxh[2 * i + 1] += -dy0 * s[i] + dy1 * c[i];
+        // (fma written out, as in the forward)
+        dxh[2 * i] += std::fma(dy0, c[i], dy1 * s[i]);
+        dxh[2 * i + 1] += std::fma(-dy0, s[i], dy1 * c[i]);
       }
     }
   }

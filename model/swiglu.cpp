@@ -18,6 +18,9 @@ void swiglu_forward(real* h, const real* a, const real* b, size_t n) {
 }
 // ANCHOR_END: swiglu_forward
 
+// subtle: g++ fuses no multiply-add into the two updates below in its vectorized loop, clang would
+// (and round differently), so under clang this file is compiled with -ffp-contract=off
+// (model/CMakeLists.txt); fast_exp's multiply-adds are explicit std::fma, the same in both.
 // ANCHOR: swiglu_backward
 void swiglu_backward(real* da, real* db, const real* dh, const real* a, const real* b, size_t n) {
 #pragma omp parallel for if (worth_threads(Work::elementwise, n))  // elementwise, as in the forward
