@@ -66,8 +66,8 @@ int aligned_stride(int n) {
 constexpr int kQueryBlock = 64;
 
 // The multiply-adds of one call, B·NH·T²·HS: tiny calls (gradient checks, one-token generation
-// steps) stay on one thread (engine/parallel.h).
-double attention_work(int B, int T, int NH, int HS) { return double(B) * NH * T * T * HS; }
+// steps) stay on one thread (engine/parallel.h). Used only in OpenMP pragmas, hence maybe_unused.
+[[maybe_unused]] double attention_work(int B, int T, int NH, int HS) { return double(B) * NH * T * T * HS; }
 
 void check_heads(int NH, int NKV, const char* where) {
   if (NH <= 0 || NKV <= 0 || NH % NKV != 0) {
