@@ -26,7 +26,7 @@ constexpr uint64_t kLogitsLimitBytes = uint64_t(1) << 30;  // 1 GiB
 
 std::string gigabytes(uint64_t bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(uint64_t(1) << 30));  // the limit is in GiB too
   return buf;
 }
 

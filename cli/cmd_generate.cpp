@@ -25,6 +25,13 @@ namespace {
 std::string read_all(std::istream& in) { return std::string(std::istreambuf_iterator<char>(in), {}); }
 }  // namespace
 
+// A number as a person would type it back ("1.5", not "1.500000").
+static std::string shortest(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 int cmd_generate(int argc, char** argv) {
   cxxopts::Options options(
       "foundry generate",
@@ -65,9 +72,8 @@ int cmd_generate(int argc, char** argv) {
   // reported before the model is loaded.
   const double temperature = args["temperature"].as<double>(), top_p = args["top-p"].as<double>();
   if (!std::isfinite(temperature) || temperature < 0)
-    throw UsageError("--temperature " + std::to_string(temperature) + ": expected a number >= 0 (0 is greedy)");
-  if (!(top_p > 0 && top_p <= 1))
-    throw UsageError("--top-p " + std::to_string(top_p) + ": expected 0 < p <= 1 (1 is off)");
+    throw UsageError("--temperature " + shortest(temperature) + ": expected a number >= 0 (0 is greedy)");
+  if (!(top_p > 0 && top_p <= 1)) throw UsageError("--top-p " + shortest(top_p) + ": expected 0 < p <= 1 (1 is off)");
   if (args["top-k"].as<int>() < 0)
     throw UsageError("--top-k " + std::to_string(args["top-k"].as<int>()) + ": expected >= 0 (0 is off)");
 

@@ -39,7 +39,8 @@ int cmd_plot(int argc, char** argv) {
                                 ? args["title"].as<std::string>()
                                 : "Loss curves: " + fs::absolute(metrics).parent_path().filename().string();
   write_file_atomic(out, loss_curve_svg(series, title));
-  std::printf("%s: %zu training steps, %zu evaluations\n", out.c_str(), series.train.size(), series.eval.size());
+  std::printf("%s: %zu training step%s, %zu evaluation%s\n", out.c_str(), series.train.size(),
+              series.train.size() == 1 ? "" : "s", series.eval.size(), series.eval.size() == 1 ? "" : "s");
   return 0;
 }
 

@@ -6,6 +6,8 @@
 //   foundry tokenizer encode --tokenizer tokenizer.json --file story.txt        (streamed)
 //   foundry tokenizer decode --tokenizer tokenizer.json --ids "7454 2402 257 640"
 //   foundry tokenizer info   --tokenizer tokenizer.json
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -259,6 +261,8 @@ int decode(int argc, char** argv) {
     bytes = bpe ? bpe->decode_text(ids) : bytes;
   }
   std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  // The exact bytes go to a pipe or file; on a terminal a final newline keeps the prompt off the text.
+  if (isatty(fileno(stdout)) && (bytes.empty() || bytes.back() != '\n')) std::fputc('\n', stdout);
   return 0;
 }
 

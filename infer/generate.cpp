@@ -16,9 +16,14 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 constexpr size_t kStreamWindow = 8;
 
 // Broken weights (NaN or infinity) give NaN logits, and a sampler fed NaN picks an arbitrary
-// id: the output would be garbage that looks like success. One pass over V numbers per token
-// is nothing next to the forward pass that made them.
+// id: the output would be garbage that looks like success. The test is one pass over V numbers
+// per token, written so that it vectorizes: a float is NaN or infinite exactly when its exponent
+// bits are all ones, and OR-ing that test over the row has no branch and no early exit. Only
+// when it fires does a second loop find the first bad logit for the message.
 void check_finite(const real* logits, int vocab_size, int positions) {
+  bool any_bad = false;
+  for (int v = 0; v < vocab_size; v++) any_bad |= !std::isfinite(logits[v]);
+  if (!any_bad) return;
   for (int v = 0; v < vocab_size; v++) {
     if (!std::isfinite(logits[v])) {
       throw std::runtime_error("generate: the model's output after " + std::to_string(positions) +

@@ -250,7 +250,7 @@ TEST_CASE("a run directory given as --model names the model directories inside i
 
 TEST_CASE("eval --logits-out estimates the file size and refuses above 1 GiB without --max-windows", "[cli]") {
   const Setup& s = setup();
-  // 1.2 million tokens at 16 positions and 300 logits a window: 1.44 GB of float32.
+  // 1.2 million tokens at 16 positions and 300 logits a window: 1.44e9 bytes (1.34 GiB) of float32.
   fs::create_directories(kTmp + "/big");
   std::vector<int> ids(1200001);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i * 7 % 300);
@@ -259,7 +259,7 @@ TEST_CASE("eval --logits-out estimates the file size and refuses above 1 GiB wit
   CHECK(run("eval --model " + s.run_dir + "/best --tokens " + kTmp + "/big/tokens.bin --logits-out " + kTmp +
                 "/big/logits.npy",
             &out, &err) == 2);
-  CHECK(has(err, "--logits-out would write 1.44 GB (75000 windows x 16 positions x 300 logits x 4 bytes)"));
+  CHECK(has(err, "--logits-out would write 1.34 GiB (75000 windows x 16 positions x 300 logits x 4 bytes)"));
   CHECK(has(err, "--max-windows"));
   CHECK_FALSE(fs::exists(kTmp + "/big/logits.npy"));
   CHECK_FALSE(fs::exists(kTmp + "/big/logits.npy.tmp"));
