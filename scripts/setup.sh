@@ -22,6 +22,7 @@ PACKAGES=(
   libomp-14-dev     # OpenMP for clang (g++ brings its own)
   clang-format-14   # scripts/format.sh
   clang-tidy-14     # scripts/tidy.sh
+  time              # /usr/bin/time: the CPU time each fuzz harness got (scripts/fuzz.sh)
 )
 if [[ "${1:-}" == "--extras" ]]; then
   PACKAGES+=(gcovr linux-perf ccache)
