@@ -4,8 +4,14 @@
 #
 #   scripts/setup.sh            build dependencies, and the tools the test command uses (clang for
 #                               the second compiler and the sanitizer build, clang-format, clang-tidy)
-#   scripts/setup.sh --extras   also gcovr (coverage report), linux-perf (profiling) and ccache
-#                               (faster rebuilds; the build uses it when it is installed)
+#   scripts/setup.sh --extras   also what only some tests and tools use: Open MPI (the data-parallel
+#                               path and its test), Debian's chromium (the playground's browser
+#                               test), gcovr (coverage report), linux-perf (profiling), ccache (faster
+#                               rebuilds), and from npm, outside the checkout, the pinned packages of
+#                               tools/node/package.json (playwright-core, the openai client,
+#                               node-llama-cpp's prebuilt llama.cpp) in $FOUNDRY_NODE_DIR
+#                               (default ~/.cache/llm-foundry/node). The tests that need them say
+#                               "skipped" when they are missing. scripts/test.sh runs this step.
 set -euo pipefail
 
 # package           what it is for
@@ -22,11 +28,39 @@ PACKAGES=(
   libomp-14-dev     # OpenMP for clang (g++ brings its own)
   clang-format-14   # scripts/format.sh
   clang-tidy-14     # scripts/tidy.sh
+  libcpp-httplib-dev  # the HTTP server of `foundry serve`
   time              # /usr/bin/time: the CPU time each fuzz harness got (scripts/fuzz.sh)
 )
-if [[ "${1:-}" == "--extras" ]]; then
-  PACKAGES+=(gcovr linux-perf ccache)
+EXTRAS=0
+[[ "${1:-}" == "--extras" ]] && EXTRAS=1
+if (( EXTRAS )); then
+  PACKAGES+=(openmpi-bin libopenmpi-dev chromium gcovr linux-perf ccache)
 fi
+
+# The npm packages that only tests use, pinned in tools/node/package.json, installed outside the
+# checkout so that every clone shares them. Skipped quietly when they are already there.
+# Node.js (20 or later) and npm are not installed here: Debian 12's are too old for these tools.
+install_node_tools() {
+  local dir=${FOUNDRY_NODE_DIR:-$HOME/.cache/llm-foundry/node}
+  local want
+  want=$(dirname "$0")/../tools/node/package.json
+  if [[ -f "$dir/package.json" && -d "$dir/node_modules" ]] && cmp -s "$want" "$dir/package.json"; then
+    echo "setup: the npm test tools are installed in $dir"
+    return 0
+  fi
+  if ! command -v npm > /dev/null 2>&1; then
+    echo "setup: npm is missing, so the tests that need the npm tools will be skipped" >&2
+    return 0
+  fi
+  echo "setup: installing the npm test tools (tools/node/package.json) into $dir"
+  mkdir -p "$dir"
+  cp "$want" "$dir/package.json"
+  # node-llama-cpp ships prebuilt llama.cpp binaries; never let it try to build or download one.
+  if ! (cd "$dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --loglevel=error); then
+    rm -f "$dir/package.json"
+    echo "setup: npm install failed in $dir; the tests that need it will be skipped" >&2
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,6 +68,7 @@ for p in "${PACKAGES[@]}"; do
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all build dependencies are installed"
+  (( EXTRAS )) && install_node_tools
   exit 0
 fi
 
@@ -53,4 +88,5 @@ if ! "${SUDO[@]}" apt-get update -qq || ! "${SUDO[@]}" apt-get install -y -qq "$
   echo "setup:   apt-get update && apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
+(( EXTRAS )) && install_node_tools
 echo "setup: done"

@@ -15,7 +15,7 @@
 # `fast`), which keeps the whole run within CI's time on a slow 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --extras
 start=$SECONDS
 step() { echo; echo "== $1 ($(( (SECONDS - start) / 60 )) min so far) =="; }
 
