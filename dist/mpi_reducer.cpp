@@ -232,7 +232,7 @@ void MpiReducer::progress(bool last_round) {
       if (b.gather != MPI_REQUEST_NULL) {
         int done = 0;
         check(MPI_Test(&b.gather, &done, MPI_STATUS_IGNORE), "the gradient gather");
-        if (done) event("gather " + std::to_string(i), b.t_gather, now(), 1);
+        if (done) event("gather " + std::to_string(i), b.t_gather, now(), lane(i));
       }
       continue;
     }
@@ -241,9 +241,9 @@ void MpiReducer::progress(bool last_round) {
     if (!done) break;
     const double arrived = now();
     exchange_s_ += arrived - b.t_launch;
-    event("exchange " + std::to_string(i), b.t_launch, arrived, 1);
+    event("exchange " + std::to_string(i), b.t_launch, arrived, lane(i));
     sum(b);
-    event("sum " + std::to_string(i), arrived, now(), 1);
+    event("sum " + std::to_string(i), arrived, now(), lane(i));
     if (last_round) {
       b.t_gather = now();
       check(MPI_Iallgatherv(own_sum_.data() + b.own, static_cast<int>(chunk(b)), MPI_FLOAT, flat_.data() + b.begin,
@@ -337,7 +337,7 @@ void MpiReducer::optimizer_step(AdamW& opt, const std::vector<NamedTensor>& para
   for (size_t k = 0; k < params.size(); ++k) {
     std::memcpy(params[k].value->ptr(), flat_.data() + flat_offset_[k], sizes_[k] * sizeof(real));
   }
-  event("weight gather", updated, now(), 1);
+  event("weight gather", updated, now(), lane(buckets_.size()));
   optimizer_s_ += now() - start;
 }
 // ANCHOR_END: sharded_step
@@ -454,12 +454,12 @@ void MpiReducer::write_timeline() {
   for (int j = 0; j < size_; ++j) {
     trace["traceEvents"].push_back(
         {{"name", "process_name"}, {"ph", "M"}, {"pid", j}, {"args", {{"name", "rank " + std::to_string(j)}}}});
-    for (int lane = 0; lane < 2; ++lane) {
-      trace["traceEvents"].push_back({{"name", "thread_name"},
-                                      {"ph", "M"},
-                                      {"pid", j},
-                                      {"tid", lane},
-                                      {"args", {{"name", lane == 0 ? "compute" : "communication"}}}});
+    for (size_t lane = 0; lane <= buckets_.size() + 1; ++lane) {
+      const std::string name = lane == 0                    ? "compute"
+                               : lane <= buckets_.size() ? "bucket " + std::to_string(lane - 1)
+                                                         : "weights";
+      trace["traceEvents"].push_back(
+          {{"name", "thread_name"}, {"ph", "M"}, {"pid", j}, {"tid", lane}, {"args", {{"name", name}}}});
     }
     for (const auto& e : nlohmann::json::parse(all.begin() + displs[j], all.begin() + displs[j] + lengths[j])) {
       trace["traceEvents"].push_back(e);

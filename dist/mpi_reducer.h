@@ -115,7 +115,7 @@ class MpiReducer : public GradientReducer {
   struct Event {
     std::string name;
     double start, end;  // seconds since the start of the run
-    int lane;           // 0 compute, 1 communication
+    int lane;           // 0 compute; 1 + k bucket k's communication; 1 + buckets the weight gather
   };
 
   void set_up(const std::vector<size_t>& sizes);  // the layout, from the tensors' sizes
@@ -127,6 +127,7 @@ class MpiReducer : public GradientReducer {
   void check(int code, const char* what) const;
   size_t chunk(const Bucket& b) const { return b.lo[rank_ + 1] - b.lo[rank_]; }
   double now() const;
+  static int lane(size_t bucket) { return static_cast<int>(bucket) + 1; }
   void event(const std::string& name, double start, double end, int lane);
 
   MpiReducerOptions opt_;
