@@ -49,17 +49,18 @@ int main(int argc, char** argv) {
   cost.gradient_bytes = 4 * P;
   cost.buckets = static_cast<int>(std::ceil(cost.gradient_bytes / (bucket_mb * 1024 * 1024)));
   cost.rounds = rounds;
-  std::printf("%s: %.2fM parameters, %.1f MB of gradients in %d buckets; %d tokens per micro-batch, %d per rank "
-              "per step; one rank %.0f tokens/s\n",
-              config_path.c_str(), P / 1e6, cost.gradient_bytes / 1e6, cost.buckets, micro_tokens, rounds,
-              tokens_per_s);
+  std::printf(
+      "%s: %.2fM parameters, %.1f MB of gradients in %d buckets; %d tokens per micro-batch, %d per rank "
+      "per step; one rank %.0f tokens/s\n",
+      config_path.c_str(), P / 1e6, cost.gradient_bytes / 1e6, cost.buckets, micro_tokens, rounds, tokens_per_s);
   const double single = predict_step(cost, 1, 1, 0).step_s;
   if (measured_two > 0) {
     const DpPrediction p = predict_step(cost, 2, local_gbytes * 1e9, 1e-6);
     const double predicted = 2 * rounds * micro_tokens / p.step_s;
-    std::printf("2 ranks on this machine (shared memory, %.0f GB/s, 1 us): predicted %.0f tokens/s (all-reduce "
-                "%.1f ms, %.1f ms exposed), measured %.0f tokens/s: measured/predicted %.2f\n",
-                local_gbytes, predicted, 1e3 * p.comm_s, 1e3 * p.exposed_s, measured_two, measured_two / predicted);
+    std::printf(
+        "2 ranks on this machine (shared memory, %.0f GB/s, 1 us): predicted %.0f tokens/s (all-reduce "
+        "%.1f ms, %.1f ms exposed), measured %.0f tokens/s: measured/predicted %.2f\n",
+        local_gbytes, predicted, 1e3 * p.comm_s, 1e3 * p.exposed_s, measured_two, measured_two / predicted);
   }
   std::printf("%-11s %5s %11s %11s %10s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step", "tokens/s",
               "efficiency");

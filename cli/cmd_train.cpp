@@ -53,7 +53,8 @@ int train_on_ranks(const TrainConfig& config, TrainOptions opt, const ParallelOp
     reducer.write_timeline();
     if (!opt.quiet) {
       std::printf("%s", reducer.summary().c_str());
-      if (!p.timeline.empty()) std::printf("timeline: %s (open it in chrome://tracing or ui.perfetto.dev)\n", p.timeline.c_str());
+      if (!p.timeline.empty())
+        std::printf("timeline: %s (open it in chrome://tracing or ui.perfetto.dev)\n", p.timeline.c_str());
     }
     return 0;
   } catch (const std::exception& e) {
@@ -117,8 +118,8 @@ int cmd_train(int argc, char** argv) {
 #ifdef FOUNDRY_HAVE_MPI
   under_mpi = MpiSession::launched_by_mpi();
 #endif
-  const bool mpi_options = parallel.shard_optimizer || args.count("bucket-mb") || args.count("timeline") ||
-                           args.count("mpi-timeout");
+  const bool mpi_options =
+      parallel.shard_optimizer || args.count("bucket-mb") || args.count("timeline") || args.count("mpi-timeout");
   if (mpi_options && !under_mpi) {
 #ifdef FOUNDRY_HAVE_MPI
     throw UsageError(

@@ -180,7 +180,8 @@ void MpiReducer::backward(Model& model, Tape& tape, Var loss, int round, int rou
   // After node i's backward: start the exchange of every bucket that is now final (in bucket
   // order, the same on every rank), and let MPI move the ones in flight.
   tape.set_backward_hook([&](int i) {
-    while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready_at >= i) launch(model, buckets_[next_launch_++]);
+    while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready_at >= i)
+      launch(model, buckets_[next_launch_++]);
     progress(last);
   });
   tape.backward(loss);
@@ -298,8 +299,7 @@ bool MpiReducer::any(bool mine) {
 // ---- the sharded optimizer (ZeRO stage 1) ----
 
 // ANCHOR: sharded_step
-void MpiReducer::optimizer_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr,
-                                const AdamWSettings& s) {
+void MpiReducer::optimizer_step(AdamW& opt, const std::vector<NamedTensor>& params, double lr, const AdamWSettings& s) {
   const double start = now();
   steps_++;
   if (!opt_.shard_optimizer) {
@@ -435,7 +435,11 @@ void MpiReducer::write_timeline() {
   if (opt_.timeline.empty()) return;
   nlohmann::json mine = nlohmann::json::array();
   for (const Event& e : events_) {
-    mine.push_back({{"name", e.name}, {"ph", "X"}, {"pid", rank_}, {"tid", e.lane}, {"ts", e.start * 1e6},
+    mine.push_back({{"name", e.name},
+                    {"ph", "X"},
+                    {"pid", rank_},
+                    {"tid", e.lane},
+                    {"ts", e.start * 1e6},
                     {"dur", (e.end - e.start) * 1e6}});
   }
   const std::string text = mine.dump();
@@ -455,7 +459,7 @@ void MpiReducer::write_timeline() {
     trace["traceEvents"].push_back(
         {{"name", "process_name"}, {"ph", "M"}, {"pid", j}, {"args", {{"name", "rank " + std::to_string(j)}}}});
     for (size_t lane = 0; lane <= buckets_.size() + 1; ++lane) {
-      const std::string name = lane == 0                    ? "compute"
+      const std::string name = lane == 0                 ? "compute"
                                : lane <= buckets_.size() ? "bucket " + std::to_string(lane - 1)
                                                          : "weights";
       trace["traceEvents"].push_back(

@@ -99,12 +99,12 @@ class MpiReducer : public GradientReducer {
 
  private:
   struct Bucket {
-    std::vector<int> params;       // indices into the parameter list, all of each tensor
-    size_t begin = 0, end = 0;     // the bucket's range of the flat gradient
-    std::vector<size_t> lo;        // N + 1 chunk bounds: rank k owns [lo[k], lo[k + 1])
-    size_t own = 0;                // where this rank's chunk sits in the owned buffers
-    int ready_at = 0;              // tape id after whose backward every tensor here is final
-    std::vector<real> recv;        // (N, chunk) the chunks of the exchange
+    std::vector<int> params;    // indices into the parameter list, all of each tensor
+    size_t begin = 0, end = 0;  // the bucket's range of the flat gradient
+    std::vector<size_t> lo;     // N + 1 chunk bounds: rank k owns [lo[k], lo[k + 1])
+    size_t own = 0;             // where this rank's chunk sits in the owned buffers
+    int ready_at = 0;           // tape id after whose backward every tensor here is final
+    std::vector<real> recv;     // (N, chunk) the chunks of the exchange
     // MPI reads these until the request completes, so they live as long as the bucket.
     std::vector<int> counts, displs;        // chunk k's length and start within the bucket
     std::vector<int> my_counts, my_displs;  // this rank's chunk from each rank, side by side in recv
@@ -121,8 +121,8 @@ class MpiReducer : public GradientReducer {
   void set_up(const std::vector<size_t>& sizes);  // the layout, from the tensors' sizes
   void find_ready_points(const Model& model, const Tape& tape);
   void launch(Model& model, Bucket& b);
-  void progress(bool last_round);   // tests outstanding requests, sums what arrived
-  void sum(Bucket& b);              // step 2 for one bucket
+  void progress(bool last_round);  // tests outstanding requests, sums what arrived
+  void sum(Bucket& b);             // step 2 for one bucket
   void wait(MPI_Request* requests, int count, const char* what);
   void check(int code, const char* what) const;
   size_t chunk(const Bucket& b) const { return b.lo[rank_ + 1] - b.lo[rank_]; }

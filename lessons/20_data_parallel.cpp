@@ -154,26 +154,28 @@ int main() {
   cost.gradient_bytes = G;
   cost.buckets = static_cast<int>(std::ceil(G / (4.0 * 1024 * 1024)));
   cost.rounds = 1;
-  std::printf("one rank: %d tokens per micro-batch (one per rank per step) at %.0f tokens/s: forward %.2f s, "
-              "backward %.2f s, AdamW %.3f s; %d buckets of 4 MiB\n",
-              micro_tokens, tokens_per_s, cost.forward_s, cost.backward_s, cost.optimizer_s, cost.buckets);
-  std::printf("%-10s %5s %10s %10s %10s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step",
-              "tokens/s", "efficiency");
+  std::printf(
+      "one rank: %d tokens per micro-batch (one per rank per step) at %.0f tokens/s: forward %.2f s, "
+      "backward %.2f s, AdamW %.3f s; %d buckets of 4 MiB\n",
+      micro_tokens, tokens_per_s, cost.forward_s, cost.backward_s, cost.optimizer_s, cost.buckets);
+  std::printf("%-10s %5s %10s %10s %10s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step", "tokens/s",
+              "efficiency");
   const double single = predict_step(cost, 1, 1, 0).step_s;
   for (const double gbit : {10.0, 100.0}) {
     const double latency = gbit < 50 ? 20e-6 : 5e-6;  // TCP over Ethernet; RDMA
     for (int n : {1, 2, 8, 64}) {
       const DpPrediction p = predict_step(cost, n, gbit * 1e9 / 8, latency);
-      std::printf("%4.0f Gbit/s %5d %8.3f s %8.3f s %8.3f s %12.0f %9.0f%%\n", gbit, n, p.comm_s, p.exposed_s,
-                  p.step_s, n * micro_tokens / p.step_s, 100 * single / p.step_s);
+      std::printf("%4.0f Gbit/s %5d %8.3f s %8.3f s %8.3f s %12.0f %9.0f%%\n", gbit, n, p.comm_s, p.exposed_s, p.step_s,
+                  n * micro_tokens / p.step_s, 100 * single / p.step_s);
     }
   }
   // Where it stops paying: the all-reduce of one round no longer hides behind backward.
   for (const double gbit : {10.0, 100.0}) {
     const double bw = gbit * 1e9 / 8;
-    std::printf("%3.0f Gbit/s: the all-reduce alone takes %.2f s at any N (2G/bandwidth), against %.2f s of "
-                "backward\n",
-                gbit, 2 * G / bw, cost.backward_s);
+    std::printf(
+        "%3.0f Gbit/s: the all-reduce alone takes %.2f s at any N (2G/bandwidth), against %.2f s of "
+        "backward\n",
+        gbit, 2 * G / bw, cost.backward_s);
   }
 
   std::printf("[two-ranks]\n");

@@ -3,9 +3,8 @@
 #   cmake -DROOT=<source dir> -P tools/check_layering.cmake
 #   cmake -DSELF_TEST_DIR=<scratch dir> -P tools/check_layering.cmake   (checks the check itself)
 #
-# The rule (docs/architecture.md): engine <- model <- train, infer; train <- dist (MPI); the
-# tokenizer stands alone;
-# cli/ sits on top; every one of them may use common/, which uses nothing. Lessons, tests,
+# The rule (docs/architecture.md): engine <- model <- train, infer; train <- dist (MPI, optional);
+# the tokenizer stands alone; cli/ sits on top; every one of them may use common/, which uses nothing. Lessons, tests,
 # examples, benchmarks and tools may use anything and are not checked. Only lines of the form
 # `#include "folder/file.h"` count: that is how the project names its own headers.
 

@@ -27,9 +27,9 @@
 namespace foundry {
 
 struct DpCost {
-  double forward_s = 0;   // one rank's forward of one micro-batch
-  double backward_s = 0;  // ... and its backward
-  double optimizer_s = 0; // clip + AdamW, once per step
+  double forward_s = 0;    // one rank's forward of one micro-batch
+  double backward_s = 0;   // ... and its backward
+  double optimizer_s = 0;  // clip + AdamW, once per step
   double gradient_bytes = 0;
   int buckets = 1;
   int rounds = 1;  // micro-batches per rank per step

@@ -207,8 +207,8 @@ void check_options(const Run& run) {
   const int ranks = run.reducer.ranks(), accum = run.config.training.grad_accum;
   if (accum % ranks != 0) {
     throw std::invalid_argument(
-        "train: training.grad_accum = " + std::to_string(accum) + " is not a multiple of the " +
-        std::to_string(ranks) + " ranks: every rank computes grad_accum / ranks micro-batches of each step. " +
+        "train: training.grad_accum = " + std::to_string(accum) + " is not a multiple of the " + std::to_string(ranks) +
+        " ranks: every rank computes grad_accum / ranks micro-batches of each step. " +
         (run.opt.resume.empty()
              ? "Set training.grad_accum to a multiple of " + std::to_string(ranks) +
                    " (divide training.batch_size by as much to keep the tokens per step)"
@@ -354,10 +354,11 @@ void print_header(const Run& run) {
           uniform_loss(config.model.vocab_size),
           unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
   if (run.reducer.ranks() > 1) {
-    run.say("data parallel: %d ranks, %d micro-batches of %d rows each per step; AdamW moments: %.1f MiB on each "
-            "rank\n",
-            run.reducer.ranks(), config.training.grad_accum / run.reducer.ranks(), config.training.batch_size,
-            static_cast<double>(run.reducer.optimizer_bytes(run.state.optimizer)) / (1024.0 * 1024.0));
+    run.say(
+        "data parallel: %d ranks, %d micro-batches of %d rows each per step; AdamW moments: %.1f MiB on each "
+        "rank\n",
+        run.reducer.ranks(), config.training.grad_accum / run.reducer.ranks(), config.training.batch_size,
+        static_cast<double>(run.reducer.optimizer_bytes(run.state.optimizer)) / (1024.0 * 1024.0));
   }
   run.say("threads: %d; output: %s\nsettings:\n", num_threads(), run.opt.out_dir.c_str());
   if (!run.opt.quiet) {
@@ -393,7 +394,7 @@ bool evaluate_and_track(Run& run, double train_loss) {
     state.evals_without_improvement = 0;
     if (run.writes_files())
       save_model_with_context(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get(),
-                            run.tc.seq_len);
+                              run.tc.seq_len);
   } else {
     state.evals_without_improvement++;
     out_of_patience = run.tc.patience > 0 && state.evals_without_improvement >= run.tc.patience;
@@ -431,7 +432,8 @@ void log_progress(Run& run, const StepResult& s) {
   const double window_s = std::chrono::duration<double>(now - run.window_start).count();
   if (window_s > 0) run.tokens_per_s = run.window_tokens / window_s;
   const double elapsed = std::chrono::duration<double>(now - run.start).count();
-  if (run.metrics) run.metrics->train(state.step, s.loss, s.lr, s.grad_norm, state.tokens_seen, run.tokens_per_s, elapsed);
+  if (run.metrics)
+    run.metrics->train(state.step, s.loss, s.lr, s.grad_norm, state.tokens_seen, run.tokens_per_s, elapsed);
   if (state.step % tc.log_interval == 0 || state.step == tc.max_steps || state.step == 1) {
     const double eta =
         run.tokens_per_s > 0 ? (tc.max_steps - state.step) * run.tokens_per_step() / run.tokens_per_s : NAN;
@@ -488,10 +490,12 @@ void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
-  // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
+  // uses. With grad_accum > 1 one more gradient-sized buffer holds the micro-batches' running sum
+  // (LocalReducer, train/grad_reducer.h); nothing else grows with grad_accum.
   const TrainingMemory mem =
       estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
-  return static_cast<double>(mem.training_bytes());
+  const double fold = config.training.grad_accum > 1 ? static_cast<double>(mem.gradient_bytes) : 0.0;
+  return static_cast<double>(mem.training_bytes()) + fold;
 }
 
 AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
@@ -504,8 +508,8 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
   const int rounds = tc.grad_accum / reducer.ranks();
   double loss_sum = 0.0;
   for (int round = 0; round < rounds; ++round) {
-    model.zero_grad();                                      // backward adds into the gradients
-    next_batch_of_rank(loader, batch, reducer);             // this rank's share of the global batch
+    model.zero_grad();                           // backward adds into the gradients
+    next_batch_of_rank(loader, batch, reducer);  // this rank's share of the global batch
     tape.clear();  // keeps every buffer: the same ops with the same shapes run each micro-batch
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T);
     const double mine = tape.value(loss)[0];

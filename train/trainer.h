@@ -2,10 +2,11 @@
 // progress line, a metrics log and checkpoints along the way.
 //
 // One step (one optimizer update, training_step):
-//   1. zero the gradients
-//   2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward
-//      (gradients add up across micro-batches; at the end they are divided by grad_accum, so the
-//      update is that of one batch grad_accum times larger)
+// 1-2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward from
+//      zeroed gradients, then add them to the step's running sum in micro-batch order (the
+//      GradientReducer, train/grad_reducer.h: one process, or ranks of a data-parallel run); at
+//      the end the sum is divided by grad_accum, so the update is that of one batch grad_accum
+//      times larger
 //   3. clip the global gradient norm
 //   4. stop if the loss or the gradient norm is not finite (before touching the weights)
 //   5. AdamW update at lr(step) from the schedule
@@ -94,7 +95,8 @@ double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens,
 void request_stop();
 
 // Training memory in bytes (weights, gradients, AdamW moments, the pooled tape of one
-// micro-batch), from model/memory.h.
+// micro-batch, and with grad_accum > 1 the running sum of the micro-batches' gradients), from
+// model/memory.h.
 double estimate_training_bytes(const TrainConfig& config);
 
 }  // namespace foundry
