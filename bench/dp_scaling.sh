@@ -24,7 +24,7 @@ fi
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
 head -c 2000000 "$SRC/data/tinystories.txt" > "$WORK/corpus.txt"
-"$F" tokenizer train --input "$WORK/corpus.txt" --vocab-size 4096 --special "<|endoftext|>" --out "$WORK/tok" > /dev/null
+"$F" tokenizer train --input "$WORK/corpus.txt" --vocab-size 4096 --special "<|endoftext|>" --out "$WORK/tok" --quiet > /dev/null
 "$F" prepare --input "$WORK/corpus.txt" --tokenizer "$WORK/tok" --out "$WORK/data" --separator "<|endoftext|>" > /dev/null
 
 # tokens/s between the second and the last step of a run's metrics.jsonl
@@ -37,13 +37,13 @@ print('%.0f' % ((b['tokens']-a['tokens'])/(b['elapsed_s']-a['elapsed_s'])))" "$1
 }
 
 for config in small medium; do
-  S=(--config "$SRC/configs/$config.json" --data "$WORK/data" --quiet --set training.grad_accum=2
-    --set training.max_steps="$STEPS" --set training.eval_interval=100000 --set training.eval_batches=1
+  S=(--config "$SRC/configs/$config.json" --data "$WORK/data" --set training.grad_accum=2
+    --set training.max_steps="$STEPS" --set training.warmup_steps=1 --set training.eval_interval=100000 --set training.eval_batches=1
     --set training.checkpoint_interval=100000)
-  "$F" train "${S[@]}" --threads 1 --out "$WORK/$config-1x1"
-  "$F" train "${S[@]}" --threads 2 --out "$WORK/$config-1x2"
+  "$F" train "${S[@]}" --quiet --threads 1 --out "$WORK/$config-1x1"
+  "$F" train "${S[@]}" --quiet --threads 2 --out "$WORK/$config-1x2"
   OMP_NUM_THREADS=1 "${MPIRUN[@]}" -np 2 "$F" train "${S[@]}" --set training.log_interval=1 --threads 1 \
-    --out "$WORK/$config-2x1" --timeline "$WORK/$config-timeline.json" 2>&1 | grep "data parallel" || true
+    --out "$WORK/$config-2x1" --timeline "$WORK/$config-timeline.json" 2>&1 | grep "data parallel:" || true
   s11=$(speed "$WORK/$config-1x1") s12=$(speed "$WORK/$config-1x2") s21=$(speed "$WORK/$config-2x1")
   echo "$config: 1x1 $s11 tok/s, 1x2 $s12 tok/s, 2x1 $s21 tok/s; 2x1 / 1x2 = $(python3 -c "print('%.2f' % ($s21/$s12))")"
   cp "$WORK/$config-timeline.json" "dp-timeline-$config.json"

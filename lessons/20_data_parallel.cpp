@@ -59,8 +59,9 @@ long differing_bits(const std::vector<real>& a, const std::vector<real>& b) {
 
 int main() {
   // A small model on random token ids: what matters here is how gradients combine.
-  const TrainConfig config = config_file("tiny.json", {"model.dim=64", "model.n_layers=2", "model.hidden_dim=176",
-                                                       "model.max_seq_len=32", "model.vocab_size=320"});
+  const TrainConfig config =
+      config_file("tiny.json", {"model.dim=64", "model.n_layers=2", "model.hidden_dim=176", "model.max_seq_len=32",
+                                "model.vocab_size=320", "training.seq_len=32"});
   const int B = 4, T = 32;
   Model model = make_model(config.model);
   Rng init(7);
@@ -143,39 +144,41 @@ int main() {
   }
 
   std::printf("[cost]\n");
-  // Assumed compute speed of one rank (one core of a recent x86 CPU on medium; bench/dp_scaling.sh
-  // measures yours): forward 1/3 and backward 2/3 of the time; AdamW touches 20 bytes per parameter.
-  const double tokens_per_s = 2000.0;
+  // Assumed compute speed of one rank: one core of a recent x86 CPU on medium (bench/dp_scaling.sh
+  // measures yours), then an accelerator 100 times faster; forward 1/3 and backward 2/3 of the
+  // time; AdamW touches 20 bytes per parameter at 10 GB/s.
   const int micro_tokens = medium.training.batch_size * medium.training.seq_len;
-  DpCost cost;
-  cost.forward_s = micro_tokens / tokens_per_s / 3;
-  cost.backward_s = 2 * cost.forward_s;
-  cost.optimizer_s = 20 * P / 10e9;
-  cost.gradient_bytes = G;
-  cost.buckets = static_cast<int>(std::ceil(G / (4.0 * 1024 * 1024)));
-  cost.rounds = 1;
-  std::printf(
-      "one rank: %d tokens per micro-batch (one per rank per step) at %.0f tokens/s: forward %.2f s, "
-      "backward %.2f s, AdamW %.3f s; %d buckets of 4 MiB\n",
-      micro_tokens, tokens_per_s, cost.forward_s, cost.backward_s, cost.optimizer_s, cost.buckets);
-  std::printf("%-10s %5s %10s %10s %10s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step", "tokens/s",
-              "efficiency");
-  const double single = predict_step(cost, 1, 1, 0).step_s;
-  for (const double gbit : {10.0, 100.0}) {
-    const double latency = gbit < 50 ? 20e-6 : 5e-6;  // TCP over Ethernet; RDMA
-    for (int n : {1, 2, 8, 64}) {
-      const DpPrediction p = predict_step(cost, n, gbit * 1e9 / 8, latency);
-      std::printf("%4.0f Gbit/s %5d %8.3f s %8.3f s %8.3f s %12.0f %9.0f%%\n", gbit, n, p.comm_s, p.exposed_s, p.step_s,
-                  n * micro_tokens / p.step_s, 100 * single / p.step_s);
+  for (const double tokens_per_s : {2000.0, 200000.0}) {
+    DpCost cost;
+    cost.forward_s = micro_tokens / tokens_per_s / 3;
+    cost.backward_s = 2 * cost.forward_s;
+    cost.optimizer_s = 20 * P / 10e9;
+    cost.gradient_bytes = G;
+    cost.buckets = static_cast<int>(std::ceil(G / (4.0 * 1024 * 1024)));
+    std::printf(
+        "one rank at %.0f tokens/s, one micro-batch of %d tokens per rank per step: forward %.4f s, "
+        "backward %.4f s, AdamW %.3f s; %d buckets of 4 MiB\n",
+        tokens_per_s, micro_tokens, cost.forward_s, cost.backward_s, cost.optimizer_s, cost.buckets);
+    std::printf("%-11s %5s %11s %10s %9s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step", "tokens/s",
+                "efficiency");
+    const double single = predict_step(cost, 1, 1, 0).step_s;
+    for (const double gbit : {10.0, 100.0}) {
+      const double latency = gbit < 50 ? 20e-6 : 5e-6;  // TCP over Ethernet; RDMA
+      for (int n : {1, 2, 8, 64}) {
+        const DpPrediction p = predict_step(cost, n, gbit * 1e9 / 8, latency);
+        std::printf("%4.0f Gbit/s %5d %9.4f s %8.4f s %7.4f s %12.0f %9.0f%%\n", gbit, n, p.comm_s, p.exposed_s,
+                    p.step_s, n * micro_tokens / p.step_s, 100 * single / p.step_s);
+      }
     }
   }
-  // Where it stops paying: the all-reduce of one round no longer hides behind backward.
+  // Where it stops paying: the all-reduce no longer hides behind the backward pass. Its
+  // bandwidth term is 2G / bandwidth at any N, so the break-even is a micro-batch size.
   for (const double gbit : {10.0, 100.0}) {
-    const double bw = gbit * 1e9 / 8;
+    const double allreduce_s = 2 * G / (gbit * 1e9 / 8);
     std::printf(
-        "%3.0f Gbit/s: the all-reduce alone takes %.2f s at any N (2G/bandwidth), against %.2f s of "
-        "backward\n",
-        gbit, 2 * G / bw, cost.backward_s);
+        "%3.0f Gbit/s: the all-reduce needs %.3f s at any N; backward hides it from %.0f tokens per rank "
+        "per step at 2000 tokens/s, from %.0f at 200000\n",
+        gbit, allreduce_s, allreduce_s / (2.0 / 3 / 2000), allreduce_s / (2.0 / 3 / 200000));
   }
 
   std::printf("[two-ranks]\n");

@@ -127,6 +127,7 @@ TEST_CASE("a number of ranks that does not divide grad_accum is refused before t
   c.training.seq_len = 8;
   c.training.grad_accum = 3;
   c.training.max_steps = 2;
+  c.training.warmup_steps = 1;
   PretendRanks two(0, 2);
   TrainOptions o;
   o.data_dir = dir;
