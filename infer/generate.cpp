@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 #include <stdexcept>
+#include <type_traits>
 
 namespace foundry {
 
@@ -30,7 +30,7 @@ constexpr size_t kStreamWindow = 8;
 // 2% of a token. The integer maximum becomes one vector instruction per 16 logits.
 void check_finite(const real* logits, int vocab_size, int positions) {
   using Bits = std::conditional_t<sizeof(real) == 8, uint64_t, uint32_t>;  // the bits of one real
-  const real infinity = std::numeric_limits<real>::infinity();              // exponent all ones, mantissa 0
+  const real infinity = std::numeric_limits<real>::infinity();             // exponent all ones, mantissa 0
   Bits infinity_bits;
   std::memcpy(&infinity_bits, &infinity, sizeof infinity_bits);
   const Bits magnitude = ~Bits(0) >> 1;  // every bit but the sign
