@@ -3,6 +3,7 @@
 # another program wants one of the cores?
 #
 #   bench/under_load.sh [--bin build] [--rounds N] [--configs tiny,small,medium] [--what train,generate]
+#                       [--loads idle,loaded]
 #
 # For each configuration (bench/reference_configs.h sizes, random weights and tokens) and each
 # of train / generate it measures tokens/s at 1 and 2 threads, twice: on the machine as it is
@@ -23,13 +24,15 @@ bin=build
 rounds=1
 configs=tiny,small,medium
 what=train,generate
+loads=idle,loaded
 while (($#)); do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --what) what=$2; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --loads) loads=$2; shift 2 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "under_load.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +66,7 @@ steps_of() { case $1 in tiny) echo 12 ;; small) echo 3 ;; *) echo 2 ;; esac; }
 measure() {  # config what threads policy
   local config=$1 w=$2 threads=$3 policy=$4 env_args=() out
   if [[ $policy == libgomp ]]; then env_args=(GOMP_SPINCOUNT=300000); fi
-  out=$(env "${env_args[@]}" timeout 120 "$suite" --child --config "$config" --what "$w" --threads "$threads" \
+  out=$(env "${env_args[@]}" timeout 90 "$suite" --child --config "$config" --what "$w" --threads "$threads" \
     --steps "$(steps_of "$config")" --repeats 1 2> /dev/null || true)
   local tps
   tps=$(sed -n 's/.*"tokens_per_s": \([0-9.]*\).*/\1/p' <<< "$out")
@@ -75,7 +78,7 @@ trap 'stop_neighbour; rm -f "$results"' EXIT
 echo "under_load.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cores cores;" \
   "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
-  for load in idle loaded; do
+  for load in ${loads//,/ }; do
     [[ $load == loaded ]] && start_neighbour
     for config in ${configs//,/ }; do
       for w in ${what//,/ }; do

@@ -52,6 +52,7 @@ long spin_count_for(double microseconds) {
   return static_cast<long>(std::clamp(spins, 100.0, 300000.0));  // never above libgomp's own default
 }
 
+// ANCHOR: choose_wait_policy
 void choose_wait_policy(char** argv) {
 #ifdef _OPENMP
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("FOUNDRY_KEEP_WAIT_POLICY")) {
@@ -69,6 +70,7 @@ void choose_wait_policy(char** argv) {
   (void)argv;
 #endif
 }
+// ANCHOR_END: choose_wait_policy
 
 std::string wait_policy_description() {
   if (!have_openmp()) return "no threads to wait (built without OpenMP)";

@@ -13,7 +13,6 @@ void set_num_threads(int n);  // n <= 0 means "all cores"
 int thread_index();           // 0 outside a parallel region
 bool in_parallel();           // are we inside a parallel region with more than one thread?
 
-// ANCHOR: wait_policy
 // How long an idle OpenMP thread spins before it sleeps. At the end of every parallel loop the
 // threads wait for each other, and between loops the helper threads wait for the next one.
 // libgomp's default is to spin (test a flag, then PAUSE) 300,000 times before sleeping in the
@@ -37,7 +36,6 @@ void choose_wait_policy(char** argv);
 long spin_count_for(double microseconds);
 // One line saying how this process's threads wait and who chose it (for --help).
 std::string wait_policy_description();
-// ANCHOR_END: wait_policy
 
 // ANCHOR: worth_threads
 // Is a loop worth threads? Waking the other threads of a parallel loop costs a few
