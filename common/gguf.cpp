@@ -157,7 +157,8 @@ GgufValue read_value(Reader& r, const std::string& what) {
   uint64_t min_size = v.element_type == GgufValueType::kString ? 8 : scalar_size(v.element_type);
   if (n > r.left() / min_size)
     r.fail("truncated: " + what + " claims " + std::to_string(n) + " elements of " + value_type_name(v.element_type) +
-           ", more than the " + std::to_string(r.left()) + " bytes left can hold");
+           ", more than the " + std::to_string(r.left()) + " bytes left can hold (at least " +
+           std::to_string(min_size) + " bytes each)");
   v.array.reserve(n);
   for (uint64_t k = 0; k < n; k++) v.array.push_back(read_scalar(r, v.element_type, what));
   return v;

@@ -15,6 +15,7 @@
 #include "model/llama2c.h"
 #include "tests/common/test_helpers.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/sentencepiece.h"
 
 using namespace foundry;
@@ -272,4 +273,42 @@ TEST_CASE("gguf export: f16, q8_0 and q4_0 round-trip block for block", "[gguf]"
             std::string(f.data(f.tensors[k]), f.tensors[k].bytes));
     }
   }
+}
+
+TEST_CASE("gguf export: the first bytes are the ones lesson 22 works out by hand", "[gguf]") {
+  Model model = seeded_model(small_config());
+  BpeTokenizer tok = BpeTokenizer::load_json(kSrc + "/tests/fixtures/tokenizer/hf/tokenizer.json");
+  const std::string path = test::fresh_dir("test_scratch/gguf_bytes") + "/m.gguf";
+  export_gguf(model, tok, "tiny", GgufWeightType::kF32, path);
+  const std::string b = test::read_bytes(path);
+  REQUIRE(b.size() > 69);
+  auto u64 = [&](size_t at) {
+    uint64_t v;
+    std::memcpy(&v, b.data() + at, 8);
+    return v;
+  };
+  CHECK(b.substr(0, 4) == "GGUF");
+  CHECK(b.substr(4, 4) == std::string("\x03\0\0\0", 4));
+  CHECK(u64(8) == 20);  // 2 layers, tied: 1 + 2 × 9 + 1 tensors
+  CHECK(u64(16) == read_gguf(path).metadata.size());
+  CHECK(u64(24) == 20);
+  CHECK(b.substr(32, 20) == "general.architecture");
+  CHECK(b.substr(52, 4) == std::string("\x08\0\0\0", 4));
+  CHECK(u64(56) == 5);
+  CHECK(b.substr(64, 5) == "llama");
+}
+
+TEST_CASE("gguf export: a chat model carries its ChatML template", "[gguf]") {
+  BpeTokenizer tok = add_chat_tokens(BpeTokenizer::load_json(kSrc + "/tests/fixtures/tokenizer/hf/tokenizer.json"));
+  ModelConfig c = small_config();
+  c.vocab_size = tok.vocab_size();
+  Model model = seeded_model(c);
+  const std::string path = test::fresh_dir("test_scratch/gguf_chat") + "/m.gguf";
+  export_gguf(model, tok, "chat", GgufWeightType::kF32, path);
+  GgufFile f = read_gguf(path);
+  CHECK(metadata_string(f, "tokenizer.chat_template") == chat_template_jinja());
+  CHECK(metadata_int(f, "tokenizer.ggml.eot_token_id") == tok.special_id(kImEnd));
+  // Without the chat tokens there is no template.
+  BpeTokenizer plain = BpeTokenizer::load_json(kSrc + "/tests/fixtures/tokenizer/hf/tokenizer.json");
+  for (const auto& [key, value] : gguf_tokenizer_metadata(plain)) CHECK(key != "tokenizer.chat_template");
 }

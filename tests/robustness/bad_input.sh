@@ -110,7 +110,7 @@ CASES=$(cat <<EOF
 2;format;export safetensors --model $M --out $S/x.gguf
 2;--out;export gguf --model $M
 2;--type;export gguf --model $M --out $S/x.gguf --type q5_k
-1;config\|no such\|cannot\|not found\|does not exist;export gguf --model $S/missing --out $S/x.gguf
+1;not a model directory;export gguf --model $S/missing --out $S/x.gguf
 1;directory\|cannot\|write;export gguf --model $M --out $S/no_dir/x.gguf
 2;gguf;import gguf
 2;gguf\|--out;import gguf $S/good.gguf
