@@ -118,8 +118,9 @@ MatmulPrecision parse_matmul_precision(const std::string& name) {
 }
 
 std::string matmul_precision_description() {
-  if (g_precision == MatmulPrecision::fp32) return std::string(real_name()) + " (Eigen)";
-  return "bf16 inputs, fp32 accumulation: " + bf16_kernel_description(g_bf16_kernel);
+  if (g_precision == MatmulPrecision::fp32) return std::string("fp32 products (") + real_name() + ", Eigen)";
+  return "bf16 products (bf16 inputs, fp32 sums; weights, AdamW, norms, softmax and loss in fp32), kernel " +
+         bf16_kernel_description(g_bf16_kernel);
 }
 
 // ANCHOR: matmul_forward

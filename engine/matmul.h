@@ -43,7 +43,7 @@ MatmulPrecision matmul_precision();
 // "fp32" or "bf16"; parse_matmul_precision throws std::invalid_argument on anything else.
 const char* matmul_precision_name(MatmulPrecision p);
 MatmulPrecision parse_matmul_precision(const std::string& name);
-// One line for headers: "fp32 (Eigen)" or "bf16 inputs, fp32 accumulation: avx512_bf16 (vdpbf16ps...)".
+// One line for headers: "fp32 products (float32, Eigen)" or "bf16 products (...), kernel avx512_bf16 (vdpbf16ps)".
 std::string matmul_precision_description();
 
 // Sets the precision for one scope and restores the previous one when it ends.

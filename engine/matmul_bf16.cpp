@@ -95,7 +95,7 @@ Bf16Kernel bf16_kernel_default() {
 std::string bf16_kernel_description(Bf16Kernel k) {
   switch (k) {
     case Bf16Kernel::avx512_bf16:
-      return "avx512_bf16 (vdpbf16ps, fp32 accumulation)";
+      return "avx512_bf16 (vdpbf16ps)";
     case Bf16Kernel::emulated:
       return std::string("emulated (inputs rounded to bf16, fp32 products: not faster than fp32") +
              (cpu_has_avx512_bf16() ? ")" : "; this CPU has no AVX512-BF16)");
