@@ -22,6 +22,7 @@
 #include "engine/matmul.h"
 #include "engine/matmul_bf16.h"
 #include "engine/parallel.h"
+#include "engine/quant.h"
 #include "engine/rng.h"
 #include "lessons/lesson_common.h"
 
@@ -35,16 +36,11 @@ uint32_t float_bits(float x) {
   return u;
 }
 
-// float16 (1 sign, 5 exponent, 10 mantissa bits), rounded to nearest even, as a double: only to
-// show what fp16 keeps. Normal numbers have 11 significant bits; below 2^-14 the spacing stops
+// float16 (1 sign, 5 exponent, 10 mantissa bits), rounded to nearest even by the engine's fp16
+// conversion (engine/quant.h, the format of llama.cpp's block scales), as a double: only to show
+// what fp16 keeps. Normal numbers have 11 significant bits; below 2^-14 the spacing stops
 // shrinking (subnormals, down to 2^-24); from 65520 on, the result is infinity.
-double round_to_fp16(double x) {
-  if (std::fabs(x) >= 65520.0) return std::copysign(INFINITY, x);
-  if (x == 0) return x;
-  const int e = std::max(std::ilogb(x), -14);     // the binade, floored at the subnormal one
-  const double spacing = std::ldexp(1.0, e - 10);  // 10 stored mantissa bits
-  return std::nearbyint(x / spacing) * spacing;    // nearbyint rounds half to even
-}
+double round_to_fp16(double x) { return fp16_to_fp32(fp32_to_fp16(static_cast<float>(x))); }
 
 std::string bits(uint32_t u, int n, int sign_exp_split, int exp_mant_split) {
   std::string s;

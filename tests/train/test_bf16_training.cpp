@@ -3,6 +3,7 @@
 // allows of their fp32 outputs, and the master weights stay float32.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "model/swiglu.h"
 #include "tests/common/test_helpers.h"
 #include "train/adamw.h"
+#include "train/plot.h"
 #include "train/train_config.h"
 
 using namespace foundry;
@@ -230,4 +232,27 @@ TEST_CASE("training.precision is a config field: fp32 by default, bf16 accepted,
   j["training"]["precision"] = "fp16";
   CHECK_THROWS_WITH(train_config_from_json(j, "t.json"),
                     Catch::Contains("training.precision") && Catch::Contains("expected \"fp32\" or \"bf16\""));
+}
+
+TEST_CASE("foundry plot of several runs: one picture, a colour and a legend entry per run", "[plot][compare]") {
+  MetricsSeries a, b;
+  for (long s = 1; s <= 40; s++) {
+    a.train.push_back({s, 5.0 - 0.05 * double(s)});
+    b.train.push_back({s, 5.1 - 0.05 * double(s)});
+  }
+  a.eval = {{0, 5.2}, {20, 4.1}, {40, 3.2}};
+  b.eval = {{0, 5.2}, {20, 4.15}, {40, 3.25}};
+  const std::string svg = compare_loss_curves_svg({{"fp32 <run>", a}, {"bf16", b}}, "fp32 vs bf16");
+  CHECK(svg.find("fp32 &lt;run&gt;: validation") != std::string::npos);  // labels escaped
+  CHECK(svg.find("bf16: train (moving average)") != std::string::npos);
+  CHECK(svg.find("#1f77b4") != std::string::npos);
+  CHECK(svg.find("#d62728") != std::string::npos);
+  size_t dashed = 0;  // dashed polylines (the legend's dashes are <line>s)
+  for (size_t at = svg.find("stroke-dasharray=\"6 4\" points="); at != std::string::npos;
+       at = svg.find("stroke-dasharray=\"6 4\" points=", at + 1)) {
+    dashed++;
+  }
+  CHECK(dashed == 2);  // one validation curve per run
+  CHECK(std::count(svg.begin(), svg.end(), '\n') > 20);
+  CHECK_THROWS_WITH(compare_loss_curves_svg({{"empty", MetricsSeries{}}}, "t"), Catch::Contains("no finite loss"));
 }
