@@ -127,10 +127,10 @@ int main(int argc, char** argv) {
       const StridedMatrix X{x.data(), K, 1}, Wt{w.data(), 1, K}, Dout{dout.data(), N, 1}, W{w.data(), K, 1};
       const StridedMatrix Doutt{dout.data(), 1, N};
       double f = gflops([&] { linear_forward(out.data(), x.data(), w.data(), m, k, n); }, flops, reps);
-      double fdx = gflops([&] { linear_backward(dx.data(), nullptr, dout.data(), x.data(), w.data(), m, k, n); },
-                          flops, reps);
-      double fdw = gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), x.data(), w.data(), m, k, n); },
-                          flops, reps);
+      double fdx =
+          gflops([&] { linear_backward(dx.data(), nullptr, dout.data(), x.data(), w.data(), m, k, n); }, flops, reps);
+      double fdw =
+          gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), x.data(), w.data(), m, k, n); }, flops, reps);
       double b = gflops([&] { bf16_gemm(fast, out.data(), N, X, Wt, M, K, N, false); }, flops, reps);
       double bdx = gflops([&] { bf16_gemm(fast, dx.data(), K, Dout, W, M, N, K, true); }, flops, reps);
       double bdw = gflops([&] { bf16_gemm(fast, dw.data(), K, Doutt, X, N, M, K, true); }, flops, reps);

@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
     }
 
     const MatmulPrecisionScope products(parse_matmul_precision(precision));  // throws on a bad name
-    if (child) {  // one measurement, one JSON line
+    if (child) {                                                             // one measurement, one JSON line
       const int t = threads.empty() ? 1 : threads[0];
       if (what.size() != 1) throw std::invalid_argument("bench_suite --child: exactly one --what");
       if (what[0] == "train") {
@@ -334,8 +334,8 @@ int main(int argc, char** argv) {
     }
 
     auto wants = [&](const char* w) { return std::find(what.begin(), what.end(), w) != what.end(); };
-    const std::string common = " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats) +
-                               " --precision " + precision;
+    const std::string common =
+        " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats) + " --precision " + precision;
     // results[config][what][threads] = JSON line
     std::map<std::string, std::map<std::string, std::map<int, std::string>>> results;
     auto run = [&](const std::string& cfg, const std::string& w, int t) {

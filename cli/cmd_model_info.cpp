@@ -165,7 +165,8 @@ int cmd_model_info(int argc, char** argv) {
   if (precision == "bf16") {
     std::printf("  matrix products         bf16 inputs, fp32 sums; kernel %s\n",
                 bf16_kernel_description(bf16_kernel_default()).c_str());
-    std::printf("  kept in fp32            master weights, gradients, AdamW moments, activations, norms, softmax, loss\n");
+    std::printf(
+        "  kept in fp32            master weights, gradients, AdamW moments, activations, norms, softmax, loss\n");
   } else {
     std::printf("  matrix products         fp32 (bf16 would use: %s)\n",
                 bf16_kernel_description(bf16_kernel_default()).c_str());

@@ -47,7 +47,8 @@ int cmd_plot(int argc, char** argv) {
     const MetricsSeries series = read_metrics(metrics.string());
     const std::string out =
         args.count("out") ? args["out"].as<std::string>() : (metrics.parent_path() / "loss.svg").string();
-    const std::string title = args.count("title") ? args["title"].as<std::string>() : "Loss curves: " + run_name(metrics);
+    const std::string title =
+        args.count("title") ? args["title"].as<std::string>() : "Loss curves: " + run_name(metrics);
     write_file_atomic(out, loss_curve_svg(series, title));
     std::printf("%s: %zu training step%s, %zu evaluation%s\n", out.c_str(), series.train.size(),
                 series.train.size() == 1 ? "" : "s", series.eval.size(), series.eval.size() == 1 ? "" : "s");
@@ -62,8 +63,8 @@ int cmd_plot(int argc, char** argv) {
     names += (names.empty() ? "" : " vs ") + run_name(log);
   }
   const std::string out = args["out"].as<std::string>();
-  write_file_atomic(out, compare_loss_curves_svg(runs, args.count("title") ? args["title"].as<std::string>()
-                                                                            : "Loss curves: " + names));
+  write_file_atomic(out, compare_loss_curves_svg(
+                             runs, args.count("title") ? args["title"].as<std::string>() : "Loss curves: " + names));
   std::printf("%s: %zu runs\n", out.c_str(), runs.size());
   return 0;
 }

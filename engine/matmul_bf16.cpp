@@ -41,7 +41,7 @@ bool cpu_has_avx512_bf16() {
 #ifdef FOUNDRY_X86
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 16))) return false;  // avx512f
-  const bool bf16 = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));  // avx512_bf16
+  const bool bf16 = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));     // avx512_bf16
   const uint64_t avx512_state = 0xE6;  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
   return bf16 && (os_saved_state() & avx512_state) == avx512_state;
 #else
@@ -54,7 +54,7 @@ bool cpu_has_amx_bf16() {
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   const bool tiles = (d & (1u << 24)) && (d & (1u << 22));  // amx_tile, amx_bf16
-  const uint64_t tile_state = 0x60000;                        // XTILECFG, XTILEDATA
+  const uint64_t tile_state = 0x60000;                      // XTILECFG, XTILEDATA
   return tiles && (os_saved_state() & tile_state) == tile_state;
 #else
   return false;
@@ -113,7 +113,7 @@ namespace {
 void gemm_naive(float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N, bool accumulate) {
   for (long i = 0; i < M; i++) {
     for (long j = 0; j < N; j++) {
-      float sum = 0.0f;  // fp32 accumulation
+      float sum = 0.0f;                                                                           // fp32 accumulation
       for (long k = 0; k < K; k++) sum += round_to_bf16(a.at(i, k)) * round_to_bf16(b.at(k, j));  // exact product
       out[i * ldo + j] = accumulate ? out[i * ldo + j] + sum : sum;
     }
@@ -191,7 +191,8 @@ void pack_a(std::vector<bf16>& dst, StridedMatrix a, long i0, long mc, long k0, 
     const long rows = std::min(MR, mc - r * MR);
     bf16* panel = dst.data() + r * pairs * MR * 2;
     for (long ii = 0; ii < rows; ii++) {
-      for (long k = 0; k < kc; k++) panel[(k / 2) * MR * 2 + 2 * ii + (k & 1)] = float_to_bf16(a.at(i0 + r * MR + ii, k0 + k));
+      for (long k = 0; k < kc; k++)
+        panel[(k / 2) * MR * 2 + 2 * ii + (k & 1)] = float_to_bf16(a.at(i0 + r * MR + ii, k0 + k));
     }
   }
 }
@@ -200,7 +201,7 @@ void pack_a(std::vector<bf16>& dst, StridedMatrix a, long i0, long mc, long k0, 
 // ANCHOR: bf16_microkernel
 // c (MR, NR), rows ldc apart, = (or +=) the product of one A panel and one B panel, `pairs` deep.
 __attribute__((target("avx512f,avx512bf16"))) void micro_kernel(long pairs, const bf16* a, const bf16* b, float* c,
-                                                                  long ldc, bool accumulate) {
+                                                                long ldc, bool accumulate) {
   __m512 acc[MR][2];
   for (long i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (long q = 0; q < pairs; q++) {
@@ -228,8 +229,7 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_kernel(long pairs, cons
 }
 // ANCHOR_END: bf16_microkernel
 
-void gemm_avx512_bf16(float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N,
-                      bool accumulate) {
+void gemm_avx512_bf16(float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N, bool accumulate) {
   Scratch& s = scratch();
   float edge[MR * NR];  // a ragged block is computed here, then its valid part copied out
   if (K == 0) {
@@ -289,7 +289,8 @@ void gemm_one_thread(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, S
 void bf16_gemm(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N,
                bool accumulate) {
   if (M <= 0 || N <= 0) return;
-  if (!bf16_kernel_available(kernel)) throw std::invalid_argument("bf16_gemm: this CPU has no AVX512-BF16 instructions");
+  if (!bf16_kernel_available(kernel))
+    throw std::invalid_argument("bf16_gemm: this CPU has no AVX512-BF16 instructions");
   // The threads as in the float products (engine/matmul.cpp): one block of rows, or of columns
   // when out is wider than tall, per thread; each block is a product of its own.
   const bool by_rows = M >= N;

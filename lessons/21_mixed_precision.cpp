@@ -153,8 +153,8 @@ void print_gemm() {
   bf16_gemm(Bf16Kernel::naive, naive.data(), N, A, B, M, K, N, false);
   bf16_gemm(bf16_kernel_default(), fast.data(), N, A, B, M, K, N, false);
   const double e32 = max_relative(fp32, exact, mag), e16 = max_relative(naive, exact, mag);
-  std::printf("(%d x %d) . (%d x %d), error against the exact product, worst over elements, in units of sum|a b|:\n",
-              M, K, K, N);
+  std::printf("(%d x %d) . (%d x %d), error against the exact product, worst over elements, in units of sum|a b|:\n", M,
+              K, K, N);
   // (The fp32 figure depends on the order Eigen's kernel for this CPU adds in: shown as a bound.)
   std::printf("  fp32 product         %s   (float rounding of the sums: about 2^-24 each)\n",
               e32 < 1e-6 ? "< 1e-06" : "> 1e-06");

@@ -264,7 +264,8 @@ std::string compare_loss_curves_svg(const std::vector<LabeledSeries>& runs, cons
     if (pts.empty()) return;
     std::string s = "<polyline fill=\"none\" " + style + " points=\"";
     const size_t stride = std::max<size_t>(1, pts.size() / 2000);
-    for (size_t i = 0; i < pts.size(); i += stride) s += fmt("%.1f", X(pts[i].first)) + "," + fmt("%.1f", Y(pts[i].second)) + " ";
+    for (size_t i = 0; i < pts.size(); i += stride)
+      s += fmt("%.1f", X(pts[i].first)) + "," + fmt("%.1f", Y(pts[i].second)) + " ";
     add(s + "\"/>");
   };
   const double lx = left + plot_w - 250, ly = top + 12;
@@ -286,7 +287,8 @@ std::string compare_loss_curves_svg(const std::vector<LabeledSeries>& runs, cons
     add("<text x=\"" + fmt("%.1f", lx + 48) + "\" y=\"" + fmt("%.1f", y + 4) + "\" font-size=\"12\" fill=\"#222\">" +
         name + ": train (moving average)</text>");
     add("<line x1=\"" + fmt("%.1f", lx + 10) + "\" y1=\"" + fmt("%.1f", y + 18) + "\" x2=\"" + fmt("%.1f", lx + 40) +
-        "\" y2=\"" + fmt("%.1f", y + 18) + "\" stroke=\"" + colour + "\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>");
+        "\" y2=\"" + fmt("%.1f", y + 18) + "\" stroke=\"" + colour +
+        "\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>");
     add("<text x=\"" + fmt("%.1f", lx + 48) + "\" y=\"" + fmt("%.1f", y + 22) + "\" font-size=\"12\" fill=\"#222\">" +
         name + ": validation</text>");
   }

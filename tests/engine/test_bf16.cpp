@@ -221,15 +221,15 @@ TEST_CASE("a bf16 product differs from the exact product by at most bf16's input
   }
 }
 
-TEST_CASE("bf16 linear and matmul, forward and backward, equal float products on bf16-rounded inputs",
-          "[bf16][gemm]") {
+TEST_CASE("bf16 linear and matmul, forward and backward, equal float products on bf16-rounded inputs", "[bf16][gemm]") {
   // The emulated kernel is the float product on rounded inputs, so at one thread it must give
   // the very same bits as the float path fed with rounded copies: forward, dx and dw alike.
   set_num_threads(1);
   setenv("FOUNDRY_BF16_KERNEL", "emulated", 1);
   const int M = 24, K = 40, N = 18;
   Rng rng(5);
-  Tensor x = test::random_tensor({M, K}, rng), w = test::random_tensor({N, K}, rng), dout = test::random_tensor({M, N}, rng);
+  Tensor x = test::random_tensor({M, K}, rng), w = test::random_tensor({N, K}, rng),
+         dout = test::random_tensor({M, N}, rng);
   auto rounded = [](const Tensor& t) {
     Tensor r = t;
     for (real& v : r.data) v = round_to_bf16(v);

@@ -85,7 +85,8 @@ double net_step(Net& net, AdamW& opt, const Tensor& x, const std::vector<int>& t
   Tape tape;
   for (NamedTensor& p : net.params()) p.grad->fill(0);
   Var xv = tape.input(x);
-  Var w1 = tape.param(net.w1, net.dw1, "w1"), g = tape.param(net.g, net.dg, "g"), w2 = tape.param(net.w2, net.dw2, "w2");
+  Var w1 = tape.param(net.w1, net.dw1, "w1"), g = tape.param(net.g, net.dg, "g"),
+      w2 = tape.param(net.w2, net.dw2, "w2");
   auto lin = [&](Var a, Var b) { return reference ? rounded_linear(tape, a, b) : linear(tape, a, b); };
   Var h = add(tape, lin(xv, w1), xv);
   Var logits = lin(rmsnorm(tape, h, g, 1e-5f), w2);
@@ -101,8 +102,12 @@ TEST_CASE("a bf16 training step equals the float step on bf16-rounded inputs", "
   set_num_threads(1);
   const int N = 20, C = 24, V = 30;  // rows, width, classes
   Rng rng(17);
-  Net start{test::random_tensor({C, C}, rng, 0.2), test::random_tensor({C}, rng, 0.1, 1.0),
-            test::random_tensor({V, C}, rng, 0.2), Tensor({C, C}), Tensor({C}), Tensor({V, C})};
+  Net start{test::random_tensor({C, C}, rng, 0.2),
+            test::random_tensor({C}, rng, 0.1, 1.0),
+            test::random_tensor({V, C}, rng, 0.2),
+            Tensor({C, C}),
+            Tensor({C}),
+            Tensor({V, C})};
   const Tensor x = test::random_tensor({N, C}, rng);
   std::vector<int> targets(N);
   for (int& t : targets) t = static_cast<int>(rng.below(V));
@@ -183,8 +188,7 @@ TEST_CASE("bf16 forward of each component stays within bf16 rounding of fp32", "
   };
   const std::vector<Case> cases = {
       {"linear", 1, [&](Tape& t) { return linear(t, t.input(x), t.input(wq)); }},
-      {"feed_forward", 2,
-       [&](Tape& t) { return feed_forward(t, t.input(x), t.input(w1), t.input(w3), t.input(w2)); }},
+      {"feed_forward", 2, [&](Tape& t) { return feed_forward(t, t.input(x), t.input(w1), t.input(w3), t.input(w2)); }},
       {"self_attention", 2,
        [&](Tape& t) {
          return self_attention(t, t.input(x), t.input(wq), t.input(wk), t.input(wv), t.input(wo), rope_cos, rope_sin,
