@@ -33,7 +33,8 @@ const Command kCommands[] = {
      foundry::cli::cmd_generate},
     {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
      foundry::cli::cmd_eval},
-    {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"import", "convert a llama2.c checkpoint or a GGUF file into a model directory", foundry::cli::cmd_import},
+    {"export", "write a model directory as a GGUF file for llama.cpp", foundry::cli::cmd_export},
 };
 // ANCHOR_END: command_table
 
