@@ -3,6 +3,7 @@
 //   build/bench/bench_suite                          everything: tiny, small, medium; 1 and 2 threads
 //   build/bench/bench_suite --configs medium --what train --threads 2
 //   build/bench/bench_suite --json                   JSON lines (one per measurement) instead of the table
+//   build/bench/bench_suite --precision bf16         the products in bf16 (training.precision, lesson 21)
 //
 // What it measures, for the three reference configurations (configs/*.json:
 // vocabulary 4096, tied embeddings):
@@ -260,12 +261,13 @@ double field(const std::string& line, const std::string& key) {
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: bench_suite [--configs tiny,small,medium] [--what train,generate,matmul,tokenizer]\n"
-               "                   [--threads 1,2] [--steps N] [--repeats N] [--json]\n\n"
+               "                   [--threads 1,2] [--steps N] [--repeats N] [--json] [--precision fp32|bf16]\n\n"
                "Training tokens/s (full step: forward, backward, clipping, AdamW), peak memory, greedy\n"
                "generation tokens/s with the KV cache, matmul GFLOP/s and tokenizer training time.\n"
                "Every measurement runs in a fresh child process. --json prints one JSON line per\n"
                "measurement instead of the table. --steps overrides the timed training steps of each\n"
-               "config (defaults: tiny 40, small 8, medium 5); --repeats the generation/matmul runs (5).\n");
+               "config (defaults: tiny 40, small 8, medium 5); --repeats the generation/matmul runs (5).\n"
+               "--precision bf16 runs the matrix products with bf16 inputs (training.precision).\n");
 }
 
 }  // namespace
@@ -277,7 +279,8 @@ int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2};
   int steps = 0, repeats = 5;
   bool json = false, child = false;
-  std::string config;  // --config: the child's one config
+  std::string config;              // --config: the child's one config
+  std::string precision = "fp32";  // --precision: the matrix products' (engine/matmul.h)
   try {
     for (int i = 1; i < argc; i++) {
       std::string a = argv[i];
@@ -294,6 +297,7 @@ int main(int argc, char** argv) {
       } else if (a == "--steps") steps = std::atoi(value().c_str());
       else if (a == "--repeats") repeats = std::max(1, std::atoi(value().c_str()));
       else if (a == "--json") json = true;
+      else if (a == "--precision") precision = value();
       else if (a == "--child") child = true;
       else if (a == "--help" || a == "-h") {
         usage(stdout);
@@ -313,7 +317,8 @@ int main(int argc, char** argv) {
       if (t < 1) throw std::invalid_argument("bench_suite: --threads needs positive counts");
     }
 
-    if (child) {  // one measurement, one JSON line
+    const MatmulPrecisionScope products(parse_matmul_precision(precision));  // throws on a bad name
+    if (child) {                                                             // one measurement, one JSON line
       const int t = threads.empty() ? 1 : threads[0];
       if (what.size() != 1) throw std::invalid_argument("bench_suite --child: exactly one --what");
       if (what[0] == "train") {
@@ -330,7 +335,8 @@ int main(int argc, char** argv) {
     }
 
     auto wants = [&](const char* w) { return std::find(what.begin(), what.end(), w) != what.end(); };
-    const std::string common = " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats);
+    const std::string common =
+        " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats) + " --precision " + precision;
     // results[config][what][threads] = JSON line
     std::map<std::string, std::map<std::string, std::map<int, std::string>>> results;
     auto run = [&](const std::string& cfg, const std::string& w, int t) {
@@ -355,8 +361,9 @@ int main(int argc, char** argv) {
     if (json) return 0;
 
     // The table: one row per config, one column per figure and thread count.
-    std::printf("\nLLM Foundry benchmark suite (real = %s, OpenMP %s; medians; each figure in its own process)\n\n",
+    std::printf("\nLLM Foundry benchmark suite (real = %s, OpenMP %s; medians; each figure in its own process)\n",
                 real_name(), have_openmp() ? "on" : "off");
+    std::printf("precision: %s\n\n", matmul_precision_description().c_str());
     std::printf("%-7s %8s %8s", "config", "params", "B x T");
     for (int t : threads) std::printf(" %9s", ("train " + std::to_string(t) + "t").c_str());
     if (threads.size() >= 2) std::printf(" %7s", "speedup");

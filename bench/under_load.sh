@@ -113,9 +113,9 @@ awk -v rounds="$rounds" '
     for (i = 2; i <= n; i++) { if (v[i] + 0 < lo) lo = v[i] + 0; if (v[i] + 0 > hi) hi = v[i] + 0 }
     return sprintf(" (%.0f-%.0f)", lo, hi)
   }
-  function cell(key,   m) { m = median(key); return m == "" ? "t/o" : sprintf("%.0f%s", m, spread(key)) }
+  function cell(key,   m) { m = median(key); return m != "" ? sprintf("%.0f%s", m, spread(key)) : (key in ran ? "t/o" : "-") }
   function ratio(a, b,   x, y) { x = median(a); y = median(b); return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
-  { key = $1 " " $2 " " $3 " " $4 " " $5; if ($6 != "t/o") vals[key] = vals[key] " " $6; seen[$1 " " $2] = 1; order[++n] = $1 " " $2 }
+  { key = $1 " " $2 " " $3 " " $4 " " $5; ran[key] = 1; if ($6 != "t/o") vals[key] = vals[key] " " $6; seen[$1 " " $2] = 1; order[++n] = $1 " " $2 }
   END {
     printf "| config | what | wait policy | idle 1t | idle 2t | loaded 1t | loaded 2t | loaded 2t/1t | idle 2t vs libgomp |\n"
     printf "|---|---|---|---:|---:|---:|---:|---:|---:|\n"

@@ -13,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "common/gguf.h"
+#include "engine/matmul.h"
+#include "engine/matmul_bf16.h"
 #include "infer/gguf_convert.h"
 #include "model/config.h"
 #include "model/memory.h"
@@ -194,6 +196,32 @@ int cmd_model_info(int argc, char** argv) {
     std::printf("  %-58s %12s\n", item.what.c_str(), human_bytes(double(item.numbers) * m.bytes_per_number).c_str());
   }
   std::printf("  (counted from the ops the model records on the tape; tests check the counts against real tapes)\n");
+
+  // The precision of the matrix products, and which kernel this CPU would run them with.
+  std::string precision = "fp32", p_from = "default";
+  if (is_training_config && j.contains("training") && j.at("training").is_object() &&
+      j.at("training").contains("precision")) {
+    const nlohmann::json& v = j.at("training").at("precision");
+    if (!v.is_string()) throw std::invalid_argument(path + ": training.precision must be \"fp32\" or \"bf16\"");
+    precision = v.get<std::string>(), p_from = "training.precision";
+    try {
+      parse_matmul_precision(precision);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(path + ": training." + e.what());
+    }
+  }
+  std::printf("\n[precision] %s (%s)\n", precision.c_str(), p_from.c_str());
+  std::printf("  CPU bf16 units          avx512_bf16 %s, amx_bf16 %s\n", cpu_has_avx512_bf16() ? "yes" : "no",
+              cpu_has_amx_bf16() ? "yes" : "no");
+  if (precision == "bf16") {
+    std::printf("  matrix products         bf16 inputs, fp32 sums; kernel %s\n",
+                bf16_kernel_description(bf16_kernel_default()).c_str());
+    std::printf(
+        "  kept in fp32            master weights, gradients, AdamW moments, activations, norms, softmax, loss\n");
+  } else {
+    std::printf("  matrix products         fp32 (bf16 would use: %s)\n",
+                bf16_kernel_description(bf16_kernel_default()).c_str());
+  }
   return 0;
 }
 

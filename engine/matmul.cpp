@@ -4,11 +4,34 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/matmul_bf16.h"
 #include "engine/parallel.h"
 
 namespace foundry {
 
 namespace {
+MatmulPrecision g_precision = MatmulPrecision::fp32;
+Bf16Kernel g_bf16_kernel = Bf16Kernel::emulated;  // chosen when bf16 is set
+
+// ANCHOR: bf16_dispatch
+// When the precision is bf16, runs out (M, N) = a (M, K) · b (K, N) (or +=) as a bf16 product
+// and returns true. a and b are read through strides, so transposed operands are never copied
+// as floats. The double build never gets here (set_matmul_precision refuses bf16 there).
+#ifndef FOUNDRY_REAL_DOUBLE
+bool bf16_product(float* out, StridedMatrix a, StridedMatrix b, long M, long K, long N, bool accumulate) {
+  if (g_precision != MatmulPrecision::bf16) return false;
+  bf16_gemm(g_bf16_kernel, out, N, a, b, M, K, N, accumulate);
+  return true;
+}
+#else
+struct StridedDouble {
+  const double* data;
+  long row_stride, col_stride;
+};
+bool bf16_product(double*, StridedDouble, StridedDouble, long, long, long, bool) { return false; }
+#endif
+// ANCHOR_END: bf16_dispatch
+
 using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Map = Eigen::Map<RowMajor>;
 using ConstMap = Eigen::Map<const RowMajor>;
@@ -67,8 +90,42 @@ void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
 // ANCHOR_END: split_product
 }  // namespace
 
+#ifdef FOUNDRY_REAL_DOUBLE
+using Strided = StridedDouble;
+#else
+using Strided = StridedMatrix;
+#endif
+
+void set_matmul_precision(MatmulPrecision p) {
+  if (p == MatmulPrecision::bf16) {
+#ifdef FOUNDRY_REAL_DOUBLE
+    throw std::invalid_argument("bf16 matrix products exist in the float build only (this is the double build)");
+#else
+    g_bf16_kernel = bf16_kernel_default();
+#endif
+  }
+  g_precision = p;
+}
+
+MatmulPrecision matmul_precision() { return g_precision; }
+
+const char* matmul_precision_name(MatmulPrecision p) { return p == MatmulPrecision::bf16 ? "bf16" : "fp32"; }
+
+MatmulPrecision parse_matmul_precision(const std::string& name) {
+  if (name == "fp32") return MatmulPrecision::fp32;
+  if (name == "bf16") return MatmulPrecision::bf16;
+  throw std::invalid_argument("precision \"" + name + "\": expected \"fp32\" or \"bf16\"");
+}
+
+std::string matmul_precision_description() {
+  if (g_precision == MatmulPrecision::fp32) return std::string("fp32 products (") + real_name() + ", Eigen)";
+  return "bf16 products (bf16 inputs, fp32 sums; weights, AdamW, norms, softmax and loss in fp32), kernel " +
+         bf16_kernel_description(g_bf16_kernel);
+}
+
 // ANCHOR: matmul_forward
 void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N) {
+  if (bf16_product(out, Strided{a, K, 1}, Strided{b, N, 1}, M, K, N, false)) return;
   ConstMap A(a, M, K), B(b, K, N);
   split_product(Map(out, M, N), A, B, Write::overwrite);  // out = a · b
 }
@@ -76,6 +133,11 @@ void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N
 
 // ANCHOR: matmul_backward
 void matmul_backward(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K, int N) {
+  if (matmul_precision() == MatmulPrecision::bf16) {
+    if (da) bf16_product(da, Strided{dout, N, 1}, Strided{b, 1, N}, M, N, K, true);  // da += dout · bᵀ
+    if (db) bf16_product(db, Strided{a, 1, K}, Strided{dout, N, 1}, K, M, N, true);  // db += aᵀ · dout
+    return;
+  }
   ConstMap dOut(dout, M, N), A(a, M, K), B(b, K, N);
   if (da) split_product(Map(da, M, K), dOut, B.transpose(), Write::accumulate);  // da += dout · bᵀ
   if (db) split_product(Map(db, K, N), A.transpose(), dOut, Write::accumulate);  // db += aᵀ · dout
@@ -84,6 +146,7 @@ void matmul_backward(real* da, real* db, const real* dout, const real* a, const 
 
 // ANCHOR: linear_forward
 void linear_forward(real* out, const real* x, const real* w, int M, int K, int N) {
+  if (bf16_product(out, Strided{x, K, 1}, Strided{w, 1, K}, M, K, N, false)) return;  // out = x · wᵀ
   ConstMap X(x, M, K), W(w, N, K);
   split_product(Map(out, M, N), X, W.transpose(), Write::overwrite);  // out = x · wᵀ
 }
@@ -91,6 +154,11 @@ void linear_forward(real* out, const real* x, const real* w, int M, int K, int N
 
 // ANCHOR: linear_backward
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N) {
+  if (matmul_precision() == MatmulPrecision::bf16) {
+    if (dx) bf16_product(dx, Strided{dout, N, 1}, Strided{w, K, 1}, M, N, K, true);  // dx += dout · w
+    if (dw) bf16_product(dw, Strided{dout, 1, N}, Strided{x, K, 1}, N, M, K, true);  // dw += doutᵀ · x
+    return;
+  }
   ConstMap dOut(dout, M, N), X(x, M, K), W(w, N, K);
   if (dx) split_product(Map(dx, M, K), dOut, W, Write::accumulate);              // dx += dout · w
   if (dw) split_product(Map(dw, N, K), dOut.transpose(), X, Write::accumulate);  // dw += doutᵀ · x

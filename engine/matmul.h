@@ -14,14 +14,46 @@
 // per OpenMP thread, each computed by Eigen on one thread; called from inside a parallel loop,
 // a product stays on the calling thread. The naive version is the three-loop definition, kept
 // for tests and lessons.
+//
+// Precision: with set_matmul_precision(MatmulPrecision::bf16) every product below except the
+// naive one rounds its two inputs to bfloat16 and accumulates in float32 (engine/matmul_bf16.h
+// picks the kernel for the CPU). Only the products change: whatever produced their inputs, and
+// whatever reads their float32 outputs (norms, softmax, the loss, the optimizer), stays fp32.
+// A weight is rounded where it is used, so it is read as round(w) by the forward and both
+// backward products of a step: rounding is a pure function, the same bits as rounding the fp32
+// master weights once per step into a bf16 copy, which the optimizer never sees.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "engine/real.h"
 #include "engine/tape.h"
 
 namespace foundry {
+
+// ANCHOR: matmul_precision
+enum class MatmulPrecision { fp32, bf16 };
+// Process-wide, like the thread count. Setting bf16 picks the bf16 kernel (bf16_kernel_default)
+// and throws std::invalid_argument if FOUNDRY_BF16_KERNEL names one this CPU cannot run, or in the
+// double build (whose products exist for gradient checks, in double precision only).
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+// ANCHOR_END: matmul_precision
+// "fp32" or "bf16"; parse_matmul_precision throws std::invalid_argument on anything else.
+const char* matmul_precision_name(MatmulPrecision p);
+MatmulPrecision parse_matmul_precision(const std::string& name);
+// One line for headers: "fp32 products (float32, Eigen)" or "bf16 products (...), kernel avx512_bf16 (vdpbf16ps)".
+std::string matmul_precision_description();
+
+// Sets the precision for one scope and restores the previous one when it ends.
+struct MatmulPrecisionScope {
+  explicit MatmulPrecisionScope(MatmulPrecision p) : previous(matmul_precision()) { set_matmul_precision(p); }
+  ~MatmulPrecisionScope() { set_matmul_precision(previous); }
+  MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+  MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+  MatmulPrecision previous;
+};
 
 // Gradient pointers may be nullptr when that gradient is not needed. Gradients accumulate (+=).
 void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N);

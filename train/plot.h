@@ -20,4 +20,14 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 6);
 // Throws std::invalid_argument when the series holds no finite point to draw.
 std::string loss_curve_svg(const MetricsSeries& series, const std::string& title);
 
+// Several runs on one picture, to compare them (fp32 against bf16, two learning rates): for each
+// run, in its own colour, the moving average of the train loss (solid) and the validation loss
+// (dashed, with points); the legend names each run by its label. Throws std::invalid_argument
+// when no run holds a finite point.
+struct LabeledSeries {
+  std::string label;
+  MetricsSeries series;
+};
+std::string compare_loss_curves_svg(const std::vector<LabeledSeries>& runs, const std::string& title);
+
 }  // namespace foundry

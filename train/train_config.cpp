@@ -93,6 +93,14 @@ const std::vector<ConfigField<TrainingSection>>& training_config_fields() {
        "",
        "the weights are initialized from Rng(seed), training batches drawn from Rng(seed + 1)"},
       {"sampling", &T::batch_order, {}, "", "how training batches are cut; see below", {"random", "sequential"}},
+      {"precision",
+       &T::precision,
+       {},
+       "",
+       "the matrix products of forward and backward: `fp32`, or `bf16` inputs with fp32 accumulation on the CPU's "
+       "bf16 units (AVX512-BF16; emulated, and no faster, without them); weights, gradients, AdamW, the norms, "
+       "softmax and the loss stay fp32 (lesson 21)",
+       {"fp32", "bf16"}},
   };
   return fields;
 }

@@ -40,6 +40,7 @@ struct TrainingSection {
   long log_interval = 10;              // print a progress line every this many steps
   uint64_t seed = 1337;                // seeds weight initialization and the batch order
   std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
+  std::string precision = "fp32";      // matrix products: "fp32", or "bf16" inputs with fp32 accumulation
 };
 
 // A training config file: the model and the training section (TrainingSection above).

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "common/file_io.h"
+#include "engine/matmul.h"
 #include "engine/parallel.h"
 #include "model/memory.h"
 #include "model/model_io.h"
@@ -353,6 +354,7 @@ void print_header(const Run& run) {
   run.say("baselines: uniform %.3f, unigram %.3f (validation loss, nats per token)\n",
           uniform_loss(config.model.vocab_size),
           unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
+  run.say("precision: %s\n", matmul_precision_description().c_str());
   if (run.reducer.ranks() > 1) {
     run.say(
         "data parallel: %d ranks, %d micro-batches of %d rows each per step; AdamW moments: %.1f MiB on each "
@@ -588,6 +590,9 @@ TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vecto
 TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
   Run run(config, opt);
   check_options(run);
+  // The matrix products of this run (engine/matmul.h); the previous precision comes back when
+  // train() returns, so a program that trains twice gets what each config asks for.
+  const MatmulPrecisionScope precision(parse_matmul_precision(config.training.precision));
   run.reducer.any(false);  // every rank has looked at the run directory before rank 0 changes it
   start(run);
   run.reducer.keep_own_share(run.state.optimizer);  // a sharded optimizer drops the others' moments

@@ -89,7 +89,9 @@ CASES=$(cat <<EOF
 2;bucket-mb;train --config $SRC/configs/tiny.json --data $S/data --out $S/r12 --set model.vocab_size=300 --bucket-mb 0
 2;mpi-timeout;train --config $SRC/configs/tiny.json --data $S/data --out $S/r13 --set model.vocab_size=300 --mpi-timeout 0
 1;unknown field\|no field\|unknown;train --config $SRC/configs/tiny.json --data $S/data --out $S/r8 --set training.nonsense=1
+1;precision;train --config $SRC/configs/tiny.json --data $S/data --out $S/r9 --set training.precision=fp16
 1;metrics\|run directory\|no such;plot $S/a_dir
+2;needs;plot $S/a_dir $S/a_dir
 1;model;generate --model $S/missing --prompt hi
 1;model;generate --model $S/corpus.txt --prompt hi
 1;model\|config;generate --model $S/a_dir --prompt hi
