@@ -177,7 +177,6 @@ void MpiReducer::backward(Model& model, Tape& tape, Var loss, int round, int rou
   set_up(sizes);
   if (!ready_points_found_) find_ready_points(model, tape);
   round_ = round;
-  rounds_ = rounds;
   next_launch_ = 0;
   const bool last = round == rounds - 1;
   const double start = now();

@@ -145,7 +145,7 @@ class MpiReducer : public GradientReducer {
   std::vector<real> m_, v_;          // sharded AdamW moments of this rank's chunks
   bool ready_points_found_ = false;
   size_t next_launch_ = 0;
-  int round_ = 0, rounds_ = 1;
+  int round_ = 0;  // the round of the micro-batch in backward (the sum copies in round 0)
   double t0_ = 0;
   // statistics
   long steps_ = 0;
