@@ -34,6 +34,10 @@ const Command kCommands[] = {
     {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
      foundry::cli::cmd_eval},
     {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"make-instruct", "build the checkable instruction set (JSONL) from a story corpus", foundry::cli::cmd_make_instruct},
+    {"sft", "supervised fine-tuning on chat data, loss on the assistant's tokens only", foundry::cli::cmd_sft},
+    {"chat", "talk with a fine-tuned model (interactive, or one --message)", foundry::cli::cmd_chat},
+    {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind", foundry::cli::cmd_eval_instruct},
 };
 // ANCHOR_END: command_table
 
