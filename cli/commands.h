@@ -13,6 +13,7 @@ int cmd_tokenizer(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_import(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 int cmd_make_instruct(int argc, char** argv);
 int cmd_sft(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
