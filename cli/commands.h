@@ -14,5 +14,9 @@ int cmd_generate(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_import(int argc, char** argv);
 int cmd_export(int argc, char** argv);
+int cmd_make_instruct(int argc, char** argv);
+int cmd_sft(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_eval_instruct(int argc, char** argv);
 
 }  // namespace foundry::cli

@@ -35,6 +35,10 @@ const Command kCommands[] = {
      foundry::cli::cmd_eval},
     {"import", "convert a llama2.c checkpoint or a GGUF file into a model directory", foundry::cli::cmd_import},
     {"export", "write a model directory as a GGUF file for llama.cpp", foundry::cli::cmd_export},
+    {"make-instruct", "build the checkable instruction set (JSONL) from a story corpus", foundry::cli::cmd_make_instruct},
+    {"sft", "supervised fine-tuning on chat data, loss on the assistant's tokens only", foundry::cli::cmd_sft},
+    {"chat", "talk with a fine-tuned model (interactive, or one --message)", foundry::cli::cmd_chat},
+    {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind", foundry::cli::cmd_eval_instruct},
 };
 // ANCHOR_END: command_table
 

@@ -103,5 +103,10 @@ import sys, struct
 b = sys.stdin.buffer.read()
 ids = struct.unpack("<%dH" % (len(b) // 2), b[: len(b) // 2 * 2])
 sys.stdout.buffer.write(struct.pack("<%di" % len(ids), *ids))' | seed decode tinystories_ids
+# Instruction data: the first examples `foundry make-instruct` writes, and a hand-written chat.
+"$FOUNDRY" make-instruct --input "$ROOT/data/tinystories.txt" --out "$WORK/instruct.jsonl" > /dev/null
+head -n 6 "$WORK/instruct.jsonl" | seed instruct_jsonl tinystories
+printf '%s\n' '{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi<|im_end|>"},{"role":"assistant","content":"Hello."}]}' |
+  seed instruct_jsonl chat
 echo "seed corpus in $OUT:"
 for d in "$OUT"/*/; do printf '  %-20s %s files, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done

@@ -55,6 +55,14 @@ PY
 cp -r "$M" "$S/vocab_mismatch"
 sed -i 's/"vocab_size": *300/"vocab_size": 512/' "$S/vocab_mismatch/config.json"
 
+# A chat model: one SFT step on a two-line chat file (the model's 16 positions hold a short turn).
+printf '%s\n' '{"messages":[{"role":"assistant","content":"O."}]}' \
+  '{"id":"t","split":"test","messages":[{"role":"user","content":"Yo"},{"role":"assistant","content":"Hi."}]}' > "$S/chat.jsonl"
+printf '{nope\n' > "$S/bad.jsonl"
+"$FOUNDRY" sft --base "$M" --data "$S/chat.jsonl" --out "$S/sft" --max-steps 1 --batch-size 1 --warmup-steps 0 --threads 1 > "$S/sft.log" 2>&1 ||
+  { echo "setup: sft failed"; cat "$S/sft.log"; exit 1; }
+C="$S/sft/model"
+
 # status ; words the error must contain (status 0: unusual but valid input that must just work) (alternatives separated by \|) ; arguments
 CASES=$(cat <<EOF
 2;unknown command;no-such-command
@@ -135,6 +143,25 @@ CASES=$(cat <<EOF
 1;id\|vocab;tokenizer decode --tokenizer $S/tok --ids 300
 0;;generate --model $M --prompt-file $S/bad_utf8.txt --max-new-tokens 3 --temperature 0
 0;;tokenizer encode --tokenizer $S/tok --file $S/bad_utf8.txt
+2;--input;make-instruct --input $S/corpus.txt
+1;0 stories\|at least 2;make-instruct --input $S/empty.txt --out $S/i1.jsonl
+2;val-fraction;make-instruct --input $S/corpus.txt --out $S/i2.jsonl --val-fraction 2
+2;--base;sft --data $S/chat.jsonl --out $S/sft1
+1;no such file\|cannot open\|does not exist;sft --base $M --data $S/missing.jsonl --out $S/sft2
+1;line 1: not valid JSON;sft --base $M --data $S/bad.jsonl --out $S/sft3
+2;max-steps;sft --base $M --data $S/chat.jsonl --out $S/sft4 --max-steps 0
+2;batch-size;sft --base $M --data $S/chat.jsonl --out $S/sft5 --batch-size -1
+1;exists and is not empty;sft --base $M --data $S/chat.jsonl --out $S/corpus.txt
+1;config.json\|model directory\|no such;sft --base $S/a_dir --data $S/chat.jsonl --out $S/sft6
+2;--model;chat
+1;not a chat model;chat --model $M --message hi
+2;max-new-tokens;chat --model $C --message hi --max-new-tokens 0
+2;temperature;chat --model $C --message hi --temperature -1
+1;message too long;chat --model $C --message aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+2;--corpus\|--data;eval-instruct --model $C
+1;not a chat model;eval-instruct --model $M --corpus $S/corpus.txt
+2;per-kind;eval-instruct --model $C --corpus $S/corpus.txt --per-kind 0
+1;line 1: not valid JSON;eval-instruct --model $C --data $S/bad.jsonl
 EOF
 )
 

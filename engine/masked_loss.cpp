@@ -1,0 +1,86 @@
+// Masked cross-entropy: forward and backward side by side (the math is in masked_loss.h).
+#include "engine/masked_loss.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/fast_exp.h"
+
+namespace foundry {
+
+namespace {
+size_t count_unmasked(const uint8_t* mask, int N) {
+  size_t M = 0;
+  for (int i = 0; i < N; i++) M += mask[i] ? 1 : 0;
+  return M;
+}
+}  // namespace
+
+// ANCHOR: masked_cross_entropy_forward
+double masked_cross_entropy_forward(real* probs, const real* logits, const int* targets, const uint8_t* mask, int N,
+                                    int V) {
+  const size_t M = count_unmasked(mask, N);
+  if (M == 0) return 0.0;
+  double total = 0;
+#pragma omp parallel for reduction(+ : total)
+  for (int i = 0; i < N; i++) {
+    if (!mask[i]) continue;  // not a target: no loss, no probabilities needed
+    const real* row = logits + (size_t)i * V;
+    real* p = probs + (size_t)i * V;
+    real m = row[0];
+    for (int j = 1; j < V; j++) m = std::max(m, row[j]);
+    double z = 0;
+    for (int j = 0; j < V; j++) {
+      p[j] = fast_exp(row[j] - m);
+      z += p[j];
+    }
+    for (int j = 0; j < V; j++) p[j] = static_cast<real>(p[j] / z);
+    total += double(m - row[targets[i]]) + std::log(z);  // logsumexp(x) − x_t, as in softmax.cpp
+  }
+  return total / static_cast<double>(M);
+}
+// ANCHOR_END: masked_cross_entropy_forward
+
+// ANCHOR: masked_cross_entropy_backward
+void masked_cross_entropy_backward(real* dlogits, const real* probs, const int* targets, const uint8_t* mask,
+                                   real dloss, int N, int V) {
+  const size_t M = count_unmasked(mask, N);
+  if (M == 0) return;
+  const real scale = dloss / static_cast<real>(M);  // the mean is over the M rows that count
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    if (!mask[i]) continue;  // exactly zero: a masked row's logits get nothing
+    const real* p = probs + (size_t)i * V;
+    real* d = dlogits + (size_t)i * V;
+    for (int j = 0; j < V; j++) d[j] += p[j] * scale;
+    d[targets[i]] -= scale;  // the one-hot term
+  }
+}
+// ANCHOR_END: masked_cross_entropy_backward
+
+Var masked_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<uint8_t>& mask) {
+  const Tensor& x = tape.value(logits);
+  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument("masked_cross_entropy: empty last dimension");
+  const int V = x.dim(-1);
+  const int N = static_cast<int>(x.size() / V);
+  if (static_cast<int>(targets.size()) != N || static_cast<int>(mask.size()) != N)
+    throw std::invalid_argument("masked_cross_entropy: " + std::to_string(N) + " rows of logits " + shape_str(x.shape) +
+                                " but " + std::to_string(targets.size()) + " targets and " +
+                                std::to_string(mask.size()) + " mask entries");
+  for (int i = 0; i < N; i++)
+    if (mask[i] && (targets[i] < 0 || targets[i] >= V))
+      throw std::invalid_argument("masked_cross_entropy: target " + std::to_string(targets[i]) + " at row " +
+                                  std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+  Var out = tape.record("masked_cross_entropy", {logits.id}, {});
+  Tensor& probs = tape.saved(out, 0, {N, V});
+  const double loss = masked_cross_entropy_forward(probs.ptr(), x.ptr(), targets.data(), mask.data(), N, V);
+  tape.mutable_value(out)[0] = static_cast<real>(loss);
+  tape.set_backward(out, [&tape, logits, out, targets, mask, N, V] {
+    masked_cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),
+                                  mask.data(), tape.grad(out)[0], N, V);
+  });
+  return out;
+}
+
+}  // namespace foundry

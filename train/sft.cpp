@@ -1,0 +1,231 @@
+// Supervised fine-tuning: see sft.h for the batches, the loss and the output directory.
+#include "train/sft.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include "common/file_io.h"
+#include "engine/masked_loss.h"
+#include "model/model_io.h"
+#include "model/resize_vocab.h"
+#include "tokenizer/chat_template.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/grad_clip.h"
+#include "train/lr_schedule.h"
+
+namespace foundry {
+
+std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& examples, const BpeTokenizer& tokenizer,
+                                            const std::string& split, int max_tokens) {
+  std::vector<SftExample> out;
+  for (const InstructExample& ex : examples) {
+    if (ex.split != split) continue;
+    ChatTokens r = render_chat(tokenizer, ex.messages, false);
+    SftExample e{std::move(r.ids), std::move(r.target)};
+    if (static_cast<int>(e.ids.size()) > max_tokens) {
+      e.ids.resize(max_tokens);
+      e.target.resize(max_tokens);
+    }
+    // Token 0 is never predicted (nothing comes before it), so a target there does not count.
+    if (std::any_of(e.target.begin() + 1, e.target.end(), [](uint8_t t) { return t != 0; })) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// ANCHOR: fill_sft_batch
+void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int T_max,
+                    std::vector<int>& ids, std::vector<int>& targets, std::vector<uint8_t>& mask, int& T) {
+  T = 1;
+  for (size_t r : rows) T = std::max(T, static_cast<int>(examples[r].ids.size()) - 1);
+  T = std::min(T, T_max);
+  const size_t B = rows.size();
+  ids.assign(B * T, 0);
+  targets.assign(B * T, -1);
+  mask.assign(B * T, 0);
+  for (size_t b = 0; b < B; ++b) {
+    const SftExample& e = examples[rows[b]];
+    const int n = std::min(static_cast<int>(e.ids.size()) - 1, T);  // positions with a next token
+    for (int t = 0; t < n; ++t) {
+      ids[b * T + t] = e.ids[t];
+      targets[b * T + t] = e.ids[t + 1];
+      mask[b * T + t] = e.target[t + 1];  // position t is trained when the token it predicts is an answer's
+    }
+  }
+}
+// ANCHOR_END: fill_sft_batch
+
+Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
+             const std::vector<uint8_t>& mask, int B, int T) {
+  Var logits = model_logits(tape, model, ids, B, T);  // (B, T, V)
+  return masked_cross_entropy(tape, logits, targets, mask);
+}
+
+double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max) {
+  double weighted = 0;
+  size_t counted = 0;
+  std::vector<int> ids, targets;
+  std::vector<uint8_t> mask;
+  for (size_t first = 0; first < examples.size(); first += B) {
+    std::vector<size_t> rows;
+    for (size_t k = first; k < std::min(examples.size(), first + B); ++k) rows.push_back(k);
+    int T = 0;
+    fill_sft_batch(examples, rows, T_max, ids, targets, mask, T);
+    const size_t M = std::count(mask.begin(), mask.end(), 1);
+    if (M == 0) continue;
+    tape.clear();
+    Var loss = sft_loss(tape, model, ids, targets, mask, static_cast<int>(rows.size()), T);
+    weighted += tape.value(loss)[0] * static_cast<double>(M);  // a mean per target token over all batches
+    counted += M;
+  }
+  tape.clear();
+  return counted ? weighted / counted : NAN;
+}
+
+ChatModel load_chat_base(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string tok_path = (fs::path(dir) / "tokenizer.json").string();
+  if (!fs::exists(tok_path))
+    throw std::runtime_error(dir + ": no tokenizer.json (chat needs a byte-level BPE model directory; a llama2.c "
+                                   "tokenizer.bin has no room for the chat tokens)");
+  Model model = load_model(dir);
+  BpeTokenizer base = BpeTokenizer::load_json(tok_path);
+  if (base.vocab_size() != model.config.vocab_size)
+    throw std::runtime_error(dir + ": tokenizer.json has " + std::to_string(base.vocab_size()) +
+                             " tokens but config.json says vocab_size " + std::to_string(model.config.vocab_size));
+  const bool had = has_chat_tokens(base);
+  BpeTokenizer tok = had ? std::move(base) : add_chat_tokens(base);
+  if (!had) model = grow_vocab(model, tok.vocab_size());
+  return ChatModel{std::move(model), std::move(tok), !had};
+}
+
+SftResult run_sft(const SftOptions& o) {
+  namespace fs = std::filesystem;
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  std::error_code ec;
+  if (fs::exists(o.out_dir, ec) && !(fs::is_directory(o.out_dir, ec) && fs::is_empty(o.out_dir, ec))) {
+    if (!o.overwrite)
+      throw std::runtime_error(o.out_dir + ": exists and is not empty; choose another --out or pass --overwrite");
+    fs::remove_all(o.out_dir, ec);
+  }
+  ChatModel cm = load_chat_base(o.base_dir);
+  Model& model = cm.model;
+  const int T_max = o.seq_len > 0 ? std::min(o.seq_len, model.config.max_seq_len) : model.config.max_seq_len;
+  std::vector<InstructExample> data = load_instruct(o.data_path);
+  std::vector<SftExample> train = render_sft_examples(data, cm.tokenizer, "train", T_max + 1);
+  std::vector<SftExample> val = render_sft_examples(data, cm.tokenizer, "test", T_max + 1);
+  if (train.empty()) throw std::runtime_error(o.data_path + ": no example of the \"train\" split has a target");
+  if (static_cast<int>(val.size()) > o.eval_examples) val.resize(o.eval_examples);
+  fs::create_directories(o.out_dir);
+
+  if (!o.quiet)
+    std::fprintf(o.out,
+                 "sft: base %s (%s), %zu training examples, %zu validation examples, B=%d, T<=%d, %ld steps%s\n",
+                 o.base_dir.c_str(), cm.added_tokens ? "chat tokens added, embedding rows grown" : "has chat tokens",
+                 train.size(), val.size(), o.batch_size, T_max, o.max_steps,
+                 o.max_seconds > 0 ? (", at most " + std::to_string(static_cast<long>(o.max_seconds)) + " s").c_str()
+                                   : "");
+
+  std::vector<NamedTensor> params = model.parameters();
+  AdamW opt = make_adamw(params);
+  const AdamWSettings settings{0.9, 0.95, 1e-8, o.weight_decay};
+  const LrSchedule schedule{o.lr, o.min_lr, o.warmup_steps, o.max_steps};
+  Tape tape;
+  tape.set_reuse_grads(true);
+  std::mt19937_64 rng(o.seed);
+  std::vector<size_t> order(train.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  size_t cursor = 0;
+  std::vector<int> ids, targets;
+  std::vector<uint8_t> mask;
+  std::string metrics;
+  const std::string metrics_path = (fs::path(o.out_dir) / "metrics.jsonl").string();
+
+  SftResult res;
+  res.stop_reason = "max_steps";
+  for (long step = 0; step < o.max_steps; ++step) {
+    if (o.max_seconds > 0 && std::chrono::duration<double>(clock::now() - start).count() >= o.max_seconds) {
+      res.stop_reason = "max_seconds";
+      break;
+    }
+    std::vector<size_t> rows;
+    for (int b = 0; b < o.batch_size; ++b) {
+      if (cursor == order.size()) {  // a new epoch: a new order
+        std::shuffle(order.begin(), order.end(), rng);
+        cursor = 0;
+      }
+      rows.push_back(order[cursor++]);
+    }
+    int T = 0;
+    fill_sft_batch(train, rows, T_max, ids, targets, mask, T);
+    model.zero_grad();
+    tape.clear();
+    Var loss = sft_loss(tape, model, ids, targets, mask, o.batch_size, T);
+    tape.backward(loss);
+    const double l = tape.value(loss)[0];
+    const double norm = clip_grad_norm(params, o.grad_clip);
+    if (!std::isfinite(l) || !std::isfinite(norm))
+      throw std::runtime_error("sft: step " + std::to_string(step + 1) + ": the loss or the gradient norm is not finite");
+    const double lr = learning_rate(schedule, step);
+    adamw_step(opt, params, lr, settings);
+    res.steps = step + 1;
+    if (step == 0) res.first_loss = l;
+    res.last_loss = l;
+    const bool log = (step + 1) % o.log_interval == 0 || step == 0;
+    if (log) {
+      metrics += nlohmann::json{{"step", step + 1}, {"loss", l}, {"lr", lr}, {"grad_norm", norm}}.dump() + "\n";
+      if (!o.quiet)
+        std::fprintf(o.out, "step %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %.0f s\n", step + 1, o.max_steps, l, lr,
+                     norm, std::chrono::duration<double>(clock::now() - start).count());
+    }
+    if (!val.empty() && (step + 1) % o.eval_interval == 0) {
+      const double v = sft_validation_loss(model, tape, val, o.batch_size, T_max);
+      metrics += nlohmann::json{{"step", step + 1}, {"val_loss", v}}.dump() + "\n";
+      if (!o.quiet) std::fprintf(o.out, "eval step %ld: val loss (answers of held-out stories) %.4f\n", step + 1, v);
+    }
+    std::fflush(o.out);
+  }
+  if (!val.empty()) {
+    res.val_loss = sft_validation_loss(model, tape, val, o.batch_size, T_max);
+    metrics += nlohmann::json{{"step", res.steps}, {"val_loss", res.val_loss}}.dump() + "\n";
+  }
+  res.model_dir = (fs::path(o.out_dir) / "model").string();
+  save_model_with_tokenizer(model, res.model_dir, &cm.tokenizer);
+  save_chat_config(res.model_dir);
+  write_file_atomic(metrics_path, metrics);
+  res.seconds = std::chrono::duration<double>(clock::now() - start).count();
+  nlohmann::ordered_json info;
+  info["base"] = o.base_dir;
+  info["data"] = o.data_path;
+  info["chat_tokens_added"] = cm.added_tokens;
+  info["batch_size"] = o.batch_size;
+  info["seq_len"] = T_max;
+  info["max_steps"] = o.max_steps;
+  info["max_seconds"] = o.max_seconds;
+  info["lr"] = o.lr;
+  info["min_lr"] = o.min_lr;
+  info["warmup_steps"] = o.warmup_steps;
+  info["weight_decay"] = o.weight_decay;
+  info["grad_clip"] = o.grad_clip;
+  info["seed"] = o.seed;
+  info["steps"] = res.steps;
+  info["stop_reason"] = res.stop_reason;
+  info["seconds"] = res.seconds;
+  info["first_loss"] = res.first_loss;
+  info["last_loss"] = res.last_loss;
+  if (std::isfinite(res.val_loss)) info["val_loss"] = res.val_loss;
+  write_file_atomic((fs::path(o.out_dir) / "sft.json").string(), info.dump(1) + "\n");
+  if (!o.quiet)
+    std::fprintf(o.out, "sft: %ld steps in %.0f s (%s); loss %.4f -> %.4f; model in %s\n", res.steps, res.seconds,
+                 res.stop_reason.c_str(), res.first_loss, res.last_loss, res.model_dir.c_str());
+  return res;
+}
+
+}  // namespace foundry

@@ -1,0 +1,100 @@
+// Supervised fine-tuning (SFT): a pretrained story model learns to answer chat turns.
+//
+// Every example (train/instruct.h) is rendered by the chat template (tokenizer/chat_template.h)
+// into ids and a per-token target mask; position k of a row predicts token k+1, and the loss is
+// the masked cross-entropy (engine/masked_loss.h) over the positions whose next token is part of
+// an assistant's answer. The user's words are context, never targets.
+//
+// A batch holds B examples, each cut to at most T+1 tokens (T = seq_len) and padded at the end;
+// a padded position is masked, and since attention is causal, padding after an example never
+// changes the example's own logits. Rows are drawn in a seeded shuffled order, epoch after epoch.
+//
+// The loop is the pretraining step with another loss: zero the gradients, forward, backward,
+// clip, AdamW at the warmup + cosine learning rate. A base model whose tokenizer lacks the chat
+// tokens gets them first (add_chat_tokens, grow_vocab: see model/resize_vocab.h).
+//
+// The output directory:
+//   model/          the fine-tuned model (config.json, model.safetensors, tokenizer.json with the
+//                   chat tokens, tokenizer_config.json with the chat template): a chat model
+//   metrics.jsonl   one line per logged step, and the validation losses
+//   sft.json        the settings of the run and where the base model and data came from
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/tape.h"
+#include "model/model.h"
+#include "tokenizer/bpe.h"
+#include "train/instruct.h"
+
+namespace foundry {
+
+// One rendered example: ids and, per id, whether it is an assistant target.
+struct SftExample {
+  std::vector<int> ids;
+  std::vector<uint8_t> target;
+};
+
+// Renders the examples of one split ("train" or "test"), each cut to at most max_tokens ids.
+// Examples with no target left after the cut are dropped.
+std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& examples, const BpeTokenizer& tokenizer,
+                                            const std::string& split, int max_tokens);
+
+// Fills one batch of rows (the examples at `rows`), T positions each:
+//   ids (B, T): inputs, targets (B, T): the next ids (−1 where there is none),
+//   mask (B, T): 1 where targets[k] is an assistant token. T = the longest row − 1, at most T_max.
+void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int T_max,
+                    std::vector<int>& ids, std::vector<int>& targets, std::vector<uint8_t>& mask, int& T);
+
+// The SFT loss of a batch: model logits (B, T, V), then the masked cross-entropy.
+Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
+             const std::vector<uint8_t>& mask, int B, int T);
+
+// Mean masked loss over the examples, in batches of B (no gradients used).
+double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max);
+
+// The base model ready for chat: its tokenizer with the chat tokens and the model grown to match.
+struct ChatModel {
+  Model model;
+  BpeTokenizer tokenizer;
+  bool added_tokens = false;  // true when the base lacked <|im_start|>/<|im_end|>
+};
+ChatModel load_chat_base(const std::string& dir);
+
+struct SftOptions {
+  std::string base_dir;       // a model directory (foundry train's best/ or model/)
+  std::string data_path;      // JSONL (train/instruct.h); its "train" split is used
+  std::string out_dir;        // refused when it exists and is not empty (unless overwrite)
+  int batch_size = 16;        // B
+  int seq_len = 0;            // T_max; 0: the model's max_seq_len
+  long max_steps = 300;       // the schedule's length
+  double max_seconds = 0;     // > 0: stop (and save) once this much wall time has passed
+  double lr = 1e-3;           // peak learning rate
+  double min_lr = 1e-4;       // end of the cosine
+  long warmup_steps = 20;
+  double weight_decay = 0.0;  // fine-tuning keeps the pretrained weights where they are
+  double grad_clip = 1.0;
+  long log_interval = 10;
+  long eval_interval = 100;   // masked loss on up to eval_examples test-split examples
+  int eval_examples = 64;
+  uint64_t seed = 1337;
+  bool overwrite = false;
+  bool quiet = false;
+  std::FILE* out = stdout;
+};
+
+struct SftResult {
+  long steps = 0;
+  double first_loss = NAN, last_loss = NAN, val_loss = NAN;
+  double seconds = 0;
+  std::string stop_reason;  // "max_steps" or "max_seconds"
+  std::string model_dir;    // <out>/model
+};
+
+SftResult run_sft(const SftOptions& options);
+
+}  // namespace foundry
