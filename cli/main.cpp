@@ -34,6 +34,8 @@ const Command kCommands[] = {
     {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
      foundry::cli::cmd_eval},
     {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"quantize", "quantize a model's weights to llama.cpp's q8_0 or q4_0 blocks (a new model directory)",
+     foundry::cli::cmd_quantize},
 };
 // ANCHOR_END: command_table
 
