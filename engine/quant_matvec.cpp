@@ -21,6 +21,13 @@ namespace foundry {
 
 namespace {
 
+// std::round (halves away from zero) without its library call, for |v| < 2^23: v − trunc(v) is
+// exact there, so comparing it with 0.5 decides the rounding exactly as roundf does.
+inline float round_half_away(float v) {
+  const float t = std::trunc(v);
+  return std::fabs(v - t) >= 0.5f ? t + std::copysign(1.0f, v) : t;
+}
+
 // The fixed order in which the 8 accumulators are added (part of the definition).
 inline float combine8(const float a[8]) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
 
@@ -171,7 +178,7 @@ void quantize_activations(const float* x, int K, QuantScratch& s) {
       const float id = d != 0.0f ? 1.0f / d : 0.0f;
       out.d = fp32_to_fp16(d);
       for (int j = 0; j < QK; ++j) {
-        out.qs[j] = static_cast<int8_t>(std::round(xb[j] * id));
+        out.qs[j] = static_cast<int8_t>(round_half_away(xb[j] * id));
         sum += out.qs[j];
       }
     }
