@@ -335,3 +335,24 @@ TEST_CASE("activations with a NaN give NaN, not undefined integer casts", "[quan
   quant_matvec_naive(out.data(), m, x.data());
   CHECK(std::isnan(out[0]));
 }
+
+TEST_CASE("activations are quantized exactly like a Q8_0 weight row", "[quant][matvec]") {
+  std::mt19937 gen(9);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  const int K = 64 * QK;
+  std::vector<float> x(K);
+  for (float& v : x) v = dist(gen);
+  // Blocks whose values land exactly on halves: amax 127 makes d = 1, so x·(1/d) = x.
+  for (int j = 0; j < QK; ++j) x[j] = (j == 0) ? 127.0f : (j % 2 ? 0.5f : -2.5f) + float(j % 7);
+  QuantScratch s;
+  quantize_activations(x.data(), K, s);
+  std::vector<BlockQ8_0> ref(K / QK);
+  quantize_row_q8_0(x.data(), ref.data(), K);
+  CHECK(std::memcmp(s.x_blocks.data(), ref.data(), ref.size() * sizeof(BlockQ8_0)) == 0);
+  for (int b = 0; b < K / QK; ++b) {
+    int sum = 0;
+    for (int j = 0; j < QK; ++j) sum += ref[b].qs[j];
+    CHECK(s.x_sum[b] == sum);
+    CHECK(s.x_scale[b] == fp16_to_fp32(ref[b].d));
+  }
+}
