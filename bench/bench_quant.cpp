@@ -38,7 +38,6 @@ double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// ANCHOR: bandwidth_loop
 // Bytes per second of summing a large float array: every byte comes from memory once, which is
 // what a decode step does with the weights.
 double read_bandwidth(int threads, int repeats) {
@@ -64,7 +63,6 @@ double read_bandwidth(int threads, int repeats) {
   }
   return best;
 }
-// ANCHOR_END: bandwidth_loop
 
 // The weight bytes one decode step reads: every matrix once, as stored (blocks or floats), and
 // one row of the embedding table (all of it again when it is the tied output projection).
@@ -75,7 +73,7 @@ double bytes_per_token(const Model& m) {
     const QuantMatrix* q = m.quantized_of(t);
     const double bytes = q ? double(q->blocks.size()) : 4.0 * t->data.size();
     if (t == m.weights.tok_embeddings) {
-      total += bytes / m.config.vocab_size;          // the token's row
+      total += bytes / m.config.vocab_size;         // the token's row
       if (m.config.tie_embeddings) total += bytes;  // the logits read the whole table
     } else {
       total += bytes;
@@ -117,8 +115,8 @@ int main(int argc, char** argv) {
     bandwidth[t - 1] = read_bandwidth(t, repeats);
     std::printf("memory read bandwidth, %d thread%s: %.1f GB/s\n", t, t > 1 ? "s" : "", bandwidth[t - 1] / 1e9);
   }
-  std::printf("\n%-14s %-5s %4s %10s %10s %10s %8s %8s\n", "model", "type", "thr", "MB/token", "tokens/s",
-              "bound t/s", "of bound", "vs fp32");
+  std::printf("\n%-14s %-5s %4s %10s %10s %10s %8s %8s\n", "model", "type", "thr", "MB/token", "tokens/s", "bound t/s",
+              "of bound", "vs fp32");
 
   struct Source {
     std::string name;

@@ -33,9 +33,8 @@ int cmd_quantize(int argc, char** argv) {
       "rows are not a multiple of 32, stay float32. --out must not exist yet; it is written under a\n"
       "temporary name and renamed when complete.");
   options.add_options()("model", "the float model directory to read", cxxopts::value<std::string>())(
-      "type", "q8_0 or q4_0", cxxopts::value<std::string>())(
-      "out", "the model directory to write (must not exist)", cxxopts::value<std::string>())("h,help",
-                                                                                             "show this help");
+      "type", "q8_0 or q4_0", cxxopts::value<std::string>())("out", "the model directory to write (must not exist)",
+                                                             cxxopts::value<std::string>())("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -85,7 +84,8 @@ int cmd_quantize(int argc, char** argv) {
               kept.size());
   std::string kept_matrices;
   for (const std::string& name : kept) {
-    if (model.entries[model.index_of(name)].shape.size() == 2) kept_matrices += (kept_matrices.empty() ? "" : ", ") + name;
+    if (model.entries[model.index_of(name)].shape.size() == 2)
+      kept_matrices += (kept_matrices.empty() ? "" : ", ") + name;
   }
   if (!kept_matrices.empty()) std::printf(" (matrices with rows that are not whole blocks: %s)", kept_matrices.c_str());
   std::printf("\nweights %.2f MiB -> %.2f MiB (%.2fx smaller)\n-> %s\n", float_bytes / 1048576.0,

@@ -44,8 +44,8 @@ float fp16_to_fp32(uint16_t bits);
 constexpr int QK = 32;  // values per block, both formats
 
 struct BlockQ8_0 {
-  uint16_t d;      // scale, fp16 bits
-  int8_t qs[QK];   // values, x_j = d · qs[j]
+  uint16_t d;     // scale, fp16 bits
+  int8_t qs[QK];  // values, x_j = d · qs[j]
 };
 struct BlockQ4_0 {
   uint16_t d;          // scale, fp16 bits
@@ -86,9 +86,9 @@ void dequantize_row(QuantType type, const void* blocks, float* y, int64_t k);
 // ggml tensor of this type, and of the U8 tensors of a quantized model file.
 struct QuantMatrix {
   QuantType type = QuantType::q8_0;
-  int rows = 0;                // N
-  int cols = 0;                // K, a multiple of QK
-  std::vector<uint8_t> blocks; // rows · quant_row_bytes(type, cols) bytes
+  int rows = 0;                 // N
+  int cols = 0;                 // K, a multiple of QK
+  std::vector<uint8_t> blocks;  // rows · quant_row_bytes(type, cols) bytes
   size_t row_bytes() const { return quant_row_bytes(type, cols); }
 };
 

@@ -95,7 +95,7 @@ QuantKernel detect_kernel() {
   const bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29);
   if (!osxsave || !fma || !f16c) return QuantKernel::portable;
   const uint64_t xcr = xcr0();
-  const bool os_avx = (xcr & 0x6) == 0x6;        // SSE and AVX state
+  const bool os_avx = (xcr & 0x6) == 0x6;       // SSE and AVX state
   const bool os_avx512 = (xcr & 0xe6) == 0xe6;  // plus opmask and the upper ZMM registers
   if (!os_avx || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return QuantKernel::portable;
   const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512vl = b & (1u << 31);
@@ -147,7 +147,6 @@ void dequantize_matrix(const QuantMatrix& m, float* out) {
   }
 }
 
-// ANCHOR: quantize_activations
 void quantize_activations(const float* x, int K, QuantScratch& s) {
   if (K % QK != 0) {
     throw std::invalid_argument("quantize_activations: length " + std::to_string(K) + " is not a multiple of " +
@@ -186,7 +185,6 @@ void quantize_activations(const float* x, int K, QuantScratch& s) {
     s.x_sum[b] = sum;
   }
 }
-// ANCHOR_END: quantize_activations
 
 void quant_matvec_rows(float* out, const QuantMatrix& w, const QuantScratch& x, int r0, int r1, QuantKernel kernel) {
   if (static_cast<int>(x.x_blocks.size()) * QK != w.cols) {

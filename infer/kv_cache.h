@@ -50,19 +50,19 @@ struct KVCache {
 // The cache plus the scratch buffers of one position (llama2.c's RunState), allocated once.
 struct DecodeState {
   KVCache cache;
-  Tensor x;       // (C) the residual stream of the current position
-  Tensor xn;      // (C) x after RMSNorm
-  Tensor rstd;    // (1) RMSNorm's 1/rms, required by rmsnorm_forward's signature
-  Tensor q;       // (NH·HS) the query
-  Tensor k;       // (NKV·HS) the key, before it is written into its column of the cache
-  Tensor v;       // (NKV·HS) the value, likewise
-  Tensor scores;  // (NH, max_seq_len) attention scores, then probabilities, of each head
-  Tensor att;     // (NH·HS) attention output, heads side by side
-  Tensor proj;    // (C) output of wo, then of w2: what is added to the residual stream
-  Tensor gate;    // (F) w1 · xn
-  Tensor up;      // (F) w3 · xn
-  Tensor hidden;  // (F) silu(gate) ⊙ up
-  Tensor logits;  // (V)
+  Tensor x;            // (C) the residual stream of the current position
+  Tensor xn;           // (C) x after RMSNorm
+  Tensor rstd;         // (1) RMSNorm's 1/rms, required by rmsnorm_forward's signature
+  Tensor q;            // (NH·HS) the query
+  Tensor k;            // (NKV·HS) the key, before it is written into its column of the cache
+  Tensor v;            // (NKV·HS) the value, likewise
+  Tensor scores;       // (NH, max_seq_len) attention scores, then probabilities, of each head
+  Tensor att;          // (NH·HS) attention output, heads side by side
+  Tensor proj;         // (C) output of wo, then of w2: what is added to the residual stream
+  Tensor gate;         // (F) w1 · xn
+  Tensor up;           // (F) w3 · xn
+  Tensor hidden;       // (F) silu(gate) ⊙ up
+  Tensor logits;       // (V)
   QuantScratch quant;  // a quantized model's activations, as int8 blocks (engine/quant.h)
 };
 // ANCHOR_END: decode_state

@@ -136,8 +136,8 @@ int main() {
   float naive = 0, fast = 0;
   quant_matvec_naive(&naive, w, a.data());
   quant_matvec_rows(&fast, w, s, 0, 1, quant_kernel());
-  std::printf("S = sum of 32 int8 x int8 products = %d; d_w d_x S = %.6f x %.6f x %d = %.6f\n", S, d8,
-              s.x_scale[0], S, naive);
+  std::printf("S = sum of 32 int8 x int8 products = %d; d_w d_x S = %.6f x %.6f x %d = %.6f\n", S, d8, s.x_scale[0], S,
+              naive);
   double weights_only = 0;
   for (int j = 0; j < QK; ++j) weights_only += double(back8[j]) * a[j];
   std::printf("the dequantized weights with the float activations: %.6f\n", weights_only);

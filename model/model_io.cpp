@@ -31,14 +31,16 @@ QuantMatrix blocks_from_file(ByteTensor&& t, QuantType type, const std::string& 
                              const std::string& where) {
   const std::string what = where + ": tensor '" + name + "' (" + quant_type_name(type) + " blocks)";
   if (shape.size() != 2 || shape[1] % QK != 0) {
-    throw std::invalid_argument(what + ": only matrices with rows of whole 32-value blocks are quantized, but this "
-                                "tensor has shape " + shape_str(shape));
+    throw std::invalid_argument(what +
+                                ": only matrices with rows of whole 32-value blocks are quantized, but this "
+                                "tensor has shape " +
+                                shape_str(shape));
   }
   const int N = shape[0], K = shape[1];
   const Shape want = {N, static_cast<int>(quant_row_bytes(type, K))};
   if (t.shape != want) {
-    throw std::invalid_argument(what + ": U8 shape " + shape_str(t.shape) + ", expected " + shape_str(want) +
-                                " (" + std::to_string(N) + " rows of " + std::to_string(K / QK) + " blocks of " +
+    throw std::invalid_argument(what + ": U8 shape " + shape_str(t.shape) + ", expected " + shape_str(want) + " (" +
+                                std::to_string(N) + " rows of " + std::to_string(K / QK) + " blocks of " +
                                 std::to_string(quant_block_bytes(type)) + " bytes)");
   }
   QuantMatrix q;
@@ -56,7 +58,8 @@ QuantMatrix blocks_from_file(ByteTensor&& t, QuantType type, const std::string& 
                                     char buf[8];
                                     std::snprintf(buf, sizeof buf, "%04x", v);
                                     return std::string(buf);
-                                  }(d) + ", an fp16 infinity or NaN");
+                                  }(d) +
+                                  ", an fp16 infinity or NaN");
     }
   }
   return q;

@@ -103,8 +103,9 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
   const nlohmann::json& dtype = j.at("dtype");
   if (!dtype.is_string() || (dtype.get<std::string>() != "F32" && dtype.get<std::string>() != "U8")) {
-    throw std::invalid_argument(where + ": dtype " + json_excerpt(dtype) +
-                                " is not supported; LLM Foundry reads and writes \"F32\" (and \"U8\" for quantized blocks)");
+    throw std::invalid_argument(
+        where + ": dtype " + json_excerpt(dtype) +
+        " is not supported; LLM Foundry reads and writes \"F32\" (and \"U8\" for quantized blocks)");
   }
 
   Entry e;
@@ -142,8 +143,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   }
   if (e.end - e.begin != numel * element_bytes) {
     throw std::invalid_argument(where + ": data_offsets " + json_excerpt(offsets) + " cover " +
-                                std::to_string(e.end - e.begin) + " bytes, but shape " + shape_str(e.shape) +
-                                " of " + (e.is_u8 ? "U8" : "F32") + " needs " + std::to_string(numel * element_bytes));
+                                std::to_string(e.end - e.begin) + " bytes, but shape " + shape_str(e.shape) + " of " +
+                                (e.is_u8 ? "U8" : "F32") + " needs " + std::to_string(numel * element_bytes));
   }
   return e;
 }

@@ -151,15 +151,15 @@ TEST_CASE("Q8_0 worked example: d = amax / 127, round halves away from zero", "[
 TEST_CASE("Q4_0 worked example: signed max, d = max / -8, nibble order, clamp", "[quant][q4_0]") {
   // The largest magnitude is −8 (the first element), so d = 1 and x / d + 8.5 truncated:
   std::vector<float> x(QK, 0.0f);
-  x[0] = -8.0f;    // → 0   (stands for −8)
-  x[1] = 7.0f;     // → 15  (7)
-  x[2] = 0.5f;     // → 9   (1: halves round up)
-  x[3] = -0.5f;    // → 8   (0: halves round up, towards +∞)
-  x[4] = -2.5f;    // → 6   (−2)
-  x[5] = 3.2f;     // → 11  (3)
-  x[16] = 8.0f;    // → 16.5 → 16, clamped to 15 (7): the far end loses one step
-  x[17] = -7.5f;   // → 1   (−7)
-  x[31] = 1.49f;   // → 9   (1)
+  x[0] = -8.0f;   // → 0   (stands for −8)
+  x[1] = 7.0f;    // → 15  (7)
+  x[2] = 0.5f;    // → 9   (1: halves round up)
+  x[3] = -0.5f;   // → 8   (0: halves round up, towards +∞)
+  x[4] = -2.5f;   // → 6   (−2)
+  x[5] = 3.2f;    // → 11  (3)
+  x[16] = 8.0f;   // → 16.5 → 16, clamped to 15 (7): the far end loses one step
+  x[17] = -7.5f;  // → 1   (−7)
+  x[31] = 1.49f;  // → 9   (1)
   BlockQ4_0 block;
   quantize_row_q4_0(x.data(), &block, QK);
   CHECK(block.d == 0x3c00);
