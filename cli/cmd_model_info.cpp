@@ -1,12 +1,16 @@
 // foundry model-info --config FILE [--batch B] [--context T]
 // foundry model-info --gguf FILE.gguf
 //
+// For the config.json of a quantized model directory (foundry quantize) it also loads the
+// weights and says how they are stored.
+//
 // Prints the architecture, every parameter tensor with its shape and count, the total, and an
 // estimate of the memory one training step needs (weights, gradients, AdamW state and the
 // activations the autograd tape keeps at batch B and context T; see model/memory.h). Given a GGUF
 // file, prints its header, every metadata key and every tensor (name, type, shape, offset, size).
 #include <cstdio>
 #include <cxxopts.hpp>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -19,6 +23,7 @@
 #include "model/config.h"
 #include "model/memory.h"
 #include "model/model.h"
+#include "model/model_io.h"
 
 namespace foundry::cli {
 
@@ -221,6 +226,30 @@ int cmd_model_info(int argc, char** argv) {
   } else {
     std::printf("  matrix products         fp32 (bf16 would use: %s)\n",
                 bf16_kernel_description(bf16_kernel_default()).c_str());
+  }
+  // A quantized model directory (foundry quantize): how its weights are stored.
+  const std::filesystem::path weights = std::filesystem::path(path).parent_path() / "model.safetensors";
+  std::error_code ec;
+  if (!is_training_config && std::filesystem::is_regular_file(weights, ec)) {
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    Model loaded = load_model(dir);
+    if (!loaded.quantized.empty()) {
+      size_t blocks = 0, floats = 0, n_quantized = 0;
+      std::string type;
+      for (size_t k = 0; k < loaded.values.size(); ++k) {
+        if (const QuantMatrix* q = loaded.quantized_of(&loaded.values[k])) {
+          blocks += q->blocks.size(), n_quantized++, type = quant_type_name(q->type);
+        } else {
+          floats += 4 * loaded.values[k].data.size();
+        }
+      }
+      std::printf("\n[quantized weights] %s (model.safetensors, U8 blocks; decoding uses the %s kernel)\n", dir.c_str(),
+                  quant_kernel_name(quant_kernel()));
+      std::printf("  %s blocks            %12s   %zu tensors\n", type.c_str(), human_bytes(double(blocks)).c_str(),
+                  n_quantized);
+      std::printf("  float32              %12s   %zu tensors (gains; matrices whose rows are not whole blocks)\n",
+                  human_bytes(double(floats)).c_str(), loaded.values.size() - n_quantized);
+    }
   }
   return 0;
 }

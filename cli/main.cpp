@@ -39,6 +39,8 @@ const Command kCommands[] = {
     {"sft", "supervised fine-tuning on chat data, loss on the assistant's tokens only", foundry::cli::cmd_sft},
     {"chat", "talk with a fine-tuned model (interactive, or one --message)", foundry::cli::cmd_chat},
     {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind", foundry::cli::cmd_eval_instruct},
+    {"quantize", "quantize a model's weights to llama.cpp's q8_0 or q4_0 blocks (a new model directory)",
+     foundry::cli::cmd_quantize},
 };
 // ANCHOR_END: command_table
 

@@ -102,9 +102,7 @@ QuantType parse_quant_type(const std::string& text) {
   throw std::invalid_argument("unknown quantization type '" + text + "' (expected q8_0 or q4_0)");
 }
 
-size_t quant_block_bytes(QuantType type) {
-  return type == QuantType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-}
+size_t quant_block_bytes(QuantType type) { return type == QuantType::q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0); }
 
 size_t quant_row_bytes(QuantType type, int64_t k) {
   check_row_length(k, "quant_row_bytes");

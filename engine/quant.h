@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace foundry {
 
@@ -43,8 +44,8 @@ float fp16_to_fp32(uint16_t bits);
 constexpr int QK = 32;  // values per block, both formats
 
 struct BlockQ8_0 {
-  uint16_t d;      // scale, fp16 bits
-  int8_t qs[QK];   // values, x_j = d · qs[j]
+  uint16_t d;     // scale, fp16 bits
+  int8_t qs[QK];  // values, x_j = d · qs[j]
 };
 struct BlockQ4_0 {
   uint16_t d;          // scale, fp16 bits
@@ -78,5 +79,65 @@ void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t k);
 // Type-erased forms over raw bytes (quant_row_bytes(type, k) of them).
 void quantize_row(QuantType type, const float* x, void* blocks, int64_t k);
 void dequantize_row(QuantType type, const void* blocks, float* y, int64_t k);
+
+// --- a quantized matrix and its matrix-vector product -------------------------------------------
+//
+// A weight matrix (N, K), stored as N rows of K / QK blocks, row after row: the layout of a
+// ggml tensor of this type, and of the U8 tensors of a quantized model file.
+struct QuantMatrix {
+  QuantType type = QuantType::q8_0;
+  int rows = 0;                 // N
+  int cols = 0;                 // K, a multiple of QK
+  std::vector<uint8_t> blocks;  // rows · quant_row_bytes(type, cols) bytes
+  size_t row_bytes() const { return quant_row_bytes(type, cols); }
+};
+
+// Quantizes a row-major (N, K) float matrix row by row (the reference rules above).
+QuantMatrix quantize_matrix(QuantType type, const float* w, int N, int K);
+// The floats the blocks stand for, (N, K) row-major.
+void dequantize_matrix(const QuantMatrix& m, float* out);
+
+// ANCHOR: quant_dot_definition
+// out (N) = W (N, K) · x (K) for a quantized W, as llama.cpp computes it: x is first quantized to
+// Q8_0 blocks (the same rules as a weight row), then each output is
+//
+//   out_n = Σ_b  d_w(n, b) · d_x(b) · S(n, b),   S(n, b) = Σ_{j<32} q_w(n, b, j) · q_x(b, j)
+//
+// where S is an exact integer (|S| ≤ 32 · 128 · 127 < 2^24, so it converts to float exactly) and
+// the product of two fp16 scales is exact in fp32 (11 + 11 significant bits). The only rounding
+// is in the sum over blocks, so that sum's order is part of the definition: block b goes into
+// accumulator b mod 8 by a fused multiply-add, and the 8 accumulators are added pairwise
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). The SIMD kernel computes eight blocks' S at
+// once and does exactly these operations, so every kernel gives the same bits.
+// ANCHOR_END: quant_dot_definition
+
+// The kernels that can run here.
+enum class QuantKernel {
+  portable,    // plain C++ integer loops, any CPU
+  avx_vnni,    // VEX-encoded vpdpbusd on 256-bit registers (Intel Alder Lake, Sapphire Rapids and later)
+  avx512_vnni  // EVEX vpdpbusd on 256-bit registers (AVX512-VNNI with AVX512-VL: Ice Lake, Zen 4, Zen 5)
+};
+const char* quant_kernel_name(QuantKernel kernel);
+// The fastest kernel this CPU supports, chosen once at run time (cpuid), unless the environment
+// variable FOUNDRY_QUANT_PORTABLE=1 forces the portable loops (so the tests can cover both).
+QuantKernel quant_kernel();
+
+// Scratch for the quantized activations of one product; reused between calls, so that the decode
+// loop does not allocate.
+struct QuantScratch {
+  std::vector<BlockQ8_0> x_blocks;  // K / QK
+  std::vector<float> x_scale;       // K / QK: d_x as fp32
+  std::vector<int32_t> x_sum;       // K / QK: Σ_j q_x(b, j), for Q4_0's offset of 8
+};
+
+// Prepares x (K) for products with any matrix of K columns: quantizes it into `scratch`.
+void quantize_activations(const float* x, int K, QuantScratch& scratch);
+
+// out rows [r0, r1) of W · x, with x prepared by quantize_activations. `kernel` picks the code.
+void quant_matvec_rows(float* out, const QuantMatrix& w, const QuantScratch& x, int r0, int r1, QuantKernel kernel);
+
+// The naive twin: the definition above, one integer product at a time (tests compare every
+// kernel against it bit for bit).
+void quant_matvec_naive(float* out, const QuantMatrix& w, const float* x);
 
 }  // namespace foundry

@@ -47,6 +47,18 @@ OMP_NUM_THREADS=1 "$FOUNDRY" train --config "$WORK/config.json" --data "$WORK/da
   > /dev/null
 CKPT=$(ls -d "$WORK"/run/ckpt-* | tail -n 1)
 
+# The same run at width 32, whose matrices have whole 32-value rows, quantized by `foundry
+# quantize`: U8 block tensors and their "quantization" metadata for the two loaders.
+sed 's/"dim": 16/"dim": 32/; s/"hidden_dim": 32/"hidden_dim": 64/' "$WORK/config.json" > "$WORK/config32.json"
+OMP_NUM_THREADS=1 "$FOUNDRY" train --config "$WORK/config32.json" --data "$WORK/data" --out "$WORK/run32" --quiet \
+  > /dev/null
+CKPT32=$(ls -d "$WORK"/run32/ckpt-* | tail -n 1)
+for type in q8_0 q4_0; do
+  "$FOUNDRY" quantize --model "$CKPT32" --type $type --out "$WORK/$type" > /dev/null
+  seed safetensors $type < "$WORK/$type/model.safetensors"
+  seed model_dir $type < <(join_files "$WORK/$type/config.json" "$WORK/$type/model.safetensors" \
+    "$WORK/$type/tokenizer.json")
+done
 seed safetensors tiny_model < "$CKPT/model.safetensors"
 seed safetensors optimizer < "$CKPT/optimizer.safetensors"
 seed safetensors parity_untied < "$FIX/parity/untied_gqa/model.safetensors"

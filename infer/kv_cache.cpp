@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "engine/parallel.h"
 #include "model/rmsnorm.h"
@@ -75,6 +76,43 @@ void matvec(real* out, const real* w, const real* x, int N, int K, int threads) 
   }
 }
 // ANCHOR_END: matvec
+
+// ANCHOR: quant_matvec
+void quant_matvec(real* out, const QuantMatrix& w, const real* x, QuantScratch& scratch, int threads) {
+  if constexpr (!std::is_same<real, float>::value) {
+    (void)out, (void)w, (void)x, (void)scratch, (void)threads;
+    throw std::logic_error("quant_matvec: quantized models run in the float build");
+  } else {
+    quantize_activations(x, w.cols, scratch);
+    const QuantKernel kernel = quant_kernel();
+    // The work is the blocks read; use matvec's threshold on the same count of weights.
+    int chunks = worth_threads(Work::matvec, double(w.rows) * w.cols) ? threads : 1;
+    if (chunks <= 1) {
+      quant_matvec_rows(out, w, scratch, 0, w.rows, kernel);
+      return;
+    }
+#pragma omp parallel for num_threads(chunks)
+    for (int chunk = 0; chunk < chunks; chunk++) {
+      quant_matvec_rows(out, w, scratch, (int)((size_t)w.rows * chunk / chunks),
+                        (int)((size_t)w.rows * (chunk + 1) / chunks), kernel);
+    }
+  }
+}
+// ANCHOR_END: quant_matvec
+
+namespace {
+
+// y = W · x through the blocks when the model holds W quantized, else through matvec.
+void project(real* out, const Model& model, const Tensor* w, const real* x, int N, int K, QuantScratch& scratch,
+             int threads) {
+  if (const QuantMatrix* q = model.quantized_of(w)) {
+    quant_matvec(out, *q, x, scratch, threads);
+  } else {
+    matvec(out, w->ptr(), x, N, K, threads);
+  }
+}
+
+}  // namespace
 
 // ANCHOR: cached_attention_forward
 // Query heads h0 .. h1−1 of cached_attention_forward (kv_cache.h has the formulas).
@@ -168,9 +206,9 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
 
     // Attention: q, k, v of this position; k (after RoPE) and v go into column pos of the caches.
     rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.attention_norm->ptr(), 1, C, eps);
-    matvec(s.q.ptr(), lw.wq->ptr(), s.xn.ptr(), NH * HS, C, threads);
-    matvec(s.k.ptr(), lw.wk->ptr(), s.xn.ptr(), kv_dim, C, threads);
-    matvec(s.v.ptr(), lw.wv->ptr(), s.xn.ptr(), kv_dim, C, threads);
+    project(s.q.ptr(), model, lw.wq, s.xn.ptr(), NH * HS, C, s.quant, threads);
+    project(s.k.ptr(), model, lw.wk, s.xn.ptr(), kv_dim, C, s.quant, threads);
+    project(s.v.ptr(), model, lw.wv, s.xn.ptr(), kv_dim, C, s.quant, threads);
     rope_forward(s.q.ptr(), s.q.ptr(), cos, sin, 1, 1, NH, HS, pos);  // in place, at position pos
     rope_forward(s.k.ptr(), s.k.ptr(), cos, sin, 1, 1, NKV, HS, pos);
     for (int j = 0; j < kv_dim; j++) {  // j = g·HS + i: row j of the (NKV·HS, max_T) layer
@@ -179,22 +217,22 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
     }
     cached_attention_forward(s.att.ptr(), s.scores.ptr(), s.q.ptr(), key_layer, value_layer, pos + 1, max_T, NH, NKV,
                              HS, threads);
-    matvec(s.proj.ptr(), lw.wo->ptr(), s.att.ptr(), C, NH * HS, threads);
+    project(s.proj.ptr(), model, lw.wo, s.att.ptr(), C, NH * HS, s.quant, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];  // h = x + attention(...)
 
     // Feed-forward: x += w2 · (silu(w1 · xn) ⊙ (w3 · xn)).
     rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, lw.ffn_norm->ptr(), 1, C, eps);
-    matvec(s.gate.ptr(), lw.w1->ptr(), s.xn.ptr(), F, C, threads);
-    matvec(s.up.ptr(), lw.w3->ptr(), s.xn.ptr(), F, C, threads);
+    project(s.gate.ptr(), model, lw.w1, s.xn.ptr(), F, C, s.quant, threads);
+    project(s.up.ptr(), model, lw.w3, s.xn.ptr(), F, C, s.quant, threads);
     swiglu_forward(s.hidden.ptr(), s.gate.ptr(), s.up.ptr(), F);
-    matvec(s.proj.ptr(), lw.w2->ptr(), s.hidden.ptr(), C, F, threads);
+    project(s.proj.ptr(), model, lw.w2, s.hidden.ptr(), C, F, s.quant, threads);
     for (int i = 0; i < C; i++) x[i] += s.proj[i];
   }
 
   rmsnorm_forward(s.xn.ptr(), s.rstd.ptr(), x, w.norm->ptr(), 1, C, eps);
   // Tied embeddings: the output projection is the embedding table itself.
   const Tensor* out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
-  matvec(s.logits.ptr(), out_w->ptr(), s.xn.ptr(), V, C, threads);
+  project(s.logits.ptr(), model, out_w, s.xn.ptr(), V, C, s.quant, threads);
   s.cache.length = pos + 1;
   return s.logits.ptr();
 }

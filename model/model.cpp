@@ -2,6 +2,7 @@
 #include "model/model.h"
 
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -67,6 +68,14 @@ Model make_model(const ModelConfig& config, const ParamTable& table) {
   m.rope_sin = Tensor({config.max_seq_len, HS / 2});
   rope_tables(m.rope_cos.ptr(), m.rope_sin.ptr(), config.max_seq_len, HS, config.rope_theta);
   return m;
+}
+
+const QuantMatrix* Model::quantized_of(const Tensor* w) const {
+  if (quantized.empty() || values.empty()) return nullptr;
+  std::less<const Tensor*> before;
+  if (before(w, values.data()) || !before(w, values.data() + values.size())) return nullptr;
+  const QuantMatrix& q = quantized[static_cast<size_t>(w - values.data())];
+  return q.rows > 0 ? &q : nullptr;
 }
 
 // ANCHOR: init_weights

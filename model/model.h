@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/quant.h"
 #include "engine/rng.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
@@ -89,6 +90,12 @@ struct Model {
   ModelWeights grads;                             // the gradients by name (pointers into gradients)
   Tensor rope_cos;                                // (max_seq_len, HS/2) cos(pos · theta^(−2i/HS)), computed once
   Tensor rope_sin;                                // (max_seq_len, HS/2)
+  // Quantized inference (engine/quant.h): empty for a float model; after quantize_model, or
+  // when loaded from a quantized directory, one per entry: quantized[k] holds entries[k]'s
+  // blocks (rows == 0 for a tensor kept in float, such as a gain) and values[k] the floats
+  // those blocks stand for, which the batched forward on the tape uses. decode_step reads the
+  // blocks themselves.
+  std::vector<QuantMatrix> quantized;
 
   Model() = default;
   // Moving keeps the tensors where they are, so the named pointers stay valid; a copy would
@@ -104,6 +111,8 @@ struct Model {
   size_t num_parameters() const;
   // The index in entries of the tensor with this file name; throws std::out_of_range if none.
   size_t index_of(const std::string& name) const;
+  // The blocks of the weight `w` (one of the tensors in values), or nullptr when it is float.
+  const QuantMatrix* quantized_of(const Tensor* w) const;
 };
 
 // Allocates every weight and gradient of the table for `config` (validated first), all zero,

@@ -9,6 +9,12 @@
 // saves a model together with its tokenizer (training, `foundry import`) writes the tokenizer
 // next to it with Tokenizer::save_to_dir, and load_tokenizer(dir) reads it back.
 //
+// A quantized model (model/quantize.h) is the same directory: model.safetensors stores each
+// quantized matrix (N, K) as a U8 tensor of shape (N, K / 32 · block bytes), its rows of
+// llama.cpp blocks byte for byte (engine/quant.h), and the file's metadata names the block type
+// ("quantization": "q8_0" or "q4_0"); the gains, and any matrix whose rows are not whole blocks,
+// stay F32. Loading gives a Model whose `quantized` holds the blocks.
+//
 // Each file is written atomically. Loading checks the config on its own, then every tensor
 // against it, and only returns a Model when everything agrees: there is no half-loaded state.
 #pragma once

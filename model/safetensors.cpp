@@ -55,6 +55,7 @@ float get_f32_le(const char* src) {
 struct Entry {
   std::string name;
   Shape shape;
+  bool is_u8 = false;  // U8 raw bytes, else F32
   uint64_t begin = 0;  // byte offsets into the data section, [begin, end)
   uint64_t end = 0;
 };
@@ -101,13 +102,16 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   }
 
   const nlohmann::json& dtype = j.at("dtype");
-  if (!dtype.is_string() || dtype.get<std::string>() != "F32") {
-    throw std::invalid_argument(where + ": dtype " + json_excerpt(dtype) +
-                                " is not supported; LLM Foundry reads and writes \"F32\" only");
+  if (!dtype.is_string() || (dtype.get<std::string>() != "F32" && dtype.get<std::string>() != "U8")) {
+    throw std::invalid_argument(
+        where + ": dtype " + json_excerpt(dtype) +
+        " is not supported; LLM Foundry reads and writes \"F32\" (and \"U8\" for quantized blocks)");
   }
 
   Entry e;
   e.name = name;
+  e.is_u8 = dtype.get<std::string>() == "U8";
+  const uint64_t element_bytes = e.is_u8 ? 1 : 4;
   const nlohmann::json& shape = j.at("shape");
   if (!shape.is_array()) throw std::invalid_argument(where + ": shape must be an array, got " + json_excerpt(shape));
   // The element count is built with an overflow check: a forged shape like [2^40, 2^40] must be
@@ -137,10 +141,10 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   if (e.end < e.begin) {
     throw std::invalid_argument(where + ": data_offsets " + json_excerpt(offsets) + " end before they begin");
   }
-  if (e.end - e.begin != numel * 4) {
+  if (e.end - e.begin != numel * element_bytes) {
     throw std::invalid_argument(where + ": data_offsets " + json_excerpt(offsets) + " cover " +
-                                std::to_string(e.end - e.begin) + " bytes, but shape " + shape_str(e.shape) +
-                                " of F32 needs " + std::to_string(numel * 4));
+                                std::to_string(e.end - e.begin) + " bytes, but shape " + shape_str(e.shape) + " of " +
+                                (e.is_u8 ? "U8" : "F32") + " needs " + std::to_string(numel * element_bytes));
   }
   return e;
 }
@@ -148,7 +152,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 }  // namespace
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata,
+                      const std::vector<std::pair<std::string, const ByteTensor*>>& bytes) {
   // The header: metadata first, then the tensors in the order given, packed back to back.
   ordered_json header = ordered_json::object();
   if (!metadata.empty()) {
@@ -167,9 +172,21 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
       throw std::invalid_argument(path + ": tensor '" + name + "' has " + std::to_string(t->data.size()) +
                                   " values but shape " + shape_str(t->shape));
     }
-    const uint64_t bytes = 4 * static_cast<uint64_t>(t->data.size());
-    header[name] = {{"dtype", "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+    const uint64_t size = 4 * static_cast<uint64_t>(t->data.size());
+    header[name] = {{"dtype", "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + size}}};
+    offset += size;
+  }
+  for (const auto& [name, t] : bytes) {
+    if (name.empty() || name == "__metadata__") {
+      throw std::invalid_argument(path + ": cannot save a tensor named '" + name + "'");
+    }
+    if (!seen.insert(name).second) throw std::invalid_argument(path + ": tensor '" + name + "' given twice");
+    if (t->data.size() != shape_numel(t->shape)) {
+      throw std::invalid_argument(path + ": U8 tensor '" + name + "' has " + std::to_string(t->data.size()) +
+                                  " bytes but shape " + shape_str(t->shape));
+    }
+    header[name] = {{"dtype", "U8"}, {"shape", t->shape}, {"data_offsets", {offset, offset + t->data.size()}}};
+    offset += t->data.size();
   }
   std::string header_text = header.dump();
   // Pad with spaces so the data section starts on an 8-byte boundary (8 + N ≡ 0 mod 8).
@@ -191,6 +208,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
         for (size_t i = 0; i < n; i++) put_f32_le(&chunk[4 * i], static_cast<float>(t.data[start + i]));
         out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
       }
+    }
+    for (const auto& pair : bytes) {
+      out.write(reinterpret_cast<const char*>(pair.second->data.data()),
+                static_cast<std::streamsize>(pair.second->data.size()));
     }
   });
 }
@@ -293,6 +314,11 @@ SafetensorsFile load_safetensors(const std::string& path) {
   in.read(data.data(), static_cast<std::streamsize>(data_size));
   if (!in) throw std::runtime_error(path + ": read error in the data section");
   for (const Entry& e : entries) {
+    if (e.is_u8) {
+      const char* src = data.data() + e.begin;
+      file.bytes.emplace(e.name, ByteTensor{e.shape, std::vector<uint8_t>(src, src + (e.end - e.begin))});
+      continue;
+    }
     Tensor t(e.shape);
     const char* src = data.data() + e.begin;
     for (size_t i = 0; i < t.size(); i++) t.data[i] = static_cast<real>(get_f32_le(src + 4 * i));

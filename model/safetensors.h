@@ -13,9 +13,11 @@
 // No code runs when such a file is read (unlike Python's pickle), and a reader can find any tensor
 // from the header alone. We store every tensor as F32 (float32) whatever `real` is: the double
 // build converts on the way in and out, so both builds read and write the same files, and so do
-// PyTorch and the Python `safetensors` package.
+// PyTorch and the Python `safetensors` package. The one other dtype is U8, raw bytes, which a
+// quantized model uses to hold its blocks (model_io.h says how they are described).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -25,16 +27,25 @@
 
 namespace foundry {
 
+// A tensor of raw bytes (dtype U8): shape as in the header, data row-major.
+struct ByteTensor {
+  Shape shape;
+  std::vector<uint8_t> data;
+};
+
 struct SafetensorsFile {
-  std::map<std::string, Tensor> tensors;        // by name, each with its shape from the header
+  std::map<std::string, Tensor> tensors;        // the F32 tensors by name, each with its shape from the header
+  std::map<std::string, ByteTensor> bytes;      // the U8 tensors by name
   std::map<std::string, std::string> metadata;  // the "__metadata__" object, or empty
 };
 
 // Writes the tensors, in the order given, atomically (path.tmp, then rename). Throws
 // std::invalid_argument on a duplicate or empty name, a name "__metadata__", or a tensor whose
 // data does not match its shape; std::runtime_error when the file cannot be written.
+// The U8 tensors `bytes` follow the F32 ones in the file.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {},
+                      const std::vector<std::pair<std::string, const ByteTensor*>>& bytes = {});
 
 // Reads a whole file and checks everything before trusting any of it: the header length against
 // the file size, the header is a JSON object, every entry has dtype "F32", a shape of

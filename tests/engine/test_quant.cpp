@@ -151,15 +151,15 @@ TEST_CASE("Q8_0 worked example: d = amax / 127, round halves away from zero", "[
 TEST_CASE("Q4_0 worked example: signed max, d = max / -8, nibble order, clamp", "[quant][q4_0]") {
   // The largest magnitude is −8 (the first element), so d = 1 and x / d + 8.5 truncated:
   std::vector<float> x(QK, 0.0f);
-  x[0] = -8.0f;    // → 0   (stands for −8)
-  x[1] = 7.0f;     // → 15  (7)
-  x[2] = 0.5f;     // → 9   (1: halves round up)
-  x[3] = -0.5f;    // → 8   (0: halves round up, towards +∞)
-  x[4] = -2.5f;    // → 6   (−2)
-  x[5] = 3.2f;     // → 11  (3)
-  x[16] = 8.0f;    // → 16.5 → 16, clamped to 15 (7): the far end loses one step
-  x[17] = -7.5f;   // → 1   (−7)
-  x[31] = 1.49f;   // → 9   (1)
+  x[0] = -8.0f;   // → 0   (stands for −8)
+  x[1] = 7.0f;    // → 15  (7)
+  x[2] = 0.5f;    // → 9   (1: halves round up)
+  x[3] = -0.5f;   // → 8   (0: halves round up, towards +∞)
+  x[4] = -2.5f;   // → 6   (−2)
+  x[5] = 3.2f;    // → 11  (3)
+  x[16] = 8.0f;   // → 16.5 → 16, clamped to 15 (7): the far end loses one step
+  x[17] = -7.5f;  // → 1   (−7)
+  x[31] = 1.49f;  // → 9   (1)
   BlockQ4_0 block;
   quantize_row_q4_0(x.data(), &block, QK);
   CHECK(block.d == 0x3c00);
@@ -247,4 +247,112 @@ TEST_CASE("quantizers refuse bad rows with a clear error", "[quant]") {
   CHECK_THROWS_WITH(quantize_row_q8_0(x.data(), q.data(), QK), Catch::Contains("65504"));
   CHECK(parse_quant_type("q4_0") == QuantType::q4_0);
   CHECK_THROWS_WITH(parse_quant_type("q5_1"), Catch::Contains("q5_1"));
+}
+
+namespace {
+
+// A random matrix quantized as `type`, with the extremes the kernels must survive: a row of
+// q8_0 value −128 (a file may hold it, our quantizer never writes it) and an all-zero row.
+QuantMatrix random_matrix(QuantType type, int N, int K, std::mt19937& gen) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> w((size_t)N * K);
+  for (float& v : w) v = dist(gen);
+  for (int k = 0; k < K; ++k) w[K + k] = 0.0f;  // row 1 all zero
+  QuantMatrix m = quantize_matrix(type, w.data(), N, K);
+  if (type == QuantType::q8_0 && N > 2) {
+    auto* row = reinterpret_cast<BlockQ8_0*>(m.blocks.data() + 2 * m.row_bytes());
+    for (int b = 0; b < K / QK; ++b) std::fill(std::begin(row[b].qs), std::end(row[b].qs), int8_t(-128));
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("every quantized matvec kernel equals the naive twin bit for bit", "[quant][matvec]") {
+  const QuantKernel best = quant_kernel();
+  INFO("kernel chosen here: " << quant_kernel_name(best));
+  std::vector<QuantKernel> kernels = {QuantKernel::portable};
+  if (best != QuantKernel::portable) kernels.push_back(best);
+  std::mt19937 gen(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (QuantType type : {QuantType::q8_0, QuantType::q4_0}) {
+    // Row lengths of 1 to 19 blocks: every remainder of the eight-block groups.
+    for (int nb = 1; nb <= 19; ++nb) {
+      const int N = 5, K = nb * QK;
+      QuantMatrix m = random_matrix(type, N, K, gen);
+      std::vector<float> x(K);
+      for (float& v : x) v = dist(gen);
+      x[0] = 127.0f;  // one large activation: its block's others round to small integers
+      std::vector<float> naive(N), fast(N);
+      quant_matvec_naive(naive.data(), m, x.data());
+      QuantScratch scratch;
+      quantize_activations(x.data(), K, scratch);
+      for (QuantKernel kernel : kernels) {
+        std::fill(fast.begin(), fast.end(), -1.0f);
+        quant_matvec_rows(fast.data(), m, scratch, 0, N, kernel);
+        for (int r = 0; r < N; ++r) {
+          INFO(quant_type_name(type) << " blocks " << nb << " row " << r << " kernel " << quant_kernel_name(kernel));
+          CHECK(std::memcmp(&fast[r], &naive[r], sizeof(float)) == 0);
+        }
+      }
+      CHECK(naive[1] == 0.0f);
+    }
+  }
+}
+
+TEST_CASE("the quantized matvec is close to the float product of the dequantized matrix", "[quant][matvec]") {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const int N = 16, K = 256;
+  for (QuantType type : {QuantType::q8_0, QuantType::q4_0}) {
+    std::vector<float> w((size_t)N * K), x(K);
+    for (float& v : w) v = dist(gen);
+    for (float& v : x) v = dist(gen);
+    QuantMatrix m = quantize_matrix(type, w.data(), N, K);
+    std::vector<float> deq((size_t)N * K);
+    dequantize_matrix(m, deq.data());
+    std::vector<float> out(N);
+    quant_matvec_naive(out.data(), m, x.data());
+    for (int r = 0; r < N; ++r) {
+      double exact = 0, norm = 0;
+      for (int k = 0; k < K; ++k) {
+        exact += double(deq[(size_t)r * K + k]) * x[k];
+        norm += std::fabs(double(deq[(size_t)r * K + k]) * x[k]);
+      }
+      // The only extra error is the activations' 8-bit rounding: at most half a step (amax / 254)
+      // per value, a fraction of a percent of the sum of magnitudes.
+      CHECK(std::fabs(out[r] - exact) <= 0.01 * norm);
+    }
+  }
+}
+
+TEST_CASE("activations with a NaN give NaN, not undefined integer casts", "[quant][matvec]") {
+  std::mt19937 gen(1);
+  QuantMatrix m = random_matrix(QuantType::q8_0, 3, 64, gen);
+  std::vector<float> x(64, 1.0f);
+  x[40] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> out(3);
+  quant_matvec_naive(out.data(), m, x.data());
+  CHECK(std::isnan(out[0]));
+}
+
+TEST_CASE("activations are quantized exactly like a Q8_0 weight row", "[quant][matvec]") {
+  std::mt19937 gen(9);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  const int K = 64 * QK;
+  std::vector<float> x(K);
+  for (float& v : x) v = dist(gen);
+  // Blocks whose values land exactly on halves: amax 127 makes d = 1, so x·(1/d) = x.
+  for (int j = 0; j < QK; ++j) x[j] = (j == 0) ? 127.0f : (j % 2 ? 0.5f : -2.5f) + float(j % 7);
+  QuantScratch s;
+  quantize_activations(x.data(), K, s);
+  std::vector<BlockQ8_0> ref(K / QK);
+  quantize_row_q8_0(x.data(), ref.data(), K);
+  CHECK(std::memcmp(s.x_blocks.data(), ref.data(), ref.size() * sizeof(BlockQ8_0)) == 0);
+  for (int b = 0; b < K / QK; ++b) {
+    int sum = 0;
+    for (int j = 0; j < QK; ++j) sum += ref[b].qs[j];
+    CHECK(s.x_sum[b] == sum);
+    CHECK(s.x_scale[b] == fp16_to_fp32(ref[b].d));
+  }
 }

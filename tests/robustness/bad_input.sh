@@ -119,6 +119,10 @@ CASES=$(cat <<EOF
 2;window;eval --model $M --text $S/corpus.txt --window -4
 1;checkpoint\|no such file\|cannot open;import llama2c --checkpoint $S/missing.bin --tokenizer $S/missing.bin --out $S/i1
 1;checkpoint\|short\|truncated\|header;import llama2c --checkpoint $S/short.bin --tokenizer $SRC/tests/fixtures/llama2c/tok512.bin --out $S/i2
+2;type\|q5_1;quantize --model $M --type q5_1 --out $S/q1
+2;out\|required;quantize --model $M --type q8_0
+2;exists;quantize --model $M --type q8_0 --out $S/a_dir
+1;directory\|no such\|cannot;quantize --model $S/missing --type q8_0 --out $S/q2
 2;export;export
 2;format;export safetensors --model $M --out $S/x.gguf
 2;--out;export gguf --model $M
