@@ -93,6 +93,19 @@ const std::vector<ConfigField<TrainingSection>>& training_config_fields() {
        "",
        "the weights are initialized from Rng(seed), training batches drawn from Rng(seed + 1)"},
       {"sampling", &T::batch_order, {}, "", "how training batches are cut; see below", {"random", "sequential"}},
+      {"recompute",
+       &T::recompute,
+       {},
+       "",
+       "activation recomputation: each transformer block keeps only its output and runs its forward again during "
+       "backward, so one block's activations are alive at a time instead of all of them (the same gradients, bit "
+       "for bit; about a third more arithmetic per step)"},
+      {"target_loss",
+       &T::target_loss,
+       {0, inf},
+       "",
+       "stop at the first evaluation whose validation loss is at most this (a time-to-loss run); 0 never stops "
+       "early"},
   };
   return fields;
 }

@@ -40,6 +40,8 @@ struct TrainingSection {
   long log_interval = 10;              // print a progress line every this many steps
   uint64_t seed = 1337;                // seeds weight initialization and the batch order
   std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
+  bool recompute = false;              // keep one block's activations at a time, re-run in backward
+  double target_loss = 0;              // stop at the evaluation whose validation loss is <= this; 0: never
 };
 
 // A training config file: the model and the training section (TrainingSection above).

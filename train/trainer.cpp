@@ -356,7 +356,7 @@ void save(Run& run) {
 bool evaluate_and_track(Run& run, double train_loss) {
   TrainState& state = run.state;
   const double val = validation_loss(run.model, run.tape, run.val_tokens, run.tc.batch_size, run.tc.seq_len,
-                                     run.eval_batches, run.eval_batch);
+                                     run.eval_batches, run.eval_batch, run.tc.recompute);
   run.result.last_val_loss = val;
   bool out_of_patience = false;
   if (val < state.best_val_loss) {
@@ -443,10 +443,10 @@ void finish(Run& run) {
     run.say("  %-*s  the best evaluated model (validation loss %.4f)\n", width, best_dir.c_str(),
             run.state.best_val_loss);
   }
-  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping";
+  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping" || reason == "target_loss";
   run.say("  %s  the weights at step %ld%s\n", model_dir.c_str(), step,
           evaluated_now ? "" : " (not evaluated: no evaluation runs at a stop)");
-  if (step < run.tc.max_steps && reason != "early_stopping") {
+  if (step < run.tc.max_steps && reason != "early_stopping" && reason != "target_loss") {
     run.say("  continue with: foundry train --resume %s\n", run.opt.out_dir.c_str());
   }
 }
@@ -458,8 +458,8 @@ void request_stop() { g_stop_requested = 1; }
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
   // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
-  const TrainingMemory mem =
-      estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
+  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size,
+                                                     config.training.seq_len, config.training.recompute);
   return static_cast<double>(mem.training_bytes());
 }
 
@@ -467,7 +467,7 @@ AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.b
 
 // ANCHOR: training_step
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingSection& tc, long step) {
+                         const TrainingSection& tc, long step, int loss_block_rows) {
   // 1. Zero the gradients: backward adds into them.
   model.zero_grad();
   // 2. Micro-batches: forward to the loss, backward. Their gradients add up in model.grads.
@@ -475,7 +475,10 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
   for (int micro = 0; micro < tc.grad_accum; ++micro) {
     next_batch(loader, batch);
     tape.clear();  // keeps every buffer: the same ops with the same shapes run each micro-batch
-    Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T);
+    ForwardOptions forward;
+    forward.recompute = tc.recompute;  // training.recompute: activations for one block at a time
+    forward.loss.block_rows = loss_block_rows;
+    Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T, forward);
     loss_sum += tape.value(loss)[0];
     tape.backward(loss);
   }
@@ -502,13 +505,16 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
 
 // ANCHOR: validation_loss
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
-                       Batch& batch) {
+                       Batch& batch, bool recompute) {
+  ForwardOptions forward;
+  forward.recompute = recompute;
+  forward.loss.with_grad = false;  // no backward follows: the loss skips its gradient work
   double total = 0.0;
   for (int k = 0; k < batches; ++k) {
     // The same sequential batches every time, so two evaluations differ only by the weights.
     sequential_batch(tokens, static_cast<uint64_t>(k), B, T, batch);
     tape.clear();
-    Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T);
+    Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T, forward);
     total += tape.value(loss)[0];  // no backward: evaluation only reads the loss
   }
   return total / batches;
@@ -567,6 +573,14 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
       if (evaluate_and_track(run, s.loss)) {
         run.result.stop_reason = "early_stopping";
         run.say("early stopping: no improvement in %d evaluations\n", tc.patience);
+        break;
+      }
+      if (tc.target_loss > 0 && run.result.last_val_loss <= tc.target_loss) {
+        run.result.stop_reason = "target_loss";
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
+        run.say("target reached: val loss %.4f <= %.4f at step %ld, %.1f s after training started\n",
+                run.result.last_val_loss, tc.target_loss, state.step, seconds);
         break;
       }
     }
