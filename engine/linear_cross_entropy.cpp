@@ -25,7 +25,6 @@ void add_scaled(Tensor& g, real s, const Tensor& v) {
 
 }  // namespace
 
-// ANCHOR: linear_cross_entropy
 Var linear_cross_entropy(Tape& tape, Var x, Var w, const std::vector<int>& targets, LossBlocking blocking) {
   const Tensor& X = tape.value(x);
   const Tensor& W = tape.value(w);
@@ -93,6 +92,5 @@ Var linear_cross_entropy(Tape& tape, Var x, Var w, const std::vector<int>& targe
   });
   return out;
 }
-// ANCHOR_END: linear_cross_entropy
 
 }  // namespace foundry
