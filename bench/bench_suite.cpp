@@ -145,7 +145,7 @@ void measure_train(const Reference& r, int threads, int steps) {
   double loss = 0;
   for (int s = 0; s < steps + 2; s++) {
     auto t0 = std::chrono::steady_clock::now();
-    const StepResult stats = training_step(model, opt, tape, loader, batch, tc, s, g_loss_rows);  // zero, fwd, bwd, clip, AdamW
+    const StepResult stats = training_step(model, opt, tape, loader, batch, tc, s, local_reducer(), g_loss_rows);  // zero, fwd, bwd, clip, AdamW
     double dt = seconds_since(t0);
     if (s >= 2) step_seconds.push_back(dt);  // the first two steps allocate; not timed
     loss = stats.loss;

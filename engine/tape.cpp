@@ -122,6 +122,7 @@ void Tape::backward(Var out, const Tensor& dout) {
     for (int id : n.inputs) reach(id);          // their gradients are about to receive a share
     n.backward();
     close_grad(n);  // n's gradient has been passed on
+    if (backward_hook_) backward_hook_(i);
   }
   finish_grads();
 }

@@ -74,6 +74,12 @@ class Tape {
   void backward(Var loss);
   void backward(Var out, const Tensor& dout);
 
+  // Called by backward() after each node's backward function, with the node's id (the ids fall
+  // from the loss down to 0). A param's gradient is final once the lowest-id node that consumed
+  // it has run: data-parallel training (train/grad_reducer.h) sends gradients from here while
+  // backward goes on. Empty (the default): nothing is called.
+  void set_backward_hook(std::function<void(int)> hook) { backward_hook_ = std::move(hook); }
+
   // Forget all nodes but keep every buffer for the next step.
   void clear();
 
@@ -117,6 +123,7 @@ class Tape {
   std::deque<TapeNode> nodes_;           // a deque: growing it never moves existing nodes
   int count_ = 0;                        // nodes recorded since the last clear()
   bool reuse_grads_ = false;
+  std::function<void(int)> backward_hook_;
   std::vector<char> reached_;                 // during backward: has a gradient flowed into node i?
   std::vector<std::vector<real>> grad_pool_;  // free gradient buffers (set_reuse_grads mode)
   std::unique_ptr<Tape> scratch_;             // scratch(): made on first use

@@ -206,6 +206,15 @@ std::vector<int> BpeTokenizer::encode(const std::string& text) const {
   return out;
 }
 
+std::vector<int> BpeTokenizer::encode_ordinary(const std::string& text) const {
+  std::vector<int> out;
+  out.reserve(text.size() / 3 + 1);
+  EncodeCache cache;
+  const SpecialMatcher none;  // nothing to cut out: every byte goes through pre-tokenization
+  split_and_pretokenize(text, none, [&](std::string_view piece, int) { encode_piece(piece, out, cache); });
+  return out;
+}
+
 size_t BpeTokenizer::encode_stream(std::istream& in, const std::function<void(const std::vector<int>&)>& sink,
                                    size_t block_bytes) const {
   std::vector<int> batch;

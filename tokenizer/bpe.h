@@ -43,6 +43,10 @@ class BpeTokenizer : public Tokenizer {
 
   // Safe to call from several threads at once: the pre-token cache belongs to the call.
   std::vector<int> encode(const std::string& text) const override;
+  // The same with no special tokens matched: "<|endoftext|>" in the text is 13 bytes of ordinary
+  // text. For text that did not come from us (a chat message), where a token's name must not
+  // become the control token.
+  std::vector<int> encode_ordinary(const std::string& text) const;
   std::string decode(const std::vector<int>& ids) const override;
   int vocab_size() const override { return static_cast<int>(vocab_.size()); }
   int eos_id() const override { return eos_id_; }

@@ -108,13 +108,15 @@ void check_ids(const std::vector<int>& tokens, int vocab_size, const std::string
 // Everything one train() call works with. It stays where it is built: the loader points at
 // train_tokens and every backward function at the tape.
 struct Run {
-  Run(const TrainConfig& config, const TrainOptions& opt) : config(config), tc(this->config.training), opt(opt) {}
+  Run(const TrainConfig& config, const TrainOptions& opt)
+      : config(config), tc(this->config.training), opt(opt), reducer(opt.reducer ? *opt.reducer : local_reducer()) {}
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
   const TrainConfig config;
   const TrainingSection& tc;
   const TrainOptions& opt;
+  GradientReducer& reducer;  // one process, or this rank's share of a data-parallel run
   Model model;
   TrainState state;  // what a checkpoint saves: step, optimizer, data loader, early stopping
   std::vector<int> train_tokens, val_tokens;
@@ -133,6 +135,7 @@ struct Run {
 
   long tokens_per_step() const { return static_cast<long>(tc.batch_size) * tc.seq_len * tc.grad_accum; }
   bool tty() const { return !opt.quiet && isatty(fileno(opt.out)); }
+  bool writes_files() const { return reducer.rank() == 0; }  // rank 0 writes for all ranks
   template <typename... Args>
   void say(const char* format, Args... args) const {
     if (opt.quiet) return;
@@ -198,6 +201,21 @@ void check_options(const Run& run) {
   if (out_dir.empty()) throw std::invalid_argument("train: no output directory given (--out)");
   if (!run.opt.resume.empty() && !run.opt.init_from.empty()) {
     throw std::invalid_argument("train: --resume and --init-from exclude each other");
+  }
+  // Each rank computes grad_accum / N micro-batches of every step; other splits would change the
+  // step's sum and so the result (train/grad_reducer.h).
+  const int ranks = run.reducer.ranks(), accum = run.config.training.grad_accum;
+  if (accum % ranks != 0) {
+    throw std::invalid_argument(
+        "train: training.grad_accum = " + std::to_string(accum) + " is not a multiple of the " + std::to_string(ranks) +
+        " ranks: every rank computes grad_accum / ranks micro-batches of each step. " +
+        (run.opt.resume.empty()
+             ? "Set training.grad_accum to a multiple of " + std::to_string(ranks) +
+                   " (divide training.batch_size by as much to keep the tokens per step)"
+             : "This run has grad_accum " + std::to_string(accum) +
+                   ": resume it on a number of ranks that divides it (one process always can); changing "
+                   "grad_accum would change the steps the rest of the run takes") +
+        ".");
   }
   // A new run never writes into another run's directory: its metrics, best/ and checkpoints would
   // mix with the new ones (and a later --resume would pick the wrong checkpoint).
@@ -299,6 +317,7 @@ void load_data(Run& run) {
 }
 
 void open_run_directory(Run& run) {
+  if (!run.writes_files()) return;
   const std::string& out_dir = run.opt.out_dir;
   std::error_code ec;
   if (run.opt.resume.empty() && run.opt.overwrite && fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
@@ -334,6 +353,13 @@ void print_header(const Run& run) {
   run.say("baselines: uniform %.3f, unigram %.3f (validation loss, nats per token)\n",
           uniform_loss(config.model.vocab_size),
           unigram_loss(run.train_tokens, run.val_tokens, config.model.vocab_size));
+  if (run.reducer.ranks() > 1) {
+    run.say(
+        "data parallel: %d ranks, %d micro-batches of %d rows each per step; AdamW moments: %.1f MiB on each "
+        "rank\n",
+        run.reducer.ranks(), config.training.grad_accum / run.reducer.ranks(), config.training.batch_size,
+        static_cast<double>(run.reducer.optimizer_bytes(run.state.optimizer)) / (1024.0 * 1024.0));
+  }
   run.say("threads: %d; output: %s\nsettings:\n", num_threads(), run.opt.out_dir.c_str());
   if (!run.opt.quiet) {
     for (const std::string& line : settings_lines(config)) std::fprintf(run.opt.out, "%s\n", line.c_str());
@@ -345,8 +371,12 @@ void print_header(const Run& run) {
 
 void save(Run& run) {
   const std::string dir = checkpoint_path(run.opt.out_dir, run.state.step);
-  save_checkpoint(dir, run.model, run.state, run.tokenizer.get());
-  prune_checkpoints(run.opt.out_dir, run.tc.keep_checkpoints);
+  run.reducer.gather_optimizer_state(run.state.optimizer);  // every rank takes part; rank 0 gets all moments
+  if (run.writes_files()) {
+    save_checkpoint(dir, run.model, run.state, run.tokenizer.get());
+    prune_checkpoints(run.opt.out_dir, run.tc.keep_checkpoints);
+  }
+  run.reducer.keep_own_share(run.state.optimizer);
   run.last_saved = run.state.step;
   run.result.last_checkpoint = dir;
   run.last_good_checkpoint = dir;
@@ -356,20 +386,21 @@ void save(Run& run) {
 bool evaluate_and_track(Run& run, double train_loss) {
   TrainState& state = run.state;
   const double val = validation_loss(run.model, run.tape, run.val_tokens, run.tc.batch_size, run.tc.seq_len,
-                                     run.eval_batches, run.eval_batch, run.tc.recompute);
+                                     run.eval_batches, run.eval_batch, run.reducer, run.tc.recompute);
   run.result.last_val_loss = val;
   bool out_of_patience = false;
   if (val < state.best_val_loss) {
     state.best_val_loss = val;
     state.evals_without_improvement = 0;
-    save_model_with_context(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get(),
-                            run.tc.seq_len);
+    if (run.writes_files())
+      save_model_with_context(run.model, (fs::path(run.opt.out_dir) / "best").string(), run.tokenizer.get(),
+                              run.tc.seq_len);
   } else {
     state.evals_without_improvement++;
     out_of_patience = run.tc.patience > 0 && state.evals_without_improvement >= run.tc.patience;
   }
   run.result.best_val_loss = state.best_val_loss;
-  run.metrics->eval(state.step, val, train_loss, state.best_val_loss);
+  if (run.metrics) run.metrics->eval(state.step, val, train_loss, state.best_val_loss);
   if (run.tty()) run.say("\n");
   run.say("eval step %ld: val loss %.4f (best %.4f%s)\n", state.step, val, state.best_val_loss,
           state.evals_without_improvement == 0 ? ", new best" : "");
@@ -380,7 +411,7 @@ bool evaluate_and_track(Run& run, double train_loss) {
 // and the checkpoints of the last good step.
 [[noreturn]] void stop_on_non_finite(Run& run, const StepResult& s) {
   const long step = run.state.step + 1;
-  run.metrics->train(step, s.loss, s.lr, s.grad_norm, run.state.tokens_seen, 0, 0);
+  if (run.metrics) run.metrics->train(step, s.loss, s.lr, s.grad_norm, run.state.tokens_seen, 0, 0);
   if (run.tty()) run.say("\n");
   const bool loss_ok = std::isfinite(s.loss);
   throw std::runtime_error(
@@ -401,7 +432,8 @@ void log_progress(Run& run, const StepResult& s) {
   const double window_s = std::chrono::duration<double>(now - run.window_start).count();
   if (window_s > 0) run.tokens_per_s = run.window_tokens / window_s;
   const double elapsed = std::chrono::duration<double>(now - run.start).count();
-  run.metrics->train(state.step, s.loss, s.lr, s.grad_norm, state.tokens_seen, run.tokens_per_s, elapsed);
+  if (run.metrics)
+    run.metrics->train(state.step, s.loss, s.lr, s.grad_norm, state.tokens_seen, run.tokens_per_s, elapsed);
   if (state.step % tc.log_interval == 0 || state.step == tc.max_steps || state.step == 1) {
     const double eta =
         run.tokens_per_s > 0 ? (tc.max_steps - state.step) * run.tokens_per_step() / run.tokens_per_s : NAN;
@@ -418,8 +450,9 @@ void log_progress(Run& run, const StepResult& s) {
 
 // Why the loop should stop after this step, or "" to go on. Early stopping is decided by the
 // evaluation.
-std::string stop_reason(const Run& run) {
-  if (g_stop_requested) return "interrupted";
+std::string stop_reason(Run& run) {
+  // A signal may reach one rank only, or the ranks at different steps: they stop together.
+  if (run.reducer.any(g_stop_requested != 0)) return "interrupted";
   if (run.opt.stop_at > 0 && run.state.step >= run.opt.stop_at) return "stop_at";
   return "";
 }
@@ -433,7 +466,7 @@ void finish(Run& run) {
   // The weights as the run ended, as a plain model directory for `foundry generate`.
   const std::string model_dir = (fs::path(run.opt.out_dir) / "model").string();
   const std::string best_dir = (fs::path(run.opt.out_dir) / "best").string();
-  save_model_with_context(run.model, model_dir, run.tokenizer.get(), run.tc.seq_len);
+  if (run.writes_files()) save_model_with_context(run.model, model_dir, run.tokenizer.get(), run.tc.seq_len);
   run.result.step = step;
   run.say("done (%s) at step %ld; checkpoint %s\n", reason.c_str(), step, run.result.last_checkpoint.c_str());
   // Two models: no evaluation runs at a stop, so the current weights may be better or worse than
@@ -457,30 +490,35 @@ void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
-  // uses; the optimizer and gradients do not grow with grad_accum (gradients accumulate in place).
+  // uses (and training.recompute). With grad_accum > 1 one more gradient-sized buffer holds the
+  // micro-batches' running sum (LocalReducer, train/grad_reducer.h); nothing else grows with grad_accum.
   const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size,
                                                      config.training.seq_len, config.training.recompute);
-  return static_cast<double>(mem.training_bytes());
+  const double fold = config.training.grad_accum > 1 ? static_cast<double>(mem.gradient_bytes) : 0.0;
+  return static_cast<double>(mem.training_bytes()) + fold;
 }
 
 AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.beta2, tc.eps, tc.weight_decay}; }
 
 // ANCHOR: training_step
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingSection& tc, long step, int loss_block_rows) {
-  // 1. Zero the gradients: backward adds into them.
-  model.zero_grad();
-  // 2. Micro-batches: forward to the loss, backward. Their gradients add up in model.grads.
+                         const TrainingSection& tc, long step, GradientReducer& reducer, int loss_block_rows) {
+  // 1-2. Micro-batches, in rounds of one per rank. Each gradient starts from zero; the reducer
+  // folds them into the step's sum in micro-batch order, whatever the number of ranks.
+  const int rounds = tc.grad_accum / reducer.ranks();
   double loss_sum = 0.0;
-  for (int micro = 0; micro < tc.grad_accum; ++micro) {
-    next_batch(loader, batch);
+  for (int round = 0; round < rounds; ++round) {
+    model.zero_grad();                           // backward adds into the gradients
+    next_batch_of_rank(loader, batch, reducer);  // this rank's share of the global batch
     tape.clear();  // keeps every buffer: the same ops with the same shapes run each micro-batch
     ForwardOptions forward;
     forward.recompute = tc.recompute;  // training.recompute: activations for one block at a time
     forward.loss.block_rows = loss_block_rows;
     Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T, forward);
-    loss_sum += tape.value(loss)[0];
-    tape.backward(loss);
+    const double mine = tape.value(loss)[0];
+    reducer.backward(model, tape, loss, round, rounds);  // may start sending gradients while it runs
+    reducer.reduce(model, round, rounds);
+    for (double l : reducer.all_gather(mine)) loss_sum += l;  // in micro-batch order
   }
   std::vector<NamedTensor> params = model.parameters();
   if (tc.grad_accum > 1) {
@@ -498,24 +536,31 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
   // 4. A NaN or infinity would be written into every weight and both moments: stop before that.
   r.updated = std::isfinite(r.loss) && std::isfinite(r.grad_norm);
   // 5. The update.
-  if (r.updated) adamw_step(optimizer, params, r.lr, adamw_settings(tc));
+  if (r.updated) reducer.optimizer_step(optimizer, params, r.lr, adamw_settings(tc));
   return r;
 }
 // ANCHOR_END: training_step
 
 // ANCHOR: validation_loss
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
-                       Batch& batch, bool recompute) {
+                       Batch& batch, GradientReducer& reducer, bool recompute) {
   ForwardOptions forward;
   forward.recompute = recompute;
   forward.loss.with_grad = false;  // no backward follows: the loss skips its gradient work
   double total = 0.0;
-  for (int k = 0; k < batches; ++k) {
-    // The same sequential batches every time, so two evaluations differ only by the weights.
-    sequential_batch(tokens, static_cast<uint64_t>(k), B, T, batch);
-    tape.clear();
-    Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T, forward);
-    total += tape.value(loss)[0];  // no backward: evaluation only reads the loss
+  const int N = reducer.ranks();
+  for (int first = 0; first < batches; first += N) {
+    const int k = first + reducer.rank();  // this rank's batch of the round (none past the end)
+    double mine = 0.0;
+    if (k < batches) {
+      // The same sequential batches every time, so two evaluations differ only by the weights.
+      sequential_batch(tokens, static_cast<uint64_t>(k), B, T, batch);
+      tape.clear();
+      Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T, forward);
+      mine = tape.value(loss)[0];  // no backward: evaluation only reads the loss
+    }
+    const std::vector<double> losses = reducer.all_gather(mine);
+    for (int j = 0; j < N && first + j < batches; ++j) total += losses[j];  // in batch order
   }
   return total / batches;
 }
@@ -549,7 +594,9 @@ TrainConfig resume_config(const std::string& checkpoint_or_run, const std::vecto
 TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
   Run run(config, opt);
   check_options(run);
+  run.reducer.any(false);  // every rank has looked at the run directory before rank 0 changes it
   start(run);
+  run.reducer.keep_own_share(run.state.optimizer);  // a sharded optimizer drops the others' moments
   load_data(run);
   open_run_directory(run);
   print_header(run);
@@ -563,7 +610,8 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
   if (state.step == 0 && tc.max_steps > 0) evaluate_and_track(run, NAN);  // the loss before any training
   run.result.stop_reason = "max_steps";
   while (state.step < tc.max_steps) {
-    const StepResult s = training_step(run.model, state.optimizer, run.tape, state.loader, run.batch, tc, state.step);
+    const StepResult s =
+        training_step(run.model, state.optimizer, run.tape, state.loader, run.batch, tc, state.step, run.reducer);
     if (!s.updated) stop_on_non_finite(run, s);
     state.step++;
     state.tokens_seen += run.tokens_per_step();

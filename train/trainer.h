@@ -2,10 +2,11 @@
 // progress line, a metrics log and checkpoints along the way.
 //
 // One step (one optimizer update, training_step):
-//   1. zero the gradients
-//   2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward
-//      (gradients add up across micro-batches; at the end they are divided by grad_accum, so the
-//      update is that of one batch grad_accum times larger)
+// 1-2. for each of grad_accum micro-batches: draw a batch, forward to the loss, backward from
+//      zeroed gradients, then add them to the step's running sum in micro-batch order (the
+//      GradientReducer, train/grad_reducer.h: one process, or ranks of a data-parallel run); at
+//      the end the sum is divided by grad_accum, so the update is that of one batch grad_accum
+//      times larger
 //   3. clip the global gradient norm
 //   4. stop if the loss or the gradient norm is not finite (before touching the weights)
 //   5. AdamW update at lr(step) from the schedule
@@ -27,6 +28,7 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/data_loader.h"
+#include "train/grad_reducer.h"
 #include "train/train_config.h"
 
 namespace foundry {
@@ -40,6 +42,9 @@ struct TrainOptions {
   bool overwrite = false;   // a new run into a run directory moves the old run aside (never deletes)
   bool quiet = false;       // no progress output (tests)
   std::FILE* out = stdout;  // where progress goes
+  // Data parallelism (train/grad_reducer.h): null is one process. With N ranks every rank calls
+  // train() with its own reducer; only rank 0 prints (unless quiet) and writes files.
+  GradientReducer* reducer = nullptr;
 };
 
 struct TrainResult {
@@ -69,20 +74,25 @@ struct StepResult {
   double lr;         // the schedule's learning rate for this update
   bool updated;      // false: the loss or the norm was not finite and the weights are untouched
 };
+// With a reducer of N ranks, each rank computes grad_accum / N of the micro-batches and every
+// rank ends with the same weights, bit for bit those of one process (grad_reducer.h).
 // `loss_block_rows`: rows of logits the loss computes at once; 0 (what train() uses) is the automatic
 // choice of engine/linear_cross_entropy.h. Benchmarks set it to compare with the unblocked loss.
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingSection& tc, long step, int loss_block_rows = 0);
+                         const TrainingSection& tc, long step, GradientReducer& reducer = local_reducer(),
+                         int loss_block_rows = 0);
 
 // AdamW's hyperparameters, as the training config sets them (the only place they are stored).
 AdamWSettings adamw_settings(const TrainingSection& tc);
 
 // Mean loss over `batches` sequential batches from the start of `tokens` (no gradients used):
 // the validation loss the loop reports, early-stops on and keeps best/ by.
+// With a reducer of N ranks, rank k scores batches k, k + N, ... and the losses are added in
+// batch order: the same number on every rank and as in one process.
 // `recompute`: run the blocks as training does with training.recompute, so evaluation's forward
 // never holds more activations than a training step (the loss is the same either way).
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
-                       Batch& batch, bool recompute = false);
+                       Batch& batch, GradientReducer& reducer = local_reducer(), bool recompute = false);
 
 // Ctrl-C or SIGTERM: the loop finishes its current step, saves a checkpoint and returns
 // "interrupted". Safe to call from a signal handler; train() installs one for SIGINT and SIGTERM
@@ -90,7 +100,8 @@ double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens,
 void request_stop();
 
 // Training memory in bytes (weights, gradients, AdamW moments, the pooled tape of one
-// micro-batch), from model/memory.h.
+// micro-batch, and with grad_accum > 1 the running sum of the micro-batches' gradients), from
+// model/memory.h.
 double estimate_training_bytes(const TrainConfig& config);
 
 }  // namespace foundry

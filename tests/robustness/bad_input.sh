@@ -69,6 +69,9 @@ CASES=$(cat <<EOF
 1;batch;train --config $SRC/configs/tiny.json --data $S/data --out $S/r6 --set model.vocab_size=300 --batch-size 0
 2;threads;train --config $SRC/configs/tiny.json --data $S/data --out $S/r7 --set model.vocab_size=300 --threads -2 --max-steps 1 --set training.warmup_steps=0
 1;checkpoint;train --resume $S/a_dir
+2;mpirun;train --config $SRC/configs/tiny.json --data $S/data --out $S/r11 --set model.vocab_size=300 --shard-optimizer
+2;bucket-mb;train --config $SRC/configs/tiny.json --data $S/data --out $S/r12 --set model.vocab_size=300 --bucket-mb 0
+2;mpi-timeout;train --config $SRC/configs/tiny.json --data $S/data --out $S/r13 --set model.vocab_size=300 --mpi-timeout 0
 1;unknown field\|no field\|unknown;train --config $SRC/configs/tiny.json --data $S/data --out $S/r8 --set training.nonsense=1
 1;metrics\|run directory\|no such;plot $S/a_dir
 1;model;generate --model $S/missing --prompt hi
