@@ -70,6 +70,7 @@ Rates tokens_per_second(const Model& model, const std::vector<int>& prompt, int 
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   int repeats = argc > 1 ? std::atoi(argv[1]) : 5;
   std::string only = argc > 2 ? argv[2] : "";
   int max_threads = argc > 3 ? std::atoi(argv[3]) : 2;

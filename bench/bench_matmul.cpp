@@ -55,6 +55,7 @@ std::vector<real> random_buffer(size_t n, Rng& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   struct Shape3 {
     int M, K, N;

@@ -64,6 +64,7 @@ Timing time_steps(Model& model, int B, int T, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   std::string which = "all";
   int steps = 5;
   std::vector<int> threads = {1, 2};

@@ -281,6 +281,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   std::vector<std::string> configs = {"tiny", "small", "medium"};
   std::vector<std::string> what = {"train", "generate", "matmul", "tokenizer"};
   std::vector<int> threads = {1, 2};

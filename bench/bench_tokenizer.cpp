@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/parallel.h"
 #include "tokenizer/bpe_train.h"
 
 using namespace foundry;
@@ -75,6 +76,7 @@ void train_row(const char* name, const std::string& text, int vocab_size, bool r
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   const bool naive_large = !(argc > 1 && !std::strcmp(argv[1], "--no-naive-large"));
   const std::string stories = corpus("tinystories.txt");
   const std::string shakespeare = corpus("tinyshakespeare.txt");

@@ -23,6 +23,7 @@
 using namespace foundry;
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   const double scale = argc > 1 ? std::atof(argv[1]) : 1.0;
   std::string names = argc > 2 ? argv[2] : "tiny,small,medium";
   std::printf("%-7s %7s %11s %6s %9s %10s\n", "config", "threads", "tokens/step", "steps", "ms/step", "tokens/s");

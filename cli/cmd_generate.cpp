@@ -55,6 +55,7 @@ int cmd_generate(int argc, char** argv) {
       cxxopts::value<double>()->default_value("0.9"))("seed", "random seed of the sampler",
                                                       cxxopts::value<uint64_t>()->default_value("1337"))(
       "threads", "threads to use, at least 1 (default: OMP_NUM_THREADS or all cores)", cxxopts::value<int>())(
+      "print-ids", "also print the prompt's and the new tokens' ids to stderr (for comparing with other engines)")(
       "h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
@@ -130,6 +131,13 @@ int cmd_generate(int argc, char** argv) {
   });
   std::printf("\n");
   std::fflush(stdout);
+  if (args.count("print-ids")) {
+    std::string line = "[ids] prompt:";
+    for (int id : ids) line += " " + std::to_string(id);
+    line += " | new:";
+    for (int id : r.tokens) line += " " + std::to_string(id);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
   double tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
   std::fprintf(stderr, "[%zu prompt positions in %.3f s; %zu new tokens in %.3f s: %.1f tokens/s; %s; stopped: %s]\n",
                ids.size(), r.prefill_seconds, r.tokens.size(), r.decode_seconds, tps,

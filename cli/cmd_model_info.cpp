@@ -1,8 +1,10 @@
 // foundry model-info --config FILE [--batch B] [--context T]
+// foundry model-info --gguf FILE.gguf
 //
 // Prints the architecture, every parameter tensor with its shape and count, the total, and an
 // estimate of the memory one training step needs (weights, gradients, AdamW state and the
-// activations the autograd tape keeps at batch B and context T; see model/memory.h).
+// activations the autograd tape keeps at batch B and context T; see model/memory.h). Given a GGUF
+// file, prints its header, every metadata key and every tensor (name, type, shape, offset, size).
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <fstream>
@@ -10,6 +12,8 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "common/gguf.h"
+#include "infer/gguf_convert.h"
 #include "model/config.h"
 #include "model/memory.h"
 #include "model/model.h"
@@ -38,6 +42,45 @@ bool training_int(const nlohmann::json& training, const char* key, const std::st
   return true;
 }
 
+// The structure of a GGUF file, as a learner would lay it out by hand.
+int gguf_info(const std::string& path, bool all_tensors) {
+  GgufFile f = read_gguf(path);
+  std::printf("[gguf] %s\n", path.c_str());
+  std::printf("  version %u, %zu metadata keys, %zu tensors, alignment %llu, data section at byte %llu of %zu\n",
+              f.version, f.metadata.size(), f.tensors.size(), (unsigned long long)f.alignment,
+              (unsigned long long)f.data_offset, f.bytes.size());
+  std::printf("\n[metadata]\n");
+  for (const auto& [key, value] : f.metadata)
+    std::printf("  %-42s %s\n", key.c_str(), gguf_value_summary(value).c_str());
+  std::printf("\n[tensors] ne is fastest-first: a (rows, cols) matrix is listed as {cols, rows}\n");
+  uint64_t total = 0;
+  for (const GgufTensorInfo& t : f.tensors) total += t.elements();
+  size_t shown = 0;
+  for (const GgufTensorInfo& t : f.tensors) {
+    const bool later_layer = t.name.rfind("blk.", 0) == 0 && t.name.rfind("blk.0.", 0) != 0;
+    if (later_layer && !all_tensors) continue;
+    std::string ne = "{";
+    for (size_t d = 0; d < t.ne.size(); d++) ne += (d ? ", " : "") + std::to_string(t.ne[d]);
+    ne += "}";
+    std::printf("  %-28s %-5s %-14s offset %10llu  %10llu bytes\n", t.name.c_str(),
+                ggml_type_name((uint32_t)t.type).c_str(), ne.c_str(), (unsigned long long)t.offset,
+                (unsigned long long)t.bytes);
+    shown++;
+  }
+  if (shown < f.tensors.size())
+    std::printf("  (%zu more in blk.1 and up; --tensors lists them)\n", f.tensors.size() - shown);
+  std::printf("  total %llu parameters\n", (unsigned long long)total);
+  try {
+    ModelConfig c = gguf_model_config(f, path);
+    std::printf("\n[as a foundry model] dim %d, %d layers, %d heads (%d kv), hidden %d, vocab %d, context %d, %s\n",
+                c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, c.max_seq_len,
+                c.tie_embeddings ? "tied embeddings" : "untied embeddings");
+  } catch (const std::invalid_argument& e) {
+    std::printf("\n[as a foundry model] not importable: %s\n", e.what());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_model_info(int argc, char** argv) {
@@ -47,9 +90,11 @@ int cmd_model_info(int argc, char** argv) {
       "memory one training step needs (weights, gradients, AdamW moments, and the activations the autograd\n"
       "tape keeps at the given batch and context).\n\n"
       "  foundry model-info --config configs/tiny.json\n"
-      "  foundry model-info --config runs/x/model/config.json --batch 8 --context 256\n");
+      "  foundry model-info --config runs/x/model/config.json --batch 8 --context 256\n"
+      "  foundry model-info --gguf model.gguf      (a GGUF file's metadata and tensors)\n");
   options.add_options()("config", "a model config.json, or a training config with a \"model\" section",
-                        cxxopts::value<std::string>())(
+                        cxxopts::value<std::string>())("gguf", "a GGUF file: show its metadata and tensors",
+                                                       cxxopts::value<std::string>())(
       "batch", "batch size B for the activation estimate (default: the training section's batch_size, else 1)",
       cxxopts::value<int>())("context",
                              "context length T (default: the training section's seq_len, else the model's max_seq_len)",
@@ -62,8 +107,14 @@ int cmd_model_info(int argc, char** argv) {
     std::printf("%s\n", options.help().c_str());
     return 0;
   }
+  if (args.count("gguf")) return gguf_info(args["gguf"].as<std::string>(), args.count("tensors") > 0);
+  if (args.count("config")) {
+    const std::string c = args["config"].as<std::string>();
+    if (c.size() > 5 && c.compare(c.size() - 5, 5, ".gguf") == 0) return gguf_info(c, args.count("tensors") > 0);
+  }
   if (!args.count("config")) {
-    std::fprintf(stderr, "foundry model-info: --config FILE is required\n\n%s\n", options.help().c_str());
+    std::fprintf(stderr, "foundry model-info: --config FILE or --gguf FILE is required\n\n%s\n",
+                 options.help().c_str());
     return 2;
   }
   const std::string path = args["config"].as<std::string>();

@@ -33,7 +33,8 @@ const Command kCommands[] = {
      foundry::cli::cmd_generate},
     {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
      foundry::cli::cmd_eval},
-    {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"import", "convert a llama2.c checkpoint or a GGUF file into a model directory", foundry::cli::cmd_import},
+    {"export", "write a model directory as a GGUF file for llama.cpp", foundry::cli::cmd_export},
 };
 // ANCHOR_END: command_table
 
@@ -47,11 +48,18 @@ void print_help() {
   std::printf("\nthreads: %s by default (%s; set OMP_NUM_THREADS or --threads N, N >= 1, where a command offers it)\n",
               foundry::cli::threads_phrase(foundry::num_threads()).c_str(),
               foundry::have_openmp() ? "OpenMP" : "built without OpenMP");
+  std::printf(
+      "waiting threads: %s\n"
+      "  (by default they spin about %.0f us, then sleep, so that a busy neighbour program does not\n"
+      "  stall them: foundry sets GOMP_SPINCOUNT and restarts itself once; OMP_WAIT_POLICY,\n"
+      "  GOMP_SPINCOUNT or FOUNDRY_KEEP_WAIT_POLICY=1 in the environment override it)\n",
+      foundry::wait_policy_description().c_str(), foundry::kSpinMicroseconds);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  foundry::choose_wait_policy(argv);  // short spins, then sleep (engine/parallel.h); may re-execute
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_help();
     return argc < 2 ? 2 : 0;

@@ -84,6 +84,12 @@ void MpiReducer::check(int code, const char* what) const {
                            " (another rank has probably died); stopping the job");
 }
 
+void MpiReducer::timed_out(const char* what) const {
+  throw std::runtime_error("rank " + std::to_string(rank_) + ": no answer from the other ranks for " +
+                           std::to_string(static_cast<long>(opt_.timeout_s)) + " s while waiting for " + what +
+                           ": a rank has died or hangs; stopping the job (--mpi-timeout sets the limit)");
+}
+
 // Polls instead of blocking, so that a rank which never answers ends in an error, not a hang.
 void MpiReducer::wait(MPI_Request* requests, int count, const char* what) {
   const double start = MPI_Wtime();
@@ -92,9 +98,7 @@ void MpiReducer::wait(MPI_Request* requests, int count, const char* what) {
     check(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), what);
     if (done) return;
     if (MPI_Wtime() - start > opt_.timeout_s) {
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": no answer from the other ranks for " +
-                               std::to_string(static_cast<long>(opt_.timeout_s)) + " s while waiting for " + what +
-                               ": a rank has died or hangs; stopping the job (--mpi-timeout sets the limit)");
+      timed_out(what);
     }
     // Spin briefly (a chunk is usually microseconds away), then sleep a little: a waiting rank
     // must not steal the core of the rank it waits for.
@@ -264,9 +268,7 @@ void MpiReducer::reduce(Model& model, int round, int rounds) {
     for (const Bucket& b : buckets_) done = done && b.summed && b.gather == MPI_REQUEST_NULL;
     if (done) break;
     if (MPI_Wtime() > deadline) {
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": no gradients from the other ranks for " +
-                               std::to_string(static_cast<long>(opt_.timeout_s)) +
-                               " s: a rank has died or hangs; stopping the job (--mpi-timeout sets the limit)");
+      timed_out("the other ranks' gradients");
     }
     if (spin > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
   }

@@ -125,6 +125,7 @@ class MpiReducer : public GradientReducer {
   void sum(Bucket& b);             // step 2 for one bucket
   void wait(MPI_Request* requests, int count, const char* what);
   void check(int code, const char* what) const;
+  [[noreturn]] void timed_out(const char* what) const;
   size_t chunk(const Bucket& b) const { return b.lo[rank_ + 1] - b.lo[rank_]; }
   double now() const;
   static int lane(size_t bucket) { return static_cast<int>(bucket) + 1; }

@@ -1,7 +1,17 @@
 #include "engine/parallel.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace foundry {
@@ -19,5 +29,64 @@ void set_num_threads(int) {}
 int thread_index() { return 0; }
 bool in_parallel() { return false; }
 #endif
+
+// libgomp's waiting loop tests a flag and executes one PAUSE per spin, and PAUSE is what
+// costs: from about 10 cycles on older Intel cores to over 100 ns on recent ones (and inside
+// some virtual machines). Time a few short runs of it and keep the fastest (a run that was
+// interrupted by the scheduler only looks slower).
+long spin_count_for(double microseconds) {
+#if defined(__x86_64__) || defined(__i386__)
+  constexpr int kPauses = 200;
+  double best_ns = 1e9;
+  for (int run = 0; run < 8; run++) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kPauses; i++) _mm_pause();
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    best_ns = std::min(best_ns, ns / kPauses);
+  }
+  const double per_spin_ns = std::max(best_ns, 1.0);
+#else
+  const double per_spin_ns = 10.0;  // no PAUSE to time: a guess of a few cycles per spin
+#endif
+  const double spins = microseconds * 1000.0 / per_spin_ns;
+  return static_cast<long>(std::clamp(spins, 100.0, 300000.0));  // never above libgomp's own default
+}
+
+// ANCHOR: choose_wait_policy
+void choose_wait_policy(char** argv) {
+#ifdef _OPENMP
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("FOUNDRY_KEEP_WAIT_POLICY")) {
+    return;  // the user's choice, or this process is already the re-executed one
+  }
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return;  // one core: one thread, nobody waits
+  const std::string count = std::to_string(spin_count_for(kSpinMicroseconds));
+  if (setenv("GOMP_SPINCOUNT", count.c_str(), 1) != 0) return;
+  setenv("FOUNDRY_WAIT_POLICY_CHOSEN", "1", 1);  // for wait_policy_description()
+  execv("/proc/self/exe", argv);
+  // Only reached when the re-execution failed (no /proc, say): carry on with libgomp's default.
+  unsetenv("GOMP_SPINCOUNT");
+  unsetenv("FOUNDRY_WAIT_POLICY_CHOSEN");
+#else
+  (void)argv;
+#endif
+}
+// ANCHOR_END: choose_wait_policy
+
+std::string wait_policy_description() {
+  if (!have_openmp()) return "no threads to wait (built without OpenMP)";
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spins = std::getenv("GOMP_SPINCOUNT");
+  if (spins && std::getenv("FOUNDRY_WAIT_POLICY_CHOSEN") && !policy) {
+    return std::string("spin GOMP_SPINCOUNT=") + spins + " times (about " +
+           std::to_string(static_cast<int>(kSpinMicroseconds)) + " us on this CPU), then sleep: chosen at start-up";
+  }
+  if (policy || spins) {
+    std::string s = "as the environment says:";
+    if (policy) s += std::string(" OMP_WAIT_POLICY=") + policy;
+    if (spins) s += std::string(" GOMP_SPINCOUNT=") + spins;
+    return s;
+  }
+  return "OpenMP's default (spin up to 300000 times, then sleep)";
+}
 
 }  // namespace foundry

@@ -3,6 +3,8 @@
 // thread and gets the same numbers.
 #pragma once
 
+#include <string>
+
 namespace foundry {
 
 bool have_openmp();           // was the project built with OpenMP?
@@ -10,6 +12,30 @@ int num_threads();            // threads a parallel loop will use
 void set_num_threads(int n);  // n <= 0 means "all cores"
 int thread_index();           // 0 outside a parallel region
 bool in_parallel();           // are we inside a parallel region with more than one thread?
+
+// How long an idle OpenMP thread spins before it sleeps. At the end of every parallel loop the
+// threads wait for each other, and between loops the helper threads wait for the next one.
+// libgomp's default is to spin (test a flag, then PAUSE) 300,000 times before sleeping in the
+// kernel: tens of milliseconds on CPUs whose PAUSE takes 100 ns or more. On a machine where
+// another program wants a core, a spinning thread burns the time slice its partner needs, and
+// every barrier then waits for the scheduler: 2-thread training fell ten times below 1-thread.
+// Sleeping at once (OMP_WAIT_POLICY=passive) pays a kernel wake-up at each loop instead.
+// So the programs spin for about kSpinMicroseconds, enough to cover the short gaps between the
+// loops of a step on an idle machine, and then sleep.
+//
+// libgomp reads its settings once, when it is loaded, before main() runs; they cannot be
+// changed afterwards. choose_wait_policy() therefore sets GOMP_SPINCOUNT (spins of about
+// kSpinMicroseconds on this CPU, measured) and re-executes the program once, with the same
+// arguments. It does nothing when the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (their
+// choice wins; GOMP_SPINCOUNT=300000 restores libgomp's default), when FOUNDRY_KEEP_WAIT_POLICY
+// is set, on a one-CPU machine, or without OpenMP. Call it first in main(), before any thread
+// exists. The threads' numbers do not depend on how they wait: the bits stay the same.
+constexpr double kSpinMicroseconds = 100;
+void choose_wait_policy(char** argv);
+// The spin count of kSpinMicroseconds on this CPU (what choose_wait_policy sets).
+long spin_count_for(double microseconds);
+// One line saying how this process's threads wait and who chose it (for --help).
+std::string wait_policy_description();
 
 // ANCHOR: worth_threads
 // Is a loop worth threads? Waking the other threads of a parallel loop costs a few

@@ -73,6 +73,9 @@ open(f"{work}/merges.txt", "w", encoding="utf-8").write("#version: 0.2\n" + "\n"
 PY
 seed gpt2_files small < <(join_files "$WORK/vocab.json" "$WORK/merges.txt")
 seed llama2c_tokenizer tok512 < "$FIX/llama2c/tok512.bin"
+# GGUF: the tiny run's model exported (gpt2 tokenizer, tied) as f32.
+"$FOUNDRY" export gguf --model "$CKPT" --out "$WORK/tiny.gguf" > /dev/null
+seed gguf tiny_f32 < "$WORK/tiny.gguf"
 # The real stories260K.bin is 1 MB, too big to mutate quickly: tiny checkpoints of the same
 # layout instead, one with a tied classifier and one without (negative vocab_size).
 python3 - "$OUT" <<'PY'

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 namespace foundry {
 
@@ -18,12 +22,25 @@ constexpr size_t kStreamWindow = 8;
 // Broken weights (NaN or infinity) give NaN logits, and a sampler fed NaN picks an arbitrary
 // id: the output would be garbage that looks like success. The test is one pass over V numbers
 // per token, written so that it vectorizes: a float is NaN or infinite exactly when its exponent
-// bits are all ones, and OR-ing that test over the row has no branch and no early exit. Only
+// bits are all ones, i.e. when its bits without the sign are at least those of infinity, so the
+// pass takes the largest such pattern over the row, with no branch and no early exit. Only
 // when it fires does a second loop find the first bad logit for the message.
+// subtle: a loop of `bad |= !std::isfinite(x)` looks the same but g++ keeps it scalar (a
+// compare that sets flags, one logit at a time); on a small model that scalar pass cost about
+// 2% of a token. The integer maximum becomes one vector instruction per 16 logits.
 void check_finite(const real* logits, int vocab_size, int positions) {
-  bool any_bad = false;
-  for (int v = 0; v < vocab_size; v++) any_bad |= !std::isfinite(logits[v]);
-  if (!any_bad) return;
+  using Bits = std::conditional_t<sizeof(real) == 8, uint64_t, uint32_t>;  // the bits of one real
+  const real infinity = std::numeric_limits<real>::infinity();             // exponent all ones, mantissa 0
+  Bits infinity_bits;
+  std::memcpy(&infinity_bits, &infinity, sizeof infinity_bits);
+  const Bits magnitude = ~Bits(0) >> 1;  // every bit but the sign
+  Bits largest = 0;
+  for (int v = 0; v < vocab_size; v++) {
+    Bits bits;
+    std::memcpy(&bits, &logits[v], sizeof bits);
+    largest = std::max(largest, Bits(bits & magnitude));
+  }
+  if (largest < infinity_bits) return;
   for (int v = 0; v < vocab_size; v++) {
     if (!std::isfinite(logits[v])) {
       throw std::runtime_error("generate: the model's output after " + std::to_string(positions) +

@@ -146,18 +146,18 @@ int main() {
   std::printf("[cost]\n");
   // Assumed compute speed of one rank: one core of a recent x86 CPU on medium (bench/dp_scaling.sh
   // measures yours), then an accelerator 100 times faster; forward 1/3 and backward 2/3 of the
-  // time; AdamW touches 20 bytes per parameter at 10 GB/s.
+  // time; AdamW touches 20 bytes per parameter at 10 GB/s (the accelerator: 100 times faster).
   const int micro_tokens = medium.training.batch_size * medium.training.seq_len;
   for (const double tokens_per_s : {2000.0, 200000.0}) {
     DpCost cost;
     cost.forward_s = micro_tokens / tokens_per_s / 3;
     cost.backward_s = 2 * cost.forward_s;
-    cost.optimizer_s = 20 * P / 10e9;
+    cost.optimizer_s = 20 * P / 10e9 / (tokens_per_s / 2000);  // an accelerator streams memory as much faster
     cost.gradient_bytes = G;
     cost.buckets = static_cast<int>(std::ceil(G / (4.0 * 1024 * 1024)));
     std::printf(
         "one rank at %.0f tokens/s, one micro-batch of %d tokens per rank per step: forward %.4f s, "
-        "backward %.4f s, AdamW %.3f s; %d buckets of 4 MiB\n",
+        "backward %.4f s, AdamW %.4f s; %d buckets of 4 MiB\n",
         tokens_per_s, micro_tokens, cost.forward_s, cost.backward_s, cost.optimizer_s, cost.buckets);
     std::printf("%-11s %5s %11s %10s %9s %12s %10s\n", "link", "ranks", "all-reduce", "exposed", "step", "tokens/s",
                 "efficiency");

@@ -103,6 +103,13 @@ class BpeTokenizer : public Tokenizer {
   int eos_id_ = -1;
 };
 
+// GPT-2's byte-level spelling, the form tokens take in tokenizer.json and in GGUF's "gpt2"
+// vocabularies: every byte becomes one printable character (a space is 'Ġ', a newline 'Ċ').
+// hf_to_bytes is the inverse and throws std::runtime_error, naming `what`, on a character that no
+// byte is spelled as.
+std::string bytes_to_hf(std::string_view bytes);
+std::string hf_to_bytes(const std::string& text, const std::string& what);
+
 // Escapes bytes for display: printable ASCII as is, \n \t \r \\ \" and \xNN for other control
 // and invalid bytes; valid non-ASCII UTF-8 characters are shown as themselves.
 std::string escape_bytes(std::string_view bytes);

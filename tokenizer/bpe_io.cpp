@@ -52,12 +52,6 @@ const std::array<uint32_t, 256>& byte_table() {
   return table;
 }
 
-std::string bytes_to_hf(std::string_view bytes) {
-  std::string out;
-  for (char c : bytes) append_utf8(out, byte_table()[static_cast<uint8_t>(c)]);
-  return out;
-}
-
 // At most `max_bytes` of untrusted text for an error message, marked when cut: a token or key
 // in a hostile file may be megabytes long.
 std::string excerpt(const std::string& text, size_t max_bytes = 80) {
@@ -65,9 +59,15 @@ std::string excerpt(const std::string& text, size_t max_bytes = 80) {
   return text.substr(0, max_bytes) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
-// A token id from the file: an integer in [0, INT_MAX]. Anything else is refused here, before it
-// is narrowed to int (a 2^40 id would otherwise wrap) or used to size a table.
-// The inverse; throws (naming `what`) on a character that is not in the table.
+}  // namespace
+
+std::string bytes_to_hf(std::string_view bytes) {
+  std::string out;
+  for (char c : bytes) append_utf8(out, byte_table()[static_cast<uint8_t>(c)]);
+  return out;
+}
+
+// The inverse of bytes_to_hf; throws (naming `what`) on a character that is not in the table.
 std::string hf_to_bytes(const std::string& text, const std::string& what) {
   static const std::unordered_map<uint32_t, uint8_t> inverse = [] {
     std::unordered_map<uint32_t, uint8_t> m;
@@ -87,6 +87,10 @@ std::string hf_to_bytes(const std::string& text, const std::string& what) {
   return out;
 }
 
+namespace {
+
+// A token id from the file: an integer in [0, INT_MAX]. Anything else is refused here, before it
+// is narrowed to int (a 2^40 id would otherwise wrap) or used to size a table.
 int read_id(const json& value, const std::string& what) {
   if (!value.is_number_integer())
     throw std::runtime_error(what + " is not an integer id (got a " + std::string(value.type_name()) + ")");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/parallel.h"
 #include "train/token_file.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +37,14 @@ int run(const std::string& args, std::string* out = nullptr, std::string* err = 
   const int status = std::system(("OMP_NUM_THREADS=1 " + kFoundry + " " + args + " > " + o + " 2> " + e).c_str());
   if (out) *out = read_all(o);
   if (err) *err = read_all(e);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs `<env> foundry <args>`, where env is a prefix such as "env -u X Y=1 ".
+int run_env(const std::string& env, const std::string& args, std::string* out) {
+  const std::string o = kTmp + "/stdout.txt", e = kTmp + "/stderr.txt";
+  const int status = std::system((env + kFoundry + " " + args + " > " + o + " 2> " + e).c_str());
+  *out = read_all(o);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -306,4 +315,27 @@ TEST_CASE("the command line: --version, defaults printed once, --threads 0, numb
   CHECK(has(err, "--vocab-size 'many' is not a number"));
   CHECK(run("generate --model x --no-such-option", &out, &err) == 2);
   CHECK(has(err, "no-such-option"));
+}
+
+TEST_CASE("foundry chooses how its threads wait, and the environment overrides it", "[cli]") {
+  if (!foundry::have_openmp()) {
+    WARN("built without OpenMP: no threads wait, nothing to choose");
+    return;
+  }
+  fs::create_directories(kTmp);
+  std::string out;
+  const std::string clean =
+      "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u FOUNDRY_KEEP_WAIT_POLICY "
+      "-u FOUNDRY_WAIT_POLICY_CHOSEN ";
+  // Nothing set: the program re-executes itself with a spin count of its own.
+  REQUIRE(run_env(clean, "--help", &out) == 0);
+  CHECK(has(out, "waiting threads: spin GOMP_SPINCOUNT="));
+  CHECK(has(out, "chosen at start-up"));
+  // The user's settings win, untouched.
+  REQUIRE(run_env(clean + "GOMP_SPINCOUNT=300000 ", "--help", &out) == 0);
+  CHECK(has(out, "waiting threads: as the environment says: GOMP_SPINCOUNT=300000\n"));
+  REQUIRE(run_env(clean + "OMP_WAIT_POLICY=passive ", "--help", &out) == 0);
+  CHECK(has(out, "waiting threads: as the environment says: OMP_WAIT_POLICY=passive\n"));
+  REQUIRE(run_env(clean + "FOUNDRY_KEEP_WAIT_POLICY=1 ", "--help", &out) == 0);
+  CHECK(has(out, "waiting threads: OpenMP's default"));
 }

@@ -35,6 +35,22 @@ mkdir -p "$S/a_dir"
 printf 'not a tokenizer' > "$S/junk.json"
 printf 'FNDRYTOK' > "$S/short.bin"
 
+# GGUF files: a good export, then broken copies (cut short, wrong version, a tensor type we do not read).
+"$FOUNDRY" export gguf --model "$M" --out "$S/good.gguf" > /dev/null 2>&1 || { echo "setup: export gguf failed"; exit 1; }
+head -c 1000 "$S/good.gguf" > "$S/trunc.gguf"
+python3 - "$S" <<'PY'
+import struct, sys
+s = sys.argv[1]
+good = open(f"{s}/good.gguf", "rb").read()
+open(f"{s}/v9.gguf", "wb").write(good[:4] + struct.pack("<I", 9) + good[8:])
+# One tensor of type 12 (Q4_K), 256 elements, at offset 0 of a data section 32-aligned.
+name = b"t"
+head = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + struct.pack("<Q", len(name)) + name
+head += struct.pack("<IQIQ", 1, 256, 12, 0)
+head += b"\0" * (-len(head) % 32)
+open(f"{s}/q4k.gguf", "wb").write(head + b"\0" * 144)
+PY
+
 # A model whose vocabulary is larger than its tokenizer's.
 cp -r "$M" "$S/vocab_mismatch"
 sed -i 's/"vocab_size": *300/"vocab_size": 512/' "$S/vocab_mismatch/config.json"
@@ -93,6 +109,21 @@ CASES=$(cat <<EOF
 2;window;eval --model $M --text $S/corpus.txt --window -4
 1;checkpoint\|no such file\|cannot open;import llama2c --checkpoint $S/missing.bin --tokenizer $S/missing.bin --out $S/i1
 1;checkpoint\|short\|truncated\|header;import llama2c --checkpoint $S/short.bin --tokenizer $SRC/tests/fixtures/llama2c/tok512.bin --out $S/i2
+2;export;export
+2;format;export safetensors --model $M --out $S/x.gguf
+2;--out;export gguf --model $M
+2;--type;export gguf --model $M --out $S/x.gguf --type q5_k
+1;not a model directory;export gguf --model $S/missing --out $S/x.gguf
+1;directory\|cannot\|write;export gguf --model $M --out $S/no_dir/x.gguf
+2;gguf;import gguf
+2;gguf\|--out;import gguf $S/good.gguf
+1;not a GGUF;import gguf $S/junk.json --out $S/g1
+1;truncated;import gguf $S/trunc.gguf --out $S/g2
+1;version 9;import gguf $S/v9.gguf --out $S/g3
+1;Q4_K;import gguf $S/q4k.gguf --out $S/g4
+1;cannot\|no such\|not found;import gguf $S/missing.gguf --out $S/g5
+1;not a GGUF;model-info --gguf $S/short.bin
+1;truncated;model-info --gguf $S/trunc.gguf
 2;temperature;generate --model $M --prompt hi --temperature inf
 2;top-p;generate --model $M --prompt hi --top-p nan
 1;directory\|prompt;generate --model $M --prompt-file $S/a_dir
