@@ -112,6 +112,10 @@ double train_flops_per_token(const ModelConfig& c, int T) {
 
 // ---- the measurements (each runs in its own child process) -----------------------------------
 
+// Set by --recompute and --loss-rows (training.recompute; rows of logits per loss block, 0 automatic).
+bool g_recompute = false;
+int g_loss_rows = 0;
+
 void measure_train(const Reference& r, int threads, int steps) {
   const ModelConfig& c = r.model;
   const int B = r.B, T = c.max_seq_len;
@@ -135,13 +139,15 @@ void measure_train(const Reference& r, int threads, int steps) {
   tc.warmup_steps = 0;
   tc.max_steps = steps + 2;
   tc.grad_clip = 1.0;
+  tc.recompute = g_recompute;
   AdamW opt = make_adamw(model.parameters());
   set_num_threads(threads);
   std::vector<double> step_seconds;
   double loss = 0;
   for (int s = 0; s < steps + 2; s++) {
     auto t0 = std::chrono::steady_clock::now();
-    const StepResult stats = training_step(model, opt, tape, loader, batch, tc, s);  // zero, fwd, bwd, clip, AdamW
+    const StepResult stats = training_step(model, opt, tape, loader, batch, tc, s, local_reducer(),
+                                           g_loss_rows);  // zero, fwd, bwd, clip, AdamW
     double dt = seconds_since(t0);
     if (s >= 2) step_seconds.push_back(dt);  // the first two steps allocate; not timed
     loss = stats.loss;
@@ -150,9 +156,10 @@ void measure_train(const Reference& r, int threads, int steps) {
   const double tps = B * T / step;
   std::printf(
       "{\"impl\": \"foundry\", \"config\": \"%s\", \"threads\": %d, \"what\": \"train\", \"tokens_per_s\": %.1f, "
-      "\"step_ms\": %.2f, \"gflops\": %.1f, \"params\": %zu, \"last_loss\": %.4f, \"peak_rss_mib\": %.1f}\n",
+      "\"step_ms\": %.2f, \"gflops\": %.1f, \"params\": %zu, \"last_loss\": %.4f, \"peak_rss_mib\": %.1f, "
+      "\"recompute\": %s, \"loss_rows\": %d}\n",
       r.name.c_str(), num_threads(), tps, 1e3 * step, tps * train_flops_per_token(c, T) / 1e9, model.num_parameters(),
-      loss, peak_rss_mib());
+      loss, peak_rss_mib(), g_recompute ? "true" : "false", g_loss_rows);
 }
 
 void measure_generate(const Reference& r, int threads, int repeats) {
@@ -261,13 +268,17 @@ double field(const std::string& line, const std::string& key) {
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: bench_suite [--configs tiny,small,medium] [--what train,generate,matmul,tokenizer]\n"
-               "                   [--threads 1,2] [--steps N] [--repeats N] [--json] [--precision fp32|bf16]\n\n"
+               "                   [--threads 1,2] [--steps N] [--repeats N] [--json] [--precision fp32|bf16]\n"
+               "                   [--recompute] [--loss-rows N]\n\n"
                "Training tokens/s (full step: forward, backward, clipping, AdamW), peak memory, greedy\n"
                "generation tokens/s with the KV cache, matmul GFLOP/s and tokenizer training time.\n"
                "Every measurement runs in a fresh child process. --json prints one JSON line per\n"
                "measurement instead of the table. --steps overrides the timed training steps of each\n"
                "config (defaults: tiny 40, small 8, medium 5); --repeats the generation/matmul runs (5).\n"
-               "--precision bf16 runs the matrix products with bf16 inputs (training.precision).\n");
+               "--precision bf16 runs the matrix products with bf16 inputs (training.precision).\n"
+               "--recompute trains with activation recomputation (training.recompute); --loss-rows N\n"
+               "computes the loss N rows of logits at a time (default: automatic; a number at least B*T\n"
+               "gives the unblocked loss, for comparison).\n");
 }
 
 }  // namespace
@@ -299,6 +310,8 @@ int main(int argc, char** argv) {
       else if (a == "--json") json = true;
       else if (a == "--precision") precision = value();
       else if (a == "--child") child = true;
+      else if (a == "--recompute") g_recompute = true;
+      else if (a == "--loss-rows") g_loss_rows = std::atoi(value().c_str());
       else if (a == "--help" || a == "-h") {
         usage(stdout);
         return 0;
@@ -335,8 +348,9 @@ int main(int argc, char** argv) {
     }
 
     auto wants = [&](const char* w) { return std::find(what.begin(), what.end(), w) != what.end(); };
-    const std::string common =
-        " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats) + " --precision " + precision;
+    const std::string common = " --steps " + std::to_string(steps) + " --repeats " + std::to_string(repeats) +
+                               " --precision " + precision + (g_recompute ? " --recompute" : "") + " --loss-rows " +
+                               std::to_string(g_loss_rows);
     // results[config][what][threads] = JSON line
     std::map<std::string, std::map<std::string, std::map<int, std::string>>> results;
     auto run = [&](const std::string& cfg, const std::string& w, int t) {

@@ -106,7 +106,9 @@ int cmd_model_info(int argc, char** argv) {
       cxxopts::value<int>())("context",
                              "context length T (default: the training section's seq_len, else the model's max_seq_len)",
                              cxxopts::value<int>())(
-      "tensors", "list every tensor (default: one layer, the others are identical)")("h,help", "show this help");
+      "tensors", "list every tensor (default: one layer, the others are identical)")(
+      "recompute", "estimate with activation recomputation (default: the training section's recompute, else off)")(
+      "h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -142,6 +144,14 @@ int cmd_model_info(int argc, char** argv) {
     if (training_int(j.at("training"), "batch_size", path, B)) b_from = "training.batch_size";
     if (training_int(j.at("training"), "seq_len", path, T)) t_from = "training.seq_len";
   }
+  bool recompute = false;
+  if (is_training_config && j.contains("training") && j.at("training").is_object() &&
+      j.at("training").contains("recompute")) {
+    const nlohmann::json& v = j.at("training").at("recompute");
+    if (!v.is_boolean()) throw std::invalid_argument(path + ": training.recompute must be true or false, got " + v.dump());
+    recompute = v.get<bool>();
+  }
+  if (args.count("recompute")) recompute = true;
   if (args.count("batch")) B = args["batch"].as<int>(), b_from = "--batch";
   if (args.count("context")) T = args["context"].as<int>(), t_from = "--context";
   if (B <= 0) throw UsageError("--batch " + std::to_string(B) + ": must be a positive integer");
@@ -181,7 +191,7 @@ int cmd_model_info(int argc, char** argv) {
     std::printf("  (layers 1..%d: the same as layer 0; --tensors lists them)\n", c.n_layers - 1);
   std::printf("  total                                               %12zu\n", total);
 
-  TrainingMemory m = estimate_training_memory(c, B, T);
+  TrainingMemory m = estimate_training_memory(c, B, T, recompute);
   std::printf("\n[training memory] batch B = %d (%s), context T = %d (%s), %s numbers\n", B, b_from.c_str(), T,
               t_from.c_str(), real_name());
   std::printf("  weights                 %12s\n", human_bytes(m.weight_bytes).c_str());
@@ -192,6 +202,8 @@ int cmd_model_info(int argc, char** argv) {
   std::printf("  activation gradients    %12s   (pooled: only those alive at once during backward)\n",
               human_bytes(m.pooled_gradient_bytes).c_str());
   std::printf("  total                   %12s\n", human_bytes(m.training_bytes()).c_str());
+  std::printf("  (the loss computes %d rows of logits at a time%s; activation recomputation %s)\n",
+              m.loss_block_rows, m.loss_block_rows < B * T ? ", never all B·T" : ": all of them", recompute ? "on" : "off");
   std::printf("  (a tape that keeps every op's gradient, as the lessons' tapes do, needs %s in total)\n",
               human_bytes(m.total_bytes()).c_str());
   std::printf(

@@ -223,6 +223,11 @@ void Tape::backward(Var loss) {
   backward(loss, Tensor(value(loss).shape, 1));
 }
 
+Tape& Tape::scratch() {
+  if (!scratch_) scratch_ = std::make_unique<Tape>();
+  return *scratch_;
+}
+
 // ANCHOR: tape_clear
 void Tape::clear() { count_ = 0; }
 // ANCHOR_END: tape_clear

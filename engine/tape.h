@@ -17,6 +17,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,12 @@ class Tape {
   bool reuse_grads() const { return reuse_grads_; }
   size_t grad_pool_numbers() const;  // numbers the pool's free buffers can hold (their capacity)
 
+  // A second tape owned by this one, for ops that record and re-run a piece of the graph on
+  // their own (recomputation, model/block.h). Created on first use; like every tape it keeps its
+  // buffers across clear(), so its memory is that of the largest piece ever recorded on it.
+  Tape& scratch();
+  const Tape* scratch_if_any() const { return scratch_.get(); }
+
   int size() const { return count_; }
   const TapeNode& node(int id) const;
 
@@ -119,6 +126,7 @@ class Tape {
   std::function<void(int)> backward_hook_;
   std::vector<char> reached_;                 // during backward: has a gradient flowed into node i?
   std::vector<std::vector<real>> grad_pool_;  // free gradient buffers (set_reuse_grads mode)
+  std::unique_ptr<Tape> scratch_;             // scratch(): made on first use
 };
 
 }  // namespace foundry

@@ -19,4 +19,12 @@ namespace foundry {
 // x (B, T, C) -> (B, T, C). Sizes, eps and the RoPE tables come from `model`.
 Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model);
 
+// The same block with activation recomputation: the tape keeps only the block's output (B, T, C);
+// its backward runs the block's forward again on the tape's scratch tape (Tape::scratch) and
+// backpropagates through that. Memory: every block's activations are alive only one block at a
+// time, during backward, instead of all L blocks' from the forward to the end of backward.
+// Cost: one more forward of every block per step (about a third more arithmetic). Same values and
+// gradients, bit for bit, as transformer_block.
+Var transformer_block_recomputed(Tape& tape, Var x, const LayerVars& w, const Model& model);
+
 }  // namespace foundry

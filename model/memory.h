@@ -61,6 +61,8 @@ struct TrainingMemory {
   size_t value_bytes = 0;            // outputs and saved tensors only
   size_t pooled_gradient_bytes = 0;  // training's gradient pool
   std::vector<ActivationItem> activations;
+  int loss_block_rows = 0;  // rows of logits at a time in the loss (B·T: not blocked)
+  bool recompute = false;   // value_bytes and pooled_gradient_bytes with activation recomputation
   // With the default tape.
   size_t total_bytes() const { return weight_bytes + gradient_bytes + optimizer_bytes + activation_bytes; }
   // With the tape training uses: outputs, saved tensors and the gradient pool.
@@ -68,7 +70,14 @@ struct TrainingMemory {
   size_t training_bytes() const { return weight_bytes + gradient_bytes + optimizer_bytes + training_tape_bytes(); }
 };
 
-TrainingMemory estimate_training_memory(const ModelConfig& config, int B, int T);
+// `recompute`: training.recompute (model/block.h), each block's activations alive one block at a
+// time. The loss runs in blocks of loss_block_rows rows (engine/linear_cross_entropy.h) when B·T
+// rows of logits exceed the automatic budget; then activation_items' two (N, V) lines are replaced
+// by the blocked loss's buffers.
+TrainingMemory estimate_training_memory(const ModelConfig& config, int B, int T, bool recompute = false);
+
+// Rows of logits the training loss computes at once (B·T when they all fit in one block).
+int loss_block_rows(const ModelConfig& config, int B, int T);
 
 // Numbers a tape holds right now in its recorded op nodes: outputs, gradients and saved
 // tensors (leaves point at the caller's tensors and own nothing). What the estimate predicts.

@@ -120,6 +120,31 @@ ModelVars name_leaves(const Model& model, const std::vector<Var>& leaves) {
   return bind_by_name<Var>(model.config, [&](const std::string& name) { return leaves[model.index_of(name)]; });
 }
 
+namespace {
+
+// ids (B, T) -> the final RMSNorm's output (B, T, C): model_logits below without its output
+// projection, and with the choice of recomputing each block (the loss fuses the projection).
+Var final_hidden(Tape& tape, const Model& model, const ModelVars& w, const std::vector<int>& ids, int B, int T,
+                 bool recompute) {
+  const ModelConfig& c = model.config;
+  if (B <= 0 || T <= 0 || ids.size() != (size_t)B * T) {
+    throw std::invalid_argument("model_logits: " + std::to_string(ids.size()) + " token ids for B = " +
+                                std::to_string(B) + ", T = " + std::to_string(T) + " (need B·T > 0 ids)");
+  }
+  if (T > c.max_seq_len) {
+    throw std::invalid_argument("model_logits: T = " + std::to_string(T) + " exceeds max_seq_len = " +
+                                std::to_string(c.max_seq_len) + " (the RoPE tables end there)");
+  }
+  Var x = embedding(tape, w.tok_embeddings, ids);  // (B·T, C)
+  x = reshape(tape, x, {B, T, c.dim});             // (B, T, C): the residual stream
+  for (const LayerVars& layer : w.layers) {
+    x = recompute ? transformer_block_recomputed(tape, x, layer, model) : transformer_block(tape, x, layer, model);
+  }
+  return rmsnorm(tape, x, w.norm, static_cast<real>(c.norm_eps));
+}
+
+}  // namespace
+
 // ANCHOR: model_logits
 Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids, int B,
                  int T) {
@@ -148,13 +173,21 @@ Var model_logits(Tape& tape, Model& model, const std::vector<int>& ids, int B, i
   return model_logits(tape, model, model_leaves(tape, model), ids, B, T);
 }
 
-Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T) {
+Var model_loss(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids,
+               const std::vector<int>& targets, int B, int T, const ForwardOptions& options) {
   if (targets.size() != (size_t)B * T) {
     throw std::invalid_argument("model_loss: " + std::to_string(targets.size()) +
                                 " targets for B·T = " + std::to_string((size_t)B * T) + " positions");
   }
-  Var logits = model_logits(tape, model, ids, B, T);
-  return cross_entropy(tape, logits, targets);  // mean over all B·T positions
+  const ModelVars w = name_leaves(model, leaves);
+  Var x = final_hidden(tape, model, w, ids, B, T, options.recompute);
+  Var out_w = model.config.tie_embeddings ? w.tok_embeddings : w.output;
+  return linear_cross_entropy(tape, x, out_w, targets, options.loss);  // mean over all B·T positions
+}
+
+Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T,
+               const ForwardOptions& options) {
+  return model_loss(tape, model, model_leaves(tape, model), ids, targets, B, T, options);
 }
 
 }  // namespace foundry

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/quant.h"
+#include "engine/linear_cross_entropy.h"
 #include "engine/rng.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
@@ -133,7 +134,20 @@ std::vector<Var> model_leaves(Tape& tape, Model& model);
 ModelVars name_leaves(const Model& model, const std::vector<Var>& leaves);
 Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids, int B,
                  int T);
+// How model_loss runs the forward. Neither choice changes what is computed: recomputation gives
+// the same bits, the loss's blocks the same loss up to float rounding (engine/linear_cross_entropy.h).
+struct ForwardOptions {
+  bool recompute = false;  // each block keeps only its output and is re-run in backward (model/block.h)
+  LossBlocking loss;       // rows of logits at a time (0: automatic) and whether backward will follow
+};
+
 // Mean cross-entropy over all B·T positions of the logits against `targets` (B·T ids). Shape ().
-Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T);
+// The output projection and the loss are one blocked op (linear_cross_entropy), so the (B·T, V)
+// logits exist only one block of rows at a time.
+Var model_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets, int B, int T,
+               const ForwardOptions& options = {});
+// The same from a list of leaves (model_leaves), for the gradient checks.
+Var model_loss(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids,
+               const std::vector<int>& targets, int B, int T, const ForwardOptions& options = {});
 
 }  // namespace foundry

@@ -101,6 +101,19 @@ const std::vector<ConfigField<TrainingSection>>& training_config_fields() {
        "bf16 units (AVX512-BF16; emulated, and no faster, without them); weights, gradients, AdamW, the norms, "
        "softmax and the loss stay fp32 (lesson 21)",
        {"fp32", "bf16"}},
+      {"recompute",
+       &T::recompute,
+       {},
+       "",
+       "activation recomputation: each transformer block keeps only its output and runs its forward again during "
+       "backward, so one block's activations are alive at a time instead of all of them (the same gradients, bit "
+       "for bit; about a third more arithmetic per step)"},
+      {"target_loss",
+       &T::target_loss,
+       {0, inf},
+       "",
+       "stop at the first evaluation whose validation loss is at most this (a time-to-loss run); 0 never stops "
+       "early"},
   };
   return fields;
 }

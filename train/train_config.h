@@ -41,6 +41,8 @@ struct TrainingSection {
   uint64_t seed = 1337;                // seeds weight initialization and the batch order
   std::string batch_order = "random";  // key "sampling": "random" windows or "sequential" tiling
   std::string precision = "fp32";      // matrix products: "fp32", or "bf16" inputs with fp32 accumulation
+  bool recompute = false;              // keep one block's activations at a time, re-run in backward
+  double target_loss = 0;              // stop at the evaluation whose validation loss is <= this; 0: never
 };
 
 // A training config file: the model and the training section (TrainingSection above).

@@ -388,7 +388,7 @@ void save(Run& run) {
 bool evaluate_and_track(Run& run, double train_loss) {
   TrainState& state = run.state;
   const double val = validation_loss(run.model, run.tape, run.val_tokens, run.tc.batch_size, run.tc.seq_len,
-                                     run.eval_batches, run.eval_batch, run.reducer);
+                                     run.eval_batches, run.eval_batch, run.reducer, run.tc.recompute);
   run.result.last_val_loss = val;
   bool out_of_patience = false;
   if (val < state.best_val_loss) {
@@ -478,10 +478,10 @@ void finish(Run& run) {
     run.say("  %-*s  the best evaluated model (validation loss %.4f)\n", width, best_dir.c_str(),
             run.state.best_val_loss);
   }
-  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping";
+  const bool evaluated_now = reason == "max_steps" || reason == "early_stopping" || reason == "target_loss";
   run.say("  %s  the weights at step %ld%s\n", model_dir.c_str(), step,
           evaluated_now ? "" : " (not evaluated: no evaluation runs at a stop)");
-  if (step < run.tc.max_steps && reason != "early_stopping") {
+  if (step < run.tc.max_steps && reason != "early_stopping" && reason != "target_loss") {
     run.say("  continue with: foundry train --resume %s\n", run.opt.out_dir.c_str());
   }
 }
@@ -492,10 +492,10 @@ void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
-  // uses. With grad_accum > 1 one more gradient-sized buffer holds the micro-batches' running sum
-  // (LocalReducer, train/grad_reducer.h); nothing else grows with grad_accum.
-  const TrainingMemory mem =
-      estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len);
+  // uses (and training.recompute). With grad_accum > 1 one more gradient-sized buffer holds the
+  // micro-batches' running sum (LocalReducer, train/grad_reducer.h); nothing else grows with grad_accum.
+  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size,
+                                                     config.training.seq_len, config.training.recompute);
   const double fold = config.training.grad_accum > 1 ? static_cast<double>(mem.gradient_bytes) : 0.0;
   return static_cast<double>(mem.training_bytes()) + fold;
 }
@@ -504,7 +504,7 @@ AdamWSettings adamw_settings(const TrainingSection& tc) { return {tc.beta1, tc.b
 
 // ANCHOR: training_step
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingSection& tc, long step, GradientReducer& reducer) {
+                         const TrainingSection& tc, long step, GradientReducer& reducer, int loss_block_rows) {
   // 1-2. Micro-batches, in rounds of one per rank. Each gradient starts from zero; the reducer
   // folds them into the step's sum in micro-batch order, whatever the number of ranks.
   const int rounds = tc.grad_accum / reducer.ranks();
@@ -513,7 +513,10 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
     model.zero_grad();                           // backward adds into the gradients
     next_batch_of_rank(loader, batch, reducer);  // this rank's share of the global batch
     tape.clear();  // keeps every buffer: the same ops with the same shapes run each micro-batch
-    Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T);
+    ForwardOptions forward;
+    forward.recompute = tc.recompute;  // training.recompute: activations for one block at a time
+    forward.loss.block_rows = loss_block_rows;
+    Var loss = model_loss(tape, model, batch.inputs, batch.targets, loader.B, loader.T, forward);
     const double mine = tape.value(loss)[0];
     reducer.backward(model, tape, loss, round, rounds);  // may start sending gradients while it runs
     reducer.reduce(model, round, rounds);
@@ -542,7 +545,10 @@ StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader&
 
 // ANCHOR: validation_loss
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
-                       Batch& batch, GradientReducer& reducer) {
+                       Batch& batch, GradientReducer& reducer, bool recompute) {
+  ForwardOptions forward;
+  forward.recompute = recompute;
+  forward.loss.with_grad = false;  // no backward follows: the loss skips its gradient work
   double total = 0.0;
   const int N = reducer.ranks();
   for (int first = 0; first < batches; first += N) {
@@ -552,7 +558,7 @@ double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens,
       // The same sequential batches every time, so two evaluations differ only by the weights.
       sequential_batch(tokens, static_cast<uint64_t>(k), B, T, batch);
       tape.clear();
-      Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T);
+      Var loss = model_loss(tape, model, batch.inputs, batch.targets, B, T, forward);
       mine = tape.value(loss)[0];  // no backward: evaluation only reads the loss
     }
     const std::vector<double> losses = reducer.all_gather(mine);
@@ -620,6 +626,14 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
       if (evaluate_and_track(run, s.loss)) {
         run.result.stop_reason = "early_stopping";
         run.say("early stopping: no improvement in %d evaluations\n", tc.patience);
+        break;
+      }
+      if (tc.target_loss > 0 && run.result.last_val_loss <= tc.target_loss) {
+        run.result.stop_reason = "target_loss";
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
+        run.say("target reached: val loss %.4f <= %.4f at step %ld, %.1f s after training started\n",
+                run.result.last_val_loss, tc.target_loss, state.step, seconds);
         break;
       }
     }

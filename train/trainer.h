@@ -52,7 +52,7 @@ struct TrainResult {
   double last_loss = NAN;           // training loss of the last step
   double last_val_loss = NAN;       // the last evaluation
   double best_val_loss = INFINITY;  // the best evaluation
-  std::string stop_reason;          // "max_steps", "early_stopping", "interrupted", "stop_at"
+  std::string stop_reason;          // "max_steps", "early_stopping", "target_loss", "interrupted", "stop_at"
   std::string last_checkpoint;      // path of the checkpoint written last
 };
 
@@ -76,8 +76,11 @@ struct StepResult {
 };
 // With a reducer of N ranks, each rank computes grad_accum / N of the micro-batches and every
 // rank ends with the same weights, bit for bit those of one process (grad_reducer.h).
+// `loss_block_rows`: rows of logits the loss computes at once; 0 (what train() uses) is the automatic
+// choice of engine/linear_cross_entropy.h. Benchmarks set it to compare with the unblocked loss.
 StepResult training_step(Model& model, AdamW& optimizer, Tape& tape, DataLoader& loader, Batch& batch,
-                         const TrainingSection& tc, long step, GradientReducer& reducer = local_reducer());
+                         const TrainingSection& tc, long step, GradientReducer& reducer = local_reducer(),
+                         int loss_block_rows = 0);
 
 // AdamW's hyperparameters, as the training config sets them (the only place they are stored).
 AdamWSettings adamw_settings(const TrainingSection& tc);
@@ -86,8 +89,10 @@ AdamWSettings adamw_settings(const TrainingSection& tc);
 // the validation loss the loop reports, early-stops on and keeps best/ by.
 // With a reducer of N ranks, rank k scores batches k, k + N, ... and the losses are added in
 // batch order: the same number on every rank and as in one process.
+// `recompute`: run the blocks as training does with training.recompute, so evaluation's forward
+// never holds more activations than a training step (the loss is the same either way).
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
-                       Batch& batch, GradientReducer& reducer = local_reducer());
+                       Batch& batch, GradientReducer& reducer = local_reducer(), bool recompute = false);
 
 // Ctrl-C or SIGTERM: the loop finishes its current step, saves a checkpoint and returns
 // "interrupted". Safe to call from a signal handler; train() installs one for SIGINT and SIGTERM
