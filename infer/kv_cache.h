@@ -86,4 +86,7 @@ void cached_attention_forward(real* att, real* scores, const real* q, const real
 // `threads` threads when the product is big enough to pay for waking them.
 void matvec(real* out, const real* w, const real* x, int N, int K, int threads);
 
+// Rows r0 .. r1−1 of that product on the calling thread: out[r] for r in [r0, r1).
+void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K);
+
 }  // namespace foundry
