@@ -13,5 +13,6 @@ int cmd_tokenizer(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_import(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 }  // namespace foundry::cli

@@ -34,6 +34,8 @@ const Command kCommands[] = {
     {"eval", "mean loss and perplexity of a model on a text or token file; optional logits .npy",
      foundry::cli::cmd_eval},
     {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"serve", "serve a model over HTTP: OpenAI-compatible API, streaming, batching, playground",
+     foundry::cli::cmd_serve},
 };
 // ANCHOR_END: command_table
 

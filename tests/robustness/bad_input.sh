@@ -99,6 +99,15 @@ CASES=$(cat <<EOF
 1;id\|vocab;tokenizer decode --tokenizer $S/tok --ids 300
 0;;generate --model $M --prompt-file $S/bad_utf8.txt --max-new-tokens 3 --temperature 0
 0;;tokenizer encode --tokenizer $S/tok --file $S/bad_utf8.txt
+2;--model;serve
+1;model;serve --model $S/missing
+2;port;serve --model $M --port 70000
+2;port;serve --model $M --port abc
+2;max-batch;serve --model $M --max-batch 0
+2;max-tokens;serve --model $M --max-tokens 0
+2;max-body-bytes;serve --model $M --max-body-bytes 1
+1;vocab;serve --model $S/vocab_mismatch
+1;listen;serve --model $M --host 203.0.113.7 --port 0
 EOF
 )
 
