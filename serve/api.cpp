@@ -226,13 +226,11 @@ CompletionRequest parse_request(const std::string& text, bool chat, const Limits
 }
 // ANCHOR_END: parse_request
 
-// ANCHOR: render_plain_chat
 std::string render_plain_chat(const std::vector<ChatMessage>& messages) {
   std::string text;
   for (const ChatMessage& m : messages) text += m.role + ": " + m.content + "\n";
   return text + "assistant:";
 }
-// ANCHOR_END: render_plain_chat
 
 namespace {
 double safe_log(double p) { return p > 0 ? std::log(p) : -9999.0; }  // JSON has no -infinity

@@ -109,7 +109,6 @@ void Scheduler::finish(Slot& slot, const std::string& reason, const std::string&
   slot.job.reset();
 }
 
-// ANCHOR: admit
 void Scheduler::admit() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Slot& slot : slots_) {
@@ -138,9 +137,7 @@ void Scheduler::admit() {
   }
   metrics_.queue_length = (int)queue_.size();
 }
-// ANCHOR_END: admit
 
-// ANCHOR: on_logits
 void Scheduler::on_logits(Slot& slot, const real* logits) {
   Job& job = *slot.job;
   const int V = model_.config.vocab_size;
@@ -209,7 +206,6 @@ void Scheduler::on_logits(Slot& slot, const real* logits) {
     return finish(slot, "length");
   slot.last = next;
 }
-// ANCHOR_END: on_logits
 
 // ANCHOR: loop
 void Scheduler::loop() {
