@@ -41,6 +41,9 @@ const Command kCommands[] = {
     {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind", foundry::cli::cmd_eval_instruct},
     {"quantize", "quantize a model's weights to llama.cpp's q8_0 or q4_0 blocks (a new model directory)",
      foundry::cli::cmd_quantize},
+    {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
+    {"serve", "serve a model over HTTP: OpenAI-compatible API, streaming, batching, playground",
+     foundry::cli::cmd_serve},
 };
 // ANCHOR_END: command_table
 

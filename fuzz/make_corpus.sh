@@ -120,5 +120,10 @@ sys.stdout.buffer.write(struct.pack("<%di" % len(ids), *ids))' | seed decode tin
 head -n 6 "$WORK/instruct.jsonl" | seed instruct_jsonl tinystories
 printf '%s\n' '{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi<|im_end|>"},{"role":"assistant","content":"Hello."}]}' |
   seed instruct_jsonl chat
+
+# foundry serve's request bodies: the first byte picks the endpoint (even: completions, odd: chat).
+{ printf '\x00'; printf '%s' '{"model":"m","prompt":"Once upon a time","max_tokens":8,"temperature":0.8,"top_k":40,"top_p":0.9,"seed":1,"stop":["\n"],"stream":true,"stream_options":{"include_usage":true},"logprobs":2}'; } | seed serve_request completion
+{ printf '\x01'; printf '%s' '{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"logprobs":true,"top_logprobs":3,"foundry_probs":5}'; } | seed serve_request chat
+
 echo "seed corpus in $OUT:"
 for d in "$OUT"/*/; do printf '  %-20s %s files, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done

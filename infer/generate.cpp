@@ -1,5 +1,7 @@
 #include "infer/generate.h"
 
+#include "infer/batch.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +20,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // How many preceding ids TextStream decodes along with a new one. Both tokenizer families
 // need at most one (llama2.c looks back for BOS); a few more cost nothing.
 constexpr size_t kStreamWindow = 8;
+// Prompt positions per batched prefill pass: enough to read each weight once for many
+// positions, few enough that the pass's scratch (a few rows of width F per position) stays small.
+constexpr size_t kPrefillChunk = 64;
 
 // Broken weights (NaN or infinity) give NaN logits, and a sampler fed NaN picks an arbitrary
 // id: the output would be garbage that looks like success. The test is one pass over V numbers
@@ -110,10 +115,23 @@ GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampl
   result.stop_reason = "limit";
   reset(state);
 
-  // Prefill: the prompt, one position at a time. Only the last position's logits matter.
+  // Prefill: the prompt in batched passes of up to kPrefillChunk positions (infer/batch.h):
+  // each block of weights is read once for a whole chunk instead of once per position, with
+  // the same numbers as feeding the positions one at a time. Only the last position's logits
+  // matter; they land in state.logits, where decode_step would have left them.
   auto start = std::chrono::steady_clock::now();
-  const real* logits = nullptr;
-  for (int id : prompt) logits = decode_step(state, model, id);
+  {
+    BatchState batch = make_batch_state(c, (int)std::min(prompt.size(), kPrefillChunk));
+    std::vector<BatchRow> rows;
+    for (size_t from = 0; from < prompt.size(); from += kPrefillChunk) {
+      const size_t to = std::min(prompt.size(), from + kPrefillChunk);
+      rows.clear();
+      for (size_t i = from; i < to; i++) rows.push_back({&state.cache, prompt[i], i + 1 == prompt.size()});
+      const real* last = forward_batch(batch, model, rows);
+      if (to == prompt.size()) std::copy(last, last + c.vocab_size, state.logits.ptr());
+    }
+  }
+  const real* logits = state.logits.ptr();
   check_finite(logits, c.vocab_size, state.cache.length);
   result.prefill_seconds = seconds_since(start);
 

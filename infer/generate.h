@@ -1,6 +1,6 @@
 // The generation loop: feed the prompt through the KV cache, then sample one token at a time.
 //
-//   logits = the prompt's positions, one decode_step each (the last one's logits predict)
+//   logits = the prompt's positions in batched passes (forward_batch; the last one's logits predict)
 //   repeat: next = sample(logits); stop if next is a stop token; emit next; feed next
 //
 // llama2.c's run.c stops when it samples BOS (its models mark the start of every story with

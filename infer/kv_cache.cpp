@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/fast_exp.h"
 #include "engine/parallel.h"
 #include "model/rmsnorm.h"
 #include "model/rope.h"
@@ -56,7 +57,7 @@ void reset(DecodeState& state) { state.cache.length = 0; }
 // ANCHOR: matvec
 // One block of rows of out = w · x through Eigen's matrix-vector kernel, which keeps several
 // rows' dot products in SIMD registers at once and sums each register in a few shuffles.
-static void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K) {
+void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K) {
   ConstRowMajorMap W(w + (size_t)r0 * K, r1 - r0, K);  // rows r0 .. r1−1 of w
   Eigen::Map<const Vector> X(x, K);
   Eigen::Map<Vector> Out(out + r0, r1 - r0);
@@ -69,11 +70,13 @@ void matvec(real* out, const real* w, const real* x, int N, int K, int threads) 
     matvec_rows(out, w, x, 0, N, K);
     return;
   }
-  // Each chunk owns a block of output rows, so no two threads write the same element.
+  // Each chunk owns a block of output rows, so no two threads write the same element. The
+  // blocks start at multiples of 8 rows: the kernel works through rows 8 at a time and treats
+  // only the last few rows of its block differently, so every row then gets the same bits
+  // however the rows are split (matvec_batch in batch.cpp relies on it).
+  auto edge = [&](int chunk) { return chunk == chunks ? N : (int)((size_t)N * chunk / chunks) / 8 * 8; };
 #pragma omp parallel for num_threads(chunks)
-  for (int chunk = 0; chunk < chunks; chunk++) {
-    matvec_rows(out, w, x, (int)((size_t)N * chunk / chunks), (int)((size_t)N * (chunk + 1) / chunks), K);
-  }
+  for (int chunk = 0; chunk < chunks; chunk++) matvec_rows(out, w, x, edge(chunk), edge(chunk + 1), K);
 }
 // ANCHOR_END: matvec
 
@@ -135,11 +138,24 @@ static void attend_heads(real* att, real* scores, const real* q, const real* k_t
       const real* ki = kh + (size_t)i * max_T;
       for (int t = 0; t < T; t++) s[t] += qi * ki[t];
     }
-    // softmax over the T scores; Eigen's exp works on whole SIMD registers
+    // softmax over the T scores. subtle: every step here gives the same bits wherever the
+    // scores sit in memory. A library exp or sum over a buffer of unknown alignment handles the
+    // first few elements apart from the rest (until an aligned address), so the result would
+    // depend on the buffer's address, and a sequence would get different bits alone (decode_step)
+    // and batched (forward_batch, its own buffers). fast_exp is elementwise arithmetic, the same
+    // in a SIMD lane as alone, and the sum keeps 8 running totals by index, not by address.
+    real m = s[0];
+    for (int t = 1; t < T; t++) m = std::max(m, s[t]);
+    for (int t = 0; t < T; t++) s[t] = fast_exp(s[t] - m);
+    real lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int t8 = 0;
+    for (; t8 + 8 <= T; t8 += 8)
+      for (int j = 0; j < 8; j++) lanes[j] += s[t8 + j];
+    real total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; t8 < T; t8++) total += s[t8];
+    const real inv = 1 / total;
+    for (int t = 0; t < T; t++) s[t] *= inv;
     ArrayMap p(s, T);
-    real m = p.maxCoeff();
-    p = (p - m).exp();
-    p *= 1 / p.sum();
     // out_h[i] = Σ_t p_t v_t[i]: HS dot products of length T, one per row of the value cache,
     // through Eigen's matrix-vector kernel.
     StridedRowsMap V(vh, HS, T, Eigen::OuterStride<>(max_T));  // (HS, T), rows max_T apart

@@ -96,5 +96,7 @@ void matvec(real* out, const real* w, const real* x, int N, int K, int threads);
 // kernel quant_kernel() chose): x is quantized into `scratch` once, then the rows are split over
 // up to `threads` threads like matvec's. Float build only (the quantized kernels are fp32).
 void quant_matvec(real* out, const QuantMatrix& w, const real* x, QuantScratch& scratch, int threads);
+// Rows r0 .. r1−1 of that product on the calling thread: out[r] for r in [r0, r1).
+void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K);
 
 }  // namespace foundry

@@ -3,13 +3,14 @@
 #   cmake -DROOT=<source dir> -P tools/check_layering.cmake
 #   cmake -DSELF_TEST_DIR=<scratch dir> -P tools/check_layering.cmake   (checks the check itself)
 #
-# The rule (docs/architecture.md): engine <- model <- train, infer; train <- dist (MPI, optional);
-# the tokenizer stands alone; cli/ sits on top; every one of them may use common/, which uses nothing. Lessons, tests,
+# The rule (docs/architecture.md): engine <- model <- train, infer <- serve; train <- dist (MPI,
+# optional); the tokenizer stands alone; cli/ sits on top; every one of them may use common/, which
+# uses nothing. Lessons, tests,
 # examples, benchmarks and tools may use anything and are not checked. Only lines of the form
 # `#include "folder/file.h"` count: that is how the project names its own headers.
 
 # ANCHOR: layering_rule
-set(FOLDERS common engine tokenizer model train infer dist cli)
+set(FOLDERS common engine tokenizer model train infer dist serve cli)
 set(MAY_USE_common "")
 set(MAY_USE_engine common)
 set(MAY_USE_tokenizer common)
@@ -17,7 +18,8 @@ set(MAY_USE_model common engine)
 set(MAY_USE_train common engine model tokenizer)
 set(MAY_USE_infer common engine model tokenizer)
 set(MAY_USE_dist common engine model tokenizer train)
-set(MAY_USE_cli common engine model tokenizer train infer dist)
+set(MAY_USE_serve common engine model tokenizer infer)
+set(MAY_USE_cli common engine model tokenizer train infer dist serve)
 # ANCHOR_END: layering_rule
 
 # Sets ${out} to the list of violations under `root`, one "file: includes "x/y.h", but folder/

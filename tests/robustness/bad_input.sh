@@ -166,6 +166,15 @@ CASES=$(cat <<EOF
 1;not a chat model;eval-instruct --model $M --corpus $S/corpus.txt
 2;per-kind;eval-instruct --model $C --corpus $S/corpus.txt --per-kind 0
 1;line 1: not valid JSON;eval-instruct --model $C --data $S/bad.jsonl
+2;--model;serve
+1;model;serve --model $S/missing
+2;port;serve --model $M --port 70000
+2;port;serve --model $M --port abc
+2;max-batch;serve --model $M --max-batch 0
+2;max-tokens;serve --model $M --max-tokens 0
+2;max-body-bytes;serve --model $M --max-body-bytes 1
+1;vocab;serve --model $S/vocab_mismatch
+1;listen;serve --model $M --host 203.0.113.7 --port 0
 EOF
 )
 
