@@ -33,11 +33,14 @@ LoadedChat load_chat_model(const std::string& dir) {
   check_model_dir(dir);
   const std::string tok = (std::filesystem::path(dir) / "tokenizer.json").string();
   if (!std::filesystem::exists(tok))
-    throw std::runtime_error(dir + ": no tokenizer.json (a chat model directory holds one with <|im_start|>, <|im_end|>)");
+    throw std::runtime_error(dir +
+                             ": no tokenizer.json (a chat model directory holds one with <|im_start|>, <|im_end|>)");
   LoadedChat c{load_model(dir), BpeTokenizer::load_json(tok)};
   if (!has_chat_tokens(c.tokenizer))
-    throw std::runtime_error(dir + ": not a chat model (its tokenizer has no <|im_start|>/<|im_end|>); fine-tune it "
-                                   "first: foundry sft --base " + dir + " --data FILE.jsonl --out DIR");
+    throw std::runtime_error(dir +
+                             ": not a chat model (its tokenizer has no <|im_start|>/<|im_end|>); fine-tune it "
+                             "first: foundry sft --base " +
+                             dir + " --data FILE.jsonl --out DIR");
   check_model_tokenizer_vocab(c.model.config.vocab_size, dir + "/config.json", c.tokenizer.vocab_size(), tok);
   return c;
 }
@@ -139,8 +142,9 @@ int cmd_chat(int argc, char** argv) {
       continue;
     }
     if (line == "/help") {
-      std::printf("/reset forgets the conversation; /temperature T sets the sampling temperature (0 = greedy); "
-                  "Ctrl-D quits\n");
+      std::printf(
+          "/reset forgets the conversation; /temperature T sets the sampling temperature (0 = greedy); "
+          "Ctrl-D quits\n");
       continue;
     }
     if (line.rfind("/temperature", 0) == 0) {
@@ -170,7 +174,8 @@ int cmd_eval_instruct(int argc, char** argv) {
   cxxopts::Options options(
       "foundry eval-instruct",
       "How often a chat model's answers follow held-out instructions (train/instruct.h's checks).\n\n"
-      "  foundry eval-instruct --model runs/sft/model --corpus data/tinystories.txt --base runs/quickstart/train/best\n\n"
+      "  foundry eval-instruct --model runs/sft/model --corpus data/tinystories.txt --base "
+      "runs/quickstart/train/best\n\n"
       "The instructions are those of the test split (stories held out from pretraining and fine-tuning),\n"
       "made from --corpus as `foundry make-instruct` makes them, or read from --data. Each is answered\n"
       "at temperature 0 and at 0.8 (top-p 0.95, seed = the example's number + --seed), and checked:\n"
@@ -224,7 +229,8 @@ int cmd_eval_instruct(int argc, char** argv) {
     base_tok = load_tokenizer(args["base"].as<std::string>());
   }
   DecodeState state = make_decode_state(c.model.config);
-  std::unique_ptr<DecodeState> base_state = base ? std::make_unique<DecodeState>(make_decode_state(base->config)) : nullptr;
+  std::unique_ptr<DecodeState> base_state =
+      base ? std::make_unique<DecodeState>(make_decode_state(base->config)) : nullptr;
   const uint64_t seed = args["seed"].as<uint64_t>();
   nlohmann::ordered_json results;
   std::printf("%-9s %5s %10s %10s %10s\n", "kind", "n", "sft T=0", "sft T=0.8", base ? "base T=0" : "");
@@ -242,7 +248,8 @@ int cmd_eval_instruct(int argc, char** argv) {
       ok0 += satisfies(*e, a0.text);
       ok8 += satisfies(*e, a8.text);
       if (samples.size() < 2)
-        samples.push_back({{"instruction", ask.back().content}, {"answer_t0", a0.text}, {"ok", satisfies(*e, a0.text)}});
+        samples.push_back(
+            {{"instruction", ask.back().content}, {"answer_t0", a0.text}, {"ok", satisfies(*e, a0.text)}});
       if (base) {
         // The same words as plain text: the user's turns, one per line, then the model continues.
         std::string plain;

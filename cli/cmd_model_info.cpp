@@ -103,10 +103,9 @@ int cmd_model_info(int argc, char** argv) {
                         cxxopts::value<std::string>())("gguf", "a GGUF file: show its metadata and tensors",
                                                        cxxopts::value<std::string>())(
       "batch", "batch size B for the activation estimate (default: the training section's batch_size, else 1)",
-      cxxopts::value<int>())("context",
-                             "context length T (default: the training section's seq_len, else the model's max_seq_len)",
-                             cxxopts::value<int>())(
-      "tensors", "list every tensor (default: one layer, the others are identical)")(
+      cxxopts::value<int>())(
+      "context", "context length T (default: the training section's seq_len, else the model's max_seq_len)",
+      cxxopts::value<int>())("tensors", "list every tensor (default: one layer, the others are identical)")(
       "recompute", "estimate with activation recomputation (default: the training section's recompute, else off)")(
       "h,help", "show this help");
   auto args = options.parse(argc, argv);
@@ -148,7 +147,8 @@ int cmd_model_info(int argc, char** argv) {
   if (is_training_config && j.contains("training") && j.at("training").is_object() &&
       j.at("training").contains("recompute")) {
     const nlohmann::json& v = j.at("training").at("recompute");
-    if (!v.is_boolean()) throw std::invalid_argument(path + ": training.recompute must be true or false, got " + v.dump());
+    if (!v.is_boolean())
+      throw std::invalid_argument(path + ": training.recompute must be true or false, got " + v.dump());
     recompute = v.get<bool>();
   }
   if (args.count("recompute")) recompute = true;
@@ -202,8 +202,8 @@ int cmd_model_info(int argc, char** argv) {
   std::printf("  activation gradients    %12s   (pooled: only those alive at once during backward)\n",
               human_bytes(m.pooled_gradient_bytes).c_str());
   std::printf("  total                   %12s\n", human_bytes(m.training_bytes()).c_str());
-  std::printf("  (the loss computes %d rows of logits at a time%s; activation recomputation %s)\n",
-              m.loss_block_rows, m.loss_block_rows < B * T ? ", never all B·T" : ": all of them", recompute ? "on" : "off");
+  std::printf("  (the loss computes %d rows of logits at a time%s; activation recomputation %s)\n", m.loss_block_rows,
+              m.loss_block_rows < B * T ? ", never all B·T" : ": all of them", recompute ? "on" : "off");
   std::printf("  (a tape that keeps every op's gradient, as the lessons' tapes do, needs %s in total)\n",
               human_bytes(m.total_bytes()).c_str());
   std::printf(

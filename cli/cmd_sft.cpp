@@ -27,9 +27,9 @@ int cmd_make_instruct(int argc, char** argv) {
       "out", "the JSONL file to write (atomically)", cxxopts::value<std::string>())(
       "separator", "the text between stories", cxxopts::value<std::string>()->default_value("<|endoftext|>"))(
       "val-fraction", "share of stories held out as the test split (as foundry prepare)",
-      cxxopts::value<double>()->default_value("0.1"))("seed", "seed for choosing the words",
-                                                       cxxopts::value<uint64_t>()->default_value("1337"))(
-      "h,help", "show this help");
+      cxxopts::value<double>()->default_value("0.1"))(
+      "seed", "seed for choosing the words", cxxopts::value<uint64_t>()->default_value("1337"))("h,help",
+                                                                                                "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -80,8 +80,8 @@ int cmd_sft(int argc, char** argv) {
       "warmup-steps", "linear warmup", cxxopts::value<long>()->default_value("20"))(
       "eval-interval", "held-out answer loss every this many steps", cxxopts::value<long>()->default_value("100"))(
       "log-interval", "a progress line every this many steps", cxxopts::value<long>()->default_value("10"))(
-      "seed", "batch order", cxxopts::value<uint64_t>()->default_value("1337"))(
-      "threads", "threads to use, at least 1", cxxopts::value<int>())(
+      "seed", "batch order", cxxopts::value<uint64_t>()->default_value("1337"))("threads", "threads to use, at least 1",
+                                                                                cxxopts::value<int>())(
       "overwrite", "replace a non-empty output directory")("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {

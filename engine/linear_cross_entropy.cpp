@@ -54,8 +54,8 @@ Var linear_cross_entropy(Tape& tape, Var x, Var w, const std::vector<int>& targe
   // highest index first means no later call grows it, so the references below stay valid.
   Tensor* dw = want_dw ? &tape.saved(out, 3, {V, C}) : nullptr;  // dL/dw for dloss = 1, (V, C)
   Tensor* dx = want_dx ? &tape.saved(out, 2, {N, C}) : nullptr;  // dL/dx for dloss = 1, (N, C)
-  Tensor& probs = tape.saved(out, 1, {rows, V});                  // a block's softmax, then its gradient
-  Tensor& logits = tape.saved(out, 0, {rows, V});                 // a block's logits (R, V)
+  Tensor& probs = tape.saved(out, 1, {rows, V});                 // a block's softmax, then its gradient
+  Tensor& logits = tape.saved(out, 0, {rows, V});                // a block's logits (R, V)
   if (dx) dx->fill(0);
   if (dw) dw->fill(0);
   // The plain loss's backward scales by dloss / N with dloss = 1: the same number here.

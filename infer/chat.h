@@ -25,10 +25,10 @@ std::vector<int> chat_stop_ids(const BpeTokenizer& tokenizer);
 int fit_history(const BpeTokenizer& tokenizer, std::vector<ChatMessage>& history, int max_seq_len, int reserve);
 
 struct ChatReply {
-  std::string text;            // the answer, without <|im_end|>
-  std::vector<int> tokens;     // its ids
-  std::string stop_reason;     // "end of turn", "limit", "context full", "stop token <id>"
-  size_t prompt_tokens = 0;    // positions the rendered conversation took
+  std::string text;          // the answer, without <|im_end|>
+  std::vector<int> tokens;   // its ids
+  std::string stop_reason;   // "end of turn", "limit", "context full", "stop token <id>"
+  size_t prompt_tokens = 0;  // positions the rendered conversation took
 };
 
 // history ends with the user's message. on_text (may be empty) receives the answer's text as

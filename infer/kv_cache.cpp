@@ -81,8 +81,11 @@ void matvec(real* out, const real* w, const real* x, int N, int K, int threads) 
 // ANCHOR_END: matvec
 
 // ANCHOR: quant_matvec
-void quant_matvec(real* out, const QuantMatrix& w, const real* x, QuantScratch& scratch, int threads) {
-  if constexpr (!std::is_same<real, float>::value) {
+// A template so that `if constexpr` discards the float-only branch in the double build (in a
+// plain function both branches are compiled, and the kernels take float).
+template <typename T>
+void quant_matvec_of(T* out, const QuantMatrix& w, const T* x, QuantScratch& scratch, int threads) {
+  if constexpr (!std::is_same<T, float>::value) {
     (void)out, (void)w, (void)x, (void)scratch, (void)threads;
     throw std::logic_error("quant_matvec: quantized models run in the float build");
   } else {
@@ -100,6 +103,9 @@ void quant_matvec(real* out, const QuantMatrix& w, const real* x, QuantScratch& 
                         (int)((size_t)w.rows * (chunk + 1) / chunks), kernel);
     }
   }
+}
+void quant_matvec(real* out, const QuantMatrix& w, const real* x, QuantScratch& scratch, int threads) {
+  quant_matvec_of(out, w, x, scratch, threads);
 }
 // ANCHOR_END: quant_matvec
 

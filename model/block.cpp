@@ -40,8 +40,7 @@ LayerVars mirror_layer(Tape& inner, const Tape& outer, const LayerVars& w) {
 }
 
 std::vector<int> layer_inputs(Var x, const LayerVars& w) {
-  return {x.id,       w.attention_norm.id, w.wq.id, w.wk.id, w.wv.id, w.wo.id,
-          w.ffn_norm.id, w.w1.id,          w.w3.id, w.w2.id};
+  return {x.id, w.attention_norm.id, w.wq.id, w.wk.id, w.wv.id, w.wo.id, w.ffn_norm.id, w.w1.id, w.w3.id, w.w2.id};
 }
 
 }  // namespace

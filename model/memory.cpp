@@ -64,12 +64,12 @@ size_t block_value_numbers(const ModelConfig& c, int B, int T) {
   size_t N = (size_t)B * T;
   size_t C = c.dim, F = c.hidden_dim;
   size_t q = (size_t)c.n_heads * c.head_size(), kv = c.kv_dim();
-  const size_t outputs = 2 * N * C                   // the two RMSNorms
-                         + 2 * N * (q + 2 * kv)      // q, k, v and their per-head copies
-                         + N * (q + kv)              // RoPE of q and k
-                         + 2 * N * q + N * C         // attention output, its reshape, wo
-                         + 2 * N * C                 // the two residual adds
-                         + 3 * N * F + N * C;        // SwiGLU gate, up, product; w2
+  const size_t outputs = 2 * N * C               // the two RMSNorms
+                         + 2 * N * (q + 2 * kv)  // q, k, v and their per-head copies
+                         + N * (q + kv)          // RoPE of q and k
+                         + 2 * N * q + N * C     // attention output, its reshape, wo
+                         + 2 * N * C             // the two residual adds
+                         + 3 * N * F + N * C;    // SwiGLU gate, up, product; w2
   const size_t saved = 2 * N + (size_t)B * c.n_heads * T * T;
   return outputs + saved;
 }
@@ -101,9 +101,10 @@ TrainingMemory estimate_training_memory(const ModelConfig& c, int B, int T, bool
     m.activations.pop_back();
     m.activations.pop_back();
     const size_t loss_saved = 2 * R * V + N * C + V * C;
-    m.activations.push_back({"loss in blocks of R rows: logits + softmax of one block (2 R, V), dx (N, C), dw (V, C), "
-                             "saved, + the scalar",
-                             loss_saved + 2});
+    m.activations.push_back(
+        {"loss in blocks of R rows: logits + softmax of one block (2 R, V), dx (N, C), dw (V, C), "
+         "saved, + the scalar",
+         loss_saved + 2});
     saved = saved - N * V + loss_saved;
   }
   size_t numbers = 0;

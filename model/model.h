@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/quant.h"
 #include "engine/linear_cross_entropy.h"
+#include "engine/quant.h"
 #include "engine/rng.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <set>
 
+#include "infer/generate.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/chat_template.h"
+
 namespace foundry::serve {
 
 using nlohmann::json;
@@ -289,6 +293,25 @@ json foundry_tokens(const std::vector<TokenInfo>& tokens) {
                     {"after", alts(t.after)}});
   }
   return list;
+}
+
+bool has_chat_template(const Tokenizer& tokenizer) {
+  const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tokenizer);
+  return bpe != nullptr && has_chat_tokens(*bpe);
+}
+
+std::vector<int> chat_prompt_ids(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages, int context) {
+  if (!has_chat_template(tokenizer)) return prompt_ids(tokenizer, render_plain_chat(messages), context);
+  std::vector<foundry::ChatMessage> turns;
+  for (const ChatMessage& m : messages) turns.push_back({m.role, m.content});
+  std::vector<int> ids =
+      render_chat(dynamic_cast<const BpeTokenizer&>(tokenizer), turns, /*add_generation_prompt=*/true).ids;
+  if (static_cast<int>(ids.size()) > context) {
+    throw std::invalid_argument("the conversation is " + std::to_string(ids.size()) +
+                                " tokens in the chat template but the model's context (max_seq_len) is " +
+                                std::to_string(context) + "; shorten the messages");
+  }
+  return ids;
 }
 
 }  // namespace foundry::serve

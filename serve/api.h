@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "infer/sampling.h"
+#include "tokenizer/tokenizer.h"
 
 namespace foundry::serve {
 
@@ -80,6 +81,14 @@ CompletionRequest parse_request(const std::string& body, bool chat, const Limits
 // seen dialogue written like this, so it answers in kind; it is a convention, not a template
 // the model was trained on.
 std::string render_plain_chat(const std::vector<ChatMessage>& messages);
+
+// True when the tokenizer holds <|im_start|> and <|im_end|> (a chat model made by `foundry sft`).
+bool has_chat_template(const Tokenizer& tokenizer);
+// The prompt ids of a conversation: for a chat model the ChatML template it was fine-tuned with
+// (tokenizer/chat_template.h: the render_chat that `foundry chat` and the GGUF export use too),
+// ending with the assistant's generation prompt; otherwise render_plain_chat's text through
+// prompt_ids. Throws std::invalid_argument (an unknown role, a prompt over the context).
+std::vector<int> chat_prompt_ids(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages, int context);
 
 // ---- answers -------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "infer/generate.h"
+#include "tokenizer/chat_template.h"
 
 namespace foundry::serve {
 
@@ -109,10 +110,9 @@ struct Server::Impl {
   Impl(const Model& m, const Tokenizer& t, ServerOptions o)
       : model(m), tokenizer(t), options(std::move(o)), scheduler(m, t, options.scheduler) {}
 
-  // How a conversation becomes the model's prompt. One place to change when the model's
-  // tokenizer brings a chat template of its own.
-  std::string render_chat(const std::vector<ChatMessage>& messages) const { return render_plain_chat(messages); }
-  bool has_chat_template() const { return false; }
+  // How a conversation becomes the prompt: chat_prompt_ids (api.h) uses the model's ChatML
+  // template when its tokenizer has one (a `foundry sft` model), else the plain rendering.
+  bool has_chat_template() const { return serve::has_chat_template(tokenizer); }
 
   void handle_completion(const httplib::Request& req, httplib::Response& res, bool chat);
   void routes();
@@ -125,11 +125,11 @@ void Server::Impl::handle_completion(const httplib::Request& http_req, httplib::
   if (req.model != options.model_name)
     throw ApiError(404, "The model '" + req.model + "' does not exist; this server has '" + options.model_name + "'",
                    "model", "model_not_found");
-  const std::string text = chat ? render_chat(req.messages) : req.prompt;
+  const bool templated = chat && has_chat_template();
   const int context = model.config.max_seq_len;
   auto job = std::make_shared<Job>();
   try {
-    job->prompt = prompt_ids(tokenizer, text, context);
+    job->prompt = chat ? chat_prompt_ids(tokenizer, req.messages, context) : prompt_ids(tokenizer, req.prompt, context);
   } catch (const std::invalid_argument& e) {
     throw ApiError(400, e.what(), chat ? "messages" : "prompt", "context_length_exceeded");
   }
@@ -143,6 +143,7 @@ void Server::Impl::handle_completion(const httplib::Request& http_req, httplib::
   job->sampling = req.sampling;
   job->seed = req.has_seed ? req.seed : fresh_seed();
   job->stop = req.stop;
+  if (templated) job->stop.push_back(kImEnd);  // the end of the assistant's turn ends the answer
   job->top_n = std::max(req.logprobs, req.foundry_probs);
   job->want_probs = req.logprobs >= 0 || req.foundry_probs > 0;
   if (!scheduler.submit(job))

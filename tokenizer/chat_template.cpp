@@ -36,8 +36,9 @@ ChatTokens render_chat(const BpeTokenizer& tokenizer, const std::vector<ChatMess
   check_chat_roles(messages);
   const int start = tokenizer.special_id(kImStart), end = tokenizer.special_id(kImEnd);
   if (start < 0 || end < 0)
-    throw std::invalid_argument("render_chat: the tokenizer has no <|im_start|>/<|im_end|> special tokens "
-                                "(a base model: fine-tune it with `foundry sft` first)");
+    throw std::invalid_argument(
+        "render_chat: the tokenizer has no <|im_start|>/<|im_end|> special tokens "
+        "(a base model: fine-tune it with `foundry sft` first)");
   ChatTokens out;
   // Appends one piece: a special token's id, or ordinary text encoded with no special matching.
   auto special = [&](int id, const char* name, bool target) {

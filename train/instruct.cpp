@@ -22,14 +22,14 @@ using nlohmann::ordered_json;
 // Words too common to make an instruction checkable ("uses the words they, were and that").
 const std::unordered_set<std::string>& stop_words() {
   static const std::unordered_set<std::string> s = {
-      "that",  "with",  "they",  "were",  "there", "have",  "said",  "from",   "then",   "when",  "what",
-      "this",  "very",  "their", "them",  "went",  "into",  "your",  "because", "didn",  "could", "would",
-      "will",  "some",  "also",  "just",  "like",  "about", "after", "again",  "been",   "came",  "come",
-      "does",  "each",  "even",  "every", "here",  "know",  "made",  "make",   "many",   "more",  "much",
-      "must",  "only",  "other", "over",  "said",  "says",  "should", "still", "such",   "than",  "these",
-      "thing", "things", "those", "through", "upon", "want", "wanted", "well", "where", "which", "while",
-      "who",   "why",   "wasn",  "were",  "didn", "don",   "can't", "once",  "time",   "little", "day",
-      "one",   "looked", "felt", "saw",   "asked", "going", "started", "away", "back", "down", "they're"};
+      "that",  "with",   "they",  "were",    "there", "have",  "said",    "from",    "then",  "when",   "what",
+      "this",  "very",   "their", "them",    "went",  "into",  "your",    "because", "didn",  "could",  "would",
+      "will",  "some",   "also",  "just",    "like",  "about", "after",   "again",   "been",  "came",   "come",
+      "does",  "each",   "even",  "every",   "here",  "know",  "made",    "make",    "many",  "more",   "much",
+      "must",  "only",   "other", "over",    "said",  "says",  "should",  "still",   "such",  "than",   "these",
+      "thing", "things", "those", "through", "upon",  "want",  "wanted",  "well",    "where", "which",  "while",
+      "who",   "why",    "wasn",  "were",    "didn",  "don",   "can't",   "once",    "time",  "little", "day",
+      "one",   "looked", "felt",  "saw",     "asked", "going", "started", "away",    "back",  "down",   "they're"};
   return s;
 }
 
@@ -159,8 +159,9 @@ std::vector<std::string> cut_stories(const std::string& text, const InstructOpti
   const bool tail = begin < text.size() && !docs.empty();
   const long n = static_cast<long>(docs.size()) + (tail ? 1 : 0);
   if (docs.size() < 2)
-    throw std::invalid_argument("make_instruct: the text holds " + std::to_string(docs.size()) + " stories ending in \"" +
-                                options.separator + "\"; at least 2 are needed (one to train, one to test)");
+    throw std::invalid_argument("make_instruct: the text holds " + std::to_string(docs.size()) +
+                                " stories ending in \"" + options.separator +
+                                "\"; at least 2 are needed (one to train, one to test)");
   const long n_val = std::min(n - 1, std::max(1L, std::lround(options.val_fraction * n)));
   first_test = n - n_val;
   return docs;
@@ -191,20 +192,30 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
 
     std::vector<std::string> w = pick_words(answer, rng);
     if (!w.empty())
-      out.push_back({base + "words", "words", split, {{"user", words_instruction(w)}, {"assistant", answer}}, w, "", ""});
+      out.push_back(
+          {base + "words", "words", split, {{"user", words_instruction(w)}, {"assistant", answer}}, w, "", ""});
 
     auto [who, name] = named_character(answer);
     if (!name.empty())
-      out.push_back({base + "name", "name", split,
-                     {{"user", "Write a story about a " + who + " named " + name + "."}, {"assistant", answer}}, {},
-                     name, ""});
+      out.push_back({base + "name",
+                     "name",
+                     split,
+                     {{"user", "Write a story about a " + who + " named " + name + "."}, {"assistant", answer}},
+                     {},
+                     name,
+                     ""});
 
     const std::vector<size_t> ends = sentence_ends(story);
     if (ends.size() >= 3) {
       const std::string prompt = trim(story.substr(0, ends[0]));
       const std::string rest = sentences_upto(trim(story.substr(ends[0])), kAnswerChars);
-      InstructExample c{base + "continue", "continue", split,
-                        {{"user", "Continue this story: " + prompt}, {"assistant", rest}}, {}, "", prompt};
+      InstructExample c{base + "continue",
+                        "continue",
+                        split,
+                        {{"user", "Continue this story: " + prompt}, {"assistant", rest}},
+                        {},
+                        "",
+                        prompt};
       // Kept only when the story's own continuation passes the check (it shares a word with the start).
       if (!prompt.empty() && !rest.empty() && satisfies(c, rest)) out.push_back(std::move(c));
     }
@@ -217,13 +228,17 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
       const std::string second = sentences_upto(trim(docs[next]), kAnswerChars / 2);
       std::vector<std::string> w2 = pick_words(second, rng);
       if (!w2.empty())
-        out.push_back({base + "two_turn", "two_turn", split,
-                       {{"user", "Write a story about a " + who + " named " + name + "."},
-                        {"assistant", first},
-                        {"user", "Now write another story that uses the words " + w2[0] + ", " + w2[1] + " and " +
-                                     w2[2] + "."},
-                        {"assistant", second}},
-                       w2, "", ""});
+        out.push_back(
+            {base + "two_turn",
+             "two_turn",
+             split,
+             {{"user", "Write a story about a " + who + " named " + name + "."},
+              {"assistant", first},
+              {"user", "Now write another story that uses the words " + w2[0] + ", " + w2[1] + " and " + w2[2] + "."},
+              {"assistant", second}},
+             w2,
+             "",
+             ""});
     }
   }
   return out;
@@ -244,8 +259,8 @@ bool satisfies(const InstructExample& ex, const std::string& answer) {
     // On the story: a word of 3+ letters of the given text that is not a function word comes back
     // (a name, "cat", "ball").
     static const std::unordered_set<std::string> short_stop = {
-        "the", "and", "was", "her", "his", "she", "him", "but", "you", "for", "had", "not", "all", "are", "one",
-        "day", "saw", "big", "can", "did", "get", "got", "has", "its", "let", "our", "out", "see", "who", "too",
+        "the", "and", "was", "her", "his", "she", "him", "but", "you",  "for",  "had",   "not",  "all",  "are", "one",
+        "day", "saw", "big", "can", "did", "get", "got", "has", "its",  "let",  "our",   "out",  "see",  "who", "too",
         "two", "yes", "off", "now", "new", "old", "way", "how", "they", "then", "there", "once", "upon", "time"};
     for (const std::string& w : words_of(p))
       if (w.size() >= 3 && !short_stop.count(w) && !stop_words().count(w) && has_word(got, w)) return true;

@@ -33,7 +33,8 @@ std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& 
       e.target.resize(max_tokens);
     }
     // Token 0 is never predicted (nothing comes before it), so a target there does not count.
-    if (std::any_of(e.target.begin() + 1, e.target.end(), [](uint8_t t) { return t != 0; })) out.push_back(std::move(e));
+    if (std::any_of(e.target.begin() + 1, e.target.end(), [](uint8_t t) { return t != 0; }))
+      out.push_back(std::move(e));
   }
   return out;
 }
@@ -91,8 +92,9 @@ ChatModel load_chat_base(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string tok_path = (fs::path(dir) / "tokenizer.json").string();
   if (!fs::exists(tok_path))
-    throw std::runtime_error(dir + ": no tokenizer.json (chat needs a byte-level BPE model directory; a llama2.c "
-                                   "tokenizer.bin has no room for the chat tokens)");
+    throw std::runtime_error(dir +
+                             ": no tokenizer.json (chat needs a byte-level BPE model directory; a llama2.c "
+                             "tokenizer.bin has no room for the chat tokens)");
   Model model = load_model(dir);
   BpeTokenizer base = BpeTokenizer::load_json(tok_path);
   if (base.vocab_size() != model.config.vocab_size)
@@ -125,12 +127,11 @@ SftResult run_sft(const SftOptions& o) {
   fs::create_directories(o.out_dir);
 
   if (!o.quiet)
-    std::fprintf(o.out,
-                 "sft: base %s (%s), %zu training examples, %zu validation examples, B=%d, T<=%d, %ld steps%s\n",
-                 o.base_dir.c_str(), cm.added_tokens ? "chat tokens added, embedding rows grown" : "has chat tokens",
-                 train.size(), val.size(), o.batch_size, T_max, o.max_steps,
-                 o.max_seconds > 0 ? (", at most " + std::to_string(static_cast<long>(o.max_seconds)) + " s").c_str()
-                                   : "");
+    std::fprintf(
+        o.out, "sft: base %s (%s), %zu training examples, %zu validation examples, B=%d, T<=%d, %ld steps%s\n",
+        o.base_dir.c_str(), cm.added_tokens ? "chat tokens added, embedding rows grown" : "has chat tokens",
+        train.size(), val.size(), o.batch_size, T_max, o.max_steps,
+        o.max_seconds > 0 ? (", at most " + std::to_string(static_cast<long>(o.max_seconds)) + " s").c_str() : "");
 
   std::vector<NamedTensor> params = model.parameters();
   AdamW opt = make_adamw(params);
@@ -172,7 +173,8 @@ SftResult run_sft(const SftOptions& o) {
     const double l = tape.value(loss)[0];
     const double norm = clip_grad_norm(params, o.grad_clip);
     if (!std::isfinite(l) || !std::isfinite(norm))
-      throw std::runtime_error("sft: step " + std::to_string(step + 1) + ": the loss or the gradient norm is not finite");
+      throw std::runtime_error("sft: step " + std::to_string(step + 1) +
+                               ": the loss or the gradient norm is not finite");
     const double lr = learning_rate(schedule, step);
     adamw_step(opt, params, lr, settings);
     res.steps = step + 1;

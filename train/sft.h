@@ -66,20 +66,20 @@ struct ChatModel {
 ChatModel load_chat_base(const std::string& dir);
 
 struct SftOptions {
-  std::string base_dir;       // a model directory (foundry train's best/ or model/)
-  std::string data_path;      // JSONL (train/instruct.h); its "train" split is used
-  std::string out_dir;        // refused when it exists and is not empty (unless overwrite)
-  int batch_size = 16;        // B
-  int seq_len = 0;            // T_max; 0: the model's max_seq_len
-  long max_steps = 300;       // the schedule's length
-  double max_seconds = 0;     // > 0: stop (and save) once this much wall time has passed
-  double lr = 1e-3;           // peak learning rate
-  double min_lr = 1e-4;       // end of the cosine
+  std::string base_dir;    // a model directory (foundry train's best/ or model/)
+  std::string data_path;   // JSONL (train/instruct.h); its "train" split is used
+  std::string out_dir;     // refused when it exists and is not empty (unless overwrite)
+  int batch_size = 16;     // B
+  int seq_len = 0;         // T_max; 0: the model's max_seq_len
+  long max_steps = 300;    // the schedule's length
+  double max_seconds = 0;  // > 0: stop (and save) once this much wall time has passed
+  double lr = 1e-3;        // peak learning rate
+  double min_lr = 1e-4;    // end of the cosine
   long warmup_steps = 20;
   double weight_decay = 0.0;  // fine-tuning keeps the pretrained weights where they are
   double grad_clip = 1.0;
   long log_interval = 10;
-  long eval_interval = 100;   // masked loss on up to eval_examples test-split examples
+  long eval_interval = 100;  // masked loss on up to eval_examples test-split examples
   int eval_examples = 64;
   uint64_t seed = 1337;
   bool overwrite = false;

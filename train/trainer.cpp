@@ -494,8 +494,8 @@ double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training
   // uses (and training.recompute). With grad_accum > 1 one more gradient-sized buffer holds the
   // micro-batches' running sum (LocalReducer, train/grad_reducer.h); nothing else grows with grad_accum.
-  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size,
-                                                     config.training.seq_len, config.training.recompute);
+  const TrainingMemory mem = estimate_training_memory(config.model, config.training.batch_size, config.training.seq_len,
+                                                      config.training.recompute);
   const double fold = config.training.grad_accum > 1 ? static_cast<double>(mem.gradient_bytes) : 0.0;
   return static_cast<double>(mem.training_bytes()) + fold;
 }
@@ -630,8 +630,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& opt) {
       }
       if (tc.target_loss > 0 && run.result.last_val_loss <= tc.target_loss) {
         run.result.stop_reason = "target_loss";
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
         run.say("target reached: val loss %.4f <= %.4f at step %ld, %.1f s after training started\n",
                 run.result.last_val_loss, tc.target_loss, state.step, seconds);
         break;

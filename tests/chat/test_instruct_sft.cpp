@@ -1,16 +1,16 @@
 // Instruction data (train/instruct.h), its reader, the SFT batches and a short fine-tuning run
 // (train/sft.h), and `foundry chat` through a pseudo-terminal.
-#include <catch2/catch.hpp>
 #include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
-#include <csignal>
 #include <chrono>
-#include <map>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,7 +105,7 @@ TEST_CASE("satisfies: the checks on worked examples", "[instruct]") {
   CHECK(satisfies(c, "She showed the needle to her mom."));
   CHECK(satisfies(c, "Then Lily ran outside."));
   CHECK_FALSE(satisfies(c, "Lily found a shiny needle in her room. The end."));  // a repeat
-  CHECK_FALSE(satisfies(c, "The sky was blue."));                                 // off the story
+  CHECK_FALSE(satisfies(c, "The sky was blue."));                                // off the story
 }
 
 TEST_CASE("read_instruct_jsonl: a round trip, and bad lines named with the reason", "[instruct]") {
@@ -233,7 +233,8 @@ TEST_CASE("foundry chat: --message, and the interactive path through a pseudo-te
                         " --max-steps 3 --batch-size 2 --warmup-steps 1");
   REQUIRE(log.find("[exit 0]") != std::string::npos);
   const std::string model = out + "/model";
-  log = run(kFoundry + " chat --model " + model + " --message 'Write a story about a girl named Mia.' --temperature 0"
+  log = run(kFoundry + " chat --model " + model +
+            " --message 'Write a story about a girl named Mia.' --temperature 0"
             " --max-new-tokens 8");
   CHECK(log.find("[exit 0]") != std::string::npos);
   // A base model is refused with the way forward.
@@ -246,8 +247,8 @@ TEST_CASE("foundry chat: --message, and the interactive path through a pseudo-te
   pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    execl(kFoundry.c_str(), kFoundry.c_str(), "chat", "--model", model.c_str(), "--max-new-tokens", "40",
-          "--threads", "1", static_cast<char*>(nullptr));
+    execl(kFoundry.c_str(), kFoundry.c_str(), "chat", "--model", model.c_str(), "--max-new-tokens", "40", "--threads",
+          "1", static_cast<char*>(nullptr));
     _exit(127);
   }
   std::string screen;

@@ -42,8 +42,7 @@ Var masked_ce_unmasked_backward(Tape& tape, Var logits, const std::vector<int>& 
 }
 
 // The mutation "divided by N instead of M": right direction, wrong size whenever a row is masked.
-Var masked_ce_mean_over_all(Tape& tape, Var logits, const std::vector<int>& targets,
-                            const std::vector<uint8_t>& mask) {
+Var masked_ce_mean_over_all(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<uint8_t>& mask) {
   const Tensor& x = tape.value(logits);
   const int V = x.dim(-1), N = static_cast<int>(x.size() / V);
   Var out = tape.record("masked_ce_mean_over_all", {logits.id}, {});
@@ -69,14 +68,16 @@ TEST_CASE("masked cross-entropy matches finite differences", "[gradcheck][masked
   SECTION("rows masked in the middle and at both ends, dloss != 1") {
     Tensor logits = random_tensor({2, 3, 7}, rng, 2.0);  // (B, T, V) -> N = 6 rows
     require_grads_ok(
-        [](Tape& t, const std::vector<Var>& v) { return scale(t, masked_cross_entropy(t, v[0], kTargets, kMask), 1.7); },
+        [](Tape& t, const std::vector<Var>& v) {
+          return scale(t, masked_cross_entropy(t, v[0], kTargets, kMask), 1.7);
+        },
         {&logits});
   }
   SECTION("every row counts: the plain cross-entropy, bit for bit") {
     Tensor logits = random_tensor({6, 7}, rng);
     std::vector<uint8_t> all(6, 1);
-    require_grads_ok([&all](Tape& t, const std::vector<Var>& v) { return masked_cross_entropy(t, v[0], kTargets, all); },
-                     {&logits});
+    require_grads_ok(
+        [&all](Tape& t, const std::vector<Var>& v) { return masked_cross_entropy(t, v[0], kTargets, all); }, {&logits});
     Tape a, b;
     Tensor ga({6, 7}), gb({6, 7});
     Var la = masked_cross_entropy(a, a.param(logits, ga), kTargets, all);

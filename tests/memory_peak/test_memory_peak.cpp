@@ -64,8 +64,8 @@ double measured_growth(bool recompute) {
     init_weights(model, rng);
     std::vector<int> tokens(20000);
     for (int& id : tokens) id = static_cast<int>(rng.below(c.model.vocab_size));
-    DataLoader loader = make_data_loader(tokens, c.training.batch_size, c.training.seq_len, BatchOrder::random, 2,
-                                         "tokens");
+    DataLoader loader =
+        make_data_loader(tokens, c.training.batch_size, c.training.seq_len, BatchOrder::random, 2, "tokens");
     AdamW opt = make_adamw(model.parameters());
     Tape tape;
     tape.set_reuse_grads(true);  // as train() runs

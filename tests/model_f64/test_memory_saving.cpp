@@ -57,7 +57,8 @@ Var blocked_loss_wrong_scale(Tape& tape, Var x, Var w, const std::vector<int>& t
   Var out = tape.record("blocked_loss_wrong_scale", {x.id, w.id}, {});
   Tensor logits({N, V}), probs({N, V});
   linear_forward(logits.ptr(), X.ptr(), W.ptr(), N, C, V);
-  tape.mutable_value(out)[0] = static_cast<real>(cross_entropy_forward(probs.ptr(), logits.ptr(), targets.data(), N, V));
+  tape.mutable_value(out)[0] =
+      static_cast<real>(cross_entropy_forward(probs.ptr(), logits.ptr(), targets.data(), N, V));
   tape.set_backward(out, [&tape, x, w, out, targets, probs, rows, N, C, V] {
     const real dloss = tape.grad(out)[0];
     for (int r0 = 0; r0 < N; r0 += rows) {
@@ -74,10 +75,10 @@ Var blocked_loss_wrong_scale(Tape& tape, Var x, Var w, const std::vector<int>& t
 // The classic bug of recomputation: the segment is re-run from a detached copy of its input, so
 // the weights get their gradients but nothing flows back into x (and the layers before it).
 Var block_recomputed_detached(Tape& tape, Var x, const LayerVars& w, const Model& model) {
-  Var out = tape.record("block (recomputed, detached)",
-                        {x.id, w.attention_norm.id, w.wq.id, w.wk.id, w.wv.id, w.wo.id, w.ffn_norm.id, w.w1.id,
-                         w.w3.id, w.w2.id},
-                        tape.value(x).shape);
+  Var out = tape.record(
+      "block (recomputed, detached)",
+      {x.id, w.attention_norm.id, w.wq.id, w.wk.id, w.wv.id, w.wo.id, w.ffn_norm.id, w.w1.id, w.w3.id, w.w2.id},
+      tape.value(x).shape);
   auto mirror = [&tape](Tape& in, Var v) { return in.param(tape.value(v), *tape.node(v.id).grad); };
   {
     Tape& in = tape.scratch();
@@ -165,8 +166,7 @@ TEST_CASE("recomputed block: gradients of x and all 9 weights within 1e-6", "[mo
   auto recomputed = [&m](Tape& t, const std::vector<Var>& v) {
     return transformer_block_recomputed(t, v[0], LayerVars{v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]}, m);
   };
-  require_grads_ok(recomputed, inputs,
-                   {"x", "attention_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w3", "w2"});
+  require_grads_ok(recomputed, inputs, {"x", "attention_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w3", "w2"});
   // And the plain block's output and gradients, to the last bits: the two runs use different
   // buffers, and Eigen's vectorized kernels peel a different number of leading elements
   // depending on a buffer's address, which can change the order of a sum in its last bit.
@@ -215,7 +215,8 @@ TEST_CASE("model_loss: recomputation and blocked loss, every parameter within 1e
         [&m](Tape& t, const std::vector<Var>& leaves) { return model_loss(t, m, leaves, kIds, kTargets, 2, 5); },
         weight_pointers(m), 1e-14);
     require_same_computation(
-        saving, [&m](Tape& t, const std::vector<Var>& leaves) { return model_loss(t, m, leaves, kIds, kTargets, 2, 5); },
+        saving,
+        [&m](Tape& t, const std::vector<Var>& leaves) { return model_loss(t, m, leaves, kIds, kTargets, 2, 5); },
         weight_pointers(m));
   }
 }

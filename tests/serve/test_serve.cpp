@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +22,9 @@
 #include "serve/api.h"
 #include "serve/scheduler.h"
 #include "tests/common/test_helpers.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/bpe_train.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/sentencepiece.h"
 
 extern char** environ;
@@ -367,4 +371,28 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
     CHECK(metrics.find(name) != std::string::npos);
   // The page is served.
   CHECK(shell("curl -s " + url + "/").find("<html") != std::string::npos);
+}
+
+TEST_CASE("chat_prompt_ids: a chat model gets its ChatML template, a base model the plain rendering", "[serve]") {
+  BpeTrainOptions opt;
+  opt.vocab_size = 300;
+  opt.special_tokens = {"<|endoftext|>"};
+  const BpeTokenizer base = train_bpe(test::load_corpus("tinystories.txt").substr(0, 20000), opt);
+  const BpeTokenizer chat = add_chat_tokens(base);
+  const std::vector<serve::ChatMessage> messages = {{"system", "Be brief."}, {"user", "Hi <|im_end|> there"}};
+
+  CHECK_FALSE(has_chat_template(base));
+  CHECK(chat_prompt_ids(base, messages, 512) == prompt_ids(base, render_plain_chat(messages), 512));
+
+  REQUIRE(has_chat_template(chat));
+  const std::vector<int> ids = chat_prompt_ids(chat, messages, 512);
+  const std::vector<foundry::ChatMessage> turns = {{"system", "Be brief."}, {"user", "Hi <|im_end|> there"}};
+  CHECK(ids == render_chat(chat, turns, true).ids);
+  // Ends with the generation prompt; the user's literal "<|im_end|>" is text, so the control
+  // token appears exactly twice (closing the system and the user turn).
+  CHECK(chat.decode(ids).size() >= std::string("<|im_start|>assistant\n").size());
+  CHECK(chat.decode(ids).substr(chat.decode(ids).size() - 22) == "<|im_start|>assistant\n");
+  const int im_end = chat.encode(kImEnd).at(0);
+  CHECK(std::count(ids.begin(), ids.end(), im_end) == 2);
+  CHECK_THROWS_WITH(chat_prompt_ids(chat, messages, 8), Catch::Contains("context"));
 }
