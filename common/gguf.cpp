@@ -94,7 +94,8 @@ GgufValue read_scalar(Reader& r, GgufValueType t, const std::string& what) {
       v.i = r.get<uint8_t>(what);
       break;
     case GgufValueType::kI8:
-      v.i = r.get<int8_t>(what);
+      // GGUF's I8 is a signed byte: sign-extending it is the point.
+      v.i = r.get<int8_t>(what);  // NOLINT(bugprone-signed-char-misuse)
       break;
     case GgufValueType::kU16:
       v.i = r.get<uint16_t>(what);

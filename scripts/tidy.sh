@@ -22,7 +22,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 files=()
 while IFS= read -r f; do
   if grep -qF "\"$PWD/$f\"" "$BUILD_DIR/compile_commands.json"; then files+=("$f"); fi
-done < <(git ls-files engine model tokenizer train infer cli tools | grep '\.cpp$')
+done < <(git ls-files common engine model tokenizer train infer dist serve cli tools | grep '\.cpp$')
 echo "tidy: checking ${#files[@]} files with $CLANG_TIDY ($JOBS at a time)"
 # A g++ build's database carries g++-only warning options; clang-tidy must not count those.
 if printf '%s\0' "${files[@]}" |
