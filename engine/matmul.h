@@ -49,7 +49,8 @@ std::string matmul_precision_description();
 // Sets the precision for one scope and restores the previous one when it ends.
 struct MatmulPrecisionScope {
   explicit MatmulPrecisionScope(MatmulPrecision p) : previous(matmul_precision()) { set_matmul_precision(p); }
-  ~MatmulPrecisionScope() { set_matmul_precision(previous); }
+  // Restoring a precision that was already in force is never refused, so this cannot throw.
+  ~MatmulPrecisionScope() { set_matmul_precision(previous); }  // NOLINT(bugprone-exception-escape)
   MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
   MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
   MatmulPrecision previous;

@@ -218,7 +218,7 @@ void quant_matvec_naive(float* out, const QuantMatrix& w, const float* x) {
       uint16_t d_bits;
       if (w.type == QuantType::q8_0) {
         const auto& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
-        for (int j = 0; j < QK; ++j) q[j] = blk.qs[j];
+        for (int j = 0; j < QK; ++j) q[j] = blk.qs[j];  // NOLINT(bugprone-signed-char-misuse): signed int8 weights
         d_bits = blk.d;
       } else {
         const auto& blk = reinterpret_cast<const BlockQ4_0*>(row)[b];
