@@ -247,7 +247,9 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, foundry.c_str(), &actions, nullptr, argv.data(), environ) == 0);
+  const int spawned = posix_spawn(&pid, foundry.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);  // (LeakSanitizer caught the missing destroy)
+  REQUIRE(spawned == 0);
   struct Stop {
     pid_t pid;
     ~Stop() {
