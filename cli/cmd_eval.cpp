@@ -30,15 +30,6 @@ std::string gigabytes(uint64_t bytes) {
   return buf;
 }
 
-// The model directory's tokenizer file, for messages.
-std::string tokenizer_file(const std::string& dir) {
-  namespace fs = std::filesystem;
-  return (fs::path(dir) / (fs::exists(fs::path(dir) / "tokenizer.bin") && !fs::exists(fs::path(dir) / "tokenizer.json")
-                               ? "tokenizer.bin"
-                               : "tokenizer.json"))
-      .string();
-}
-
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -94,16 +93,7 @@ int cmd_generate(int argc, char** argv) {
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
   // Before any text is printed: a model larger than its tokenizer can sample an id that has no
   // text, and would die mid-output.
-  {
-    namespace fs = std::filesystem;
-    const fs::path d(dir);
-    const std::string tok_file =
-        (d /
-         (fs::exists(d / "tokenizer.json") || !fs::exists(d / "tokenizer.bin") ? "tokenizer.json" : "tokenizer.bin"))
-            .string();
-    check_model_tokenizer_vocab(model.config.vocab_size, (d / "config.json").string(), tokenizer->vocab_size(),
-                                tok_file);
-  }
+  check_model_dir_vocab(dir, model.config.vocab_size, tokenizer->vocab_size());
   SamplingSettings settings{args["temperature"].as<double>(), args["top-k"].as<int>(), args["top-p"].as<double>()};
   Sampler sampler(settings, args["seed"].as<uint64_t>());
   std::vector<int> ids = prompt_ids(*tokenizer, prompt, model.config.max_seq_len);

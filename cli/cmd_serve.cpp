@@ -77,16 +77,7 @@ int cmd_serve(int argc, char** argv) {
   check_model_dir(dir);
   Model model = load_model(dir);
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(dir);
-  {
-    namespace fs = std::filesystem;
-    const fs::path d(dir);
-    const std::string tok_file =
-        (d /
-         (fs::exists(d / "tokenizer.json") || !fs::exists(d / "tokenizer.bin") ? "tokenizer.json" : "tokenizer.bin"))
-            .string();
-    check_model_tokenizer_vocab(model.config.vocab_size, (d / "config.json").string(), tokenizer->vocab_size(),
-                                tok_file);
-  }
+  check_model_dir_vocab(dir, model.config.vocab_size, tokenizer->vocab_size());
   const int context = model.config.max_seq_len;
   o.limits.max_tokens = args.count("max-tokens") ? at_least("max-tokens", 1, context) : context;
   o.model_name = args.count("name") ? args["name"].as<std::string>()

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/parallel.h"
+#include "train/prepare.h"
 
 namespace foundry::cli {
 
@@ -69,6 +70,19 @@ void check_common_options(int argc, char** argv) {
 }
 
 std::string threads_phrase(int n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); }
+
+std::string tokenizer_file(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path d(dir);
+  return (d /
+          (fs::exists(d / "tokenizer.bin") && !fs::exists(d / "tokenizer.json") ? "tokenizer.bin" : "tokenizer.json"))
+      .string();
+}
+
+void check_model_dir_vocab(const std::string& dir, int model_vocab, int tokenizer_vocab) {
+  check_model_tokenizer_vocab(model_vocab, (std::filesystem::path(dir) / "config.json").string(), tokenizer_vocab,
+                              tokenizer_file(dir));
+}
 
 void check_model_dir(const std::string& dir) {
   namespace fs = std::filesystem;

@@ -32,4 +32,12 @@ std::string threads_phrase(int n);
 // Anything else is left to load_model, whose errors are already precise.
 void check_model_dir(const std::string& dir);
 
+// The tokenizer file of a model directory: tokenizer.json, or llama2.c's tokenizer.bin when only
+// that one is there (for messages).
+std::string tokenizer_file(const std::string& dir);
+// Before any text is printed: a model larger than its tokenizer can sample an id that has no text,
+// and would die mid-output. Refuses a model directory whose config.json and tokenizer disagree on
+// the vocabulary (check_model_tokenizer_vocab, naming both files).
+void check_model_dir_vocab(const std::string& dir, int model_vocab, int tokenizer_vocab);
+
 }  // namespace foundry::cli
