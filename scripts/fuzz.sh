@@ -78,7 +78,8 @@ for h in "${HARNESSES[@]}"; do
   rc=$?
   set -e
   EXECS[$h]=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log.txt" | tail -n 1)
-  CPU[$h]=$(awk '{printf "%.0f s", $1 + $2}' "$dir/cpu.txt" 2> /dev/null || true)
+  # time(1) writes "Command exited with non-zero status N" before the figures when the harness fails.
+  CPU[$h]=$(tail -n 1 "$dir/cpu.txt" 2> /dev/null | awk '{printf "%.0f s", $1 + $2}' || true)
   COVERAGE[$h]=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$dir/log.txt" | tail -n 1 | sed 's/cov: //; s/ ft: / \/ /')
   findings=$(ls "$dir/findings" | wc -l)
   if [[ $rc -eq 0 && $findings -eq 0 ]]; then
