@@ -54,8 +54,9 @@ void* allocate(std::size_t n) {
   if (foundry::AllocationObserver watch = g_observer.load(std::memory_order_relaxed)) watch(n);
   // aligned_alloc wants a size that is a multiple of the alignment; round up (never overflows
   // to a small number: a request that close to SIZE_MAX fails below as it would in malloc).
-  void* p = n >= kAlignFrom && n <= SIZE_MAX - kAlignment ? std::aligned_alloc(kAlignment, (n + kAlignment - 1) & ~(kAlignment - 1))
-                                                          : std::malloc(n == 0 ? 1 : n);
+  void* p = n >= kAlignFrom && n <= SIZE_MAX - kAlignment
+                ? std::aligned_alloc(kAlignment, (n + kAlignment - 1) & ~(kAlignment - 1))
+                : std::malloc(n == 0 ? 1 : n);
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
