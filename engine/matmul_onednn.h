@@ -1,13 +1,14 @@
 // The oneDNN bf16 kernel behind bf16_gemm (engine/matmul_bf16.h): Intel's oneDNN library
 // (Debian's libdnnl-dev), its matmul primitive with bf16 inputs and a float32 output. It earns
 // its place by measurement: on the same vdpbf16ps instruction it ran our transformer products
-// 1.2-2× faster than our own kernel (BENCHMARKS.md), and on CPUs with AMX tiles (Intel Sapphire
+// 1.1-2× faster than our own kernel (BENCHMARKS.md), and on CPUs with AMX tiles (Intel Sapphire
 // Rapids and later) it uses them, which no kernel of ours does.
 //
 // Only engine/matmul_bf16.cpp calls this. The build leaves the library out when oneDNN is not
-// installed, when FOUNDRY_ONEDNN=OFF, or without OpenMP (Debian's oneDNN runs its threads on
-// OpenMP, and without it we could not tell it how many to use); onednn_built() then says false
-// and the other functions are never called.
+// installed, when FOUNDRY_ONEDNN=OFF, without OpenMP (Debian's oneDNN runs its threads on
+// OpenMP, and without it we could not tell it how many to use), and with clang (whose OpenMP
+// runtime is not the libgomp Debian's oneDNN uses); onednn_built() then says false and
+// onednn_gemm is never called.
 #pragma once
 
 #include <string>
