@@ -1,10 +1,11 @@
 // foundry make-instruct --input data/tinystories.txt --out FILE.jsonl
-// foundry sft --base DIR --data FILE.jsonl --out DIR [--max-steps N] [--max-seconds S] ...
+// foundry sft --base DIR --data FILE.jsonl --out DIR [--max-steps N] [--max-seconds S] [--lora ...] ...
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <map>
 
 #include "cli/commands.h"
+#include "cli/lora_options.h"
 #include "cli/options.h"
 #include "common/file_io.h"
 #include "engine/parallel.h"
@@ -66,7 +67,10 @@ int cmd_sft(int argc, char** argv) {
       "Each example of the data's \"train\" split is rendered with the ChatML template; the loss is the\n"
       "cross-entropy of the assistant's tokens only (the masked loss, engine/masked_loss.h). A base model\n"
       "without <|im_start|>/<|im_end|> gets them, its embedding rows grown (new rows = the mean of the old).\n"
-      "Writes OUT/model (a chat model directory for `foundry chat`), OUT/metrics.jsonl and OUT/sft.json.");
+      "Writes OUT/model (a chat model directory for `foundry chat`), OUT/metrics.jsonl and OUT/sft.json.\n"
+      "With --lora only low-rank adapters train (the base is frozen: no gradients, no AdamW moments for\n"
+      "it) and OUT/adapter.safetensors holds them; --merge also writes OUT/model with them folded in\n"
+      "(or later: foundry merge-lora).");
   options.add_options()("base", "the pretrained model directory", cxxopts::value<std::string>())(
       "data", "instruction data, JSONL (foundry make-instruct)", cxxopts::value<std::string>())(
       "out", "the output directory", cxxopts::value<std::string>())(
@@ -83,6 +87,7 @@ int cmd_sft(int argc, char** argv) {
       "seed", "batch order", cxxopts::value<uint64_t>()->default_value("1337"))("threads", "threads to use, at least 1",
                                                                                 cxxopts::value<int>())(
       "overwrite", "replace a non-empty output directory")("h,help", "show this help");
+  add_lora_options(options);
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -114,6 +119,7 @@ int cmd_sft(int argc, char** argv) {
   if (o.warmup_steps < 0 || o.eval_interval < 1 || o.log_interval < 1)
     throw UsageError("--warmup-steps must be >= 0, --eval-interval and --log-interval >= 1");
   check_model_dir(o.base_dir);
+  read_lora_options(args, o);
   run_sft(o);
   return 0;
 }

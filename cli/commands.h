@@ -16,6 +16,7 @@ int cmd_import(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_make_instruct(int argc, char** argv);
 int cmd_sft(int argc, char** argv);
+int cmd_merge_lora(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_eval_instruct(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);

@@ -38,6 +38,7 @@ const Command kCommands[] = {
     {"make-instruct", "build the checkable instruction set (JSONL) from a story corpus",
      foundry::cli::cmd_make_instruct},
     {"sft", "supervised fine-tuning on chat data, loss on the assistant's tokens only", foundry::cli::cmd_sft},
+    {"merge-lora", "fold LoRA adapters (foundry sft --lora) into their base model", foundry::cli::cmd_merge_lora},
     {"chat", "talk with a fine-tuned model (interactive, or one --message)", foundry::cli::cmd_chat},
     {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind",
      foundry::cli::cmd_eval_instruct},

@@ -11,6 +11,7 @@
 //   V    vocabulary size
 //   L    number of layers (transformer blocks)
 //   N    any flattened row count, usually B * T
+//   R    rank of a low-rank adapter (LoRA): the width of its bottleneck
 //
 // Tensors are row-major: in a (B, T, C) tensor, element (b, t, c) sits at (b * T + t) * C + c,
 // so the last dimension is contiguous in memory.

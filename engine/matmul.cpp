@@ -170,6 +170,12 @@ void linear_forward(real* out, const real* x, const real* w, int M, int K, int N
 }
 // ANCHOR_END: linear_forward
 
+void linear_forward_add(real* out, const real* x, const real* w, int M, int K, int N) {
+  if (bf16_product(out, Strided{x, K, 1}, Strided{w, 1, K}, M, K, N, true)) return;  // out += x · wᵀ
+  ConstMap X(x, M, K), W(w, N, K);
+  split_product(Map(out, M, N), X, W.transpose(), Write::accumulate);  // out += x · wᵀ
+}
+
 // ANCHOR: linear_backward
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N) {
   if (matmul_precision() == MatmulPrecision::bf16) {

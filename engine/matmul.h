@@ -60,6 +60,7 @@ struct MatmulPrecisionScope {
 void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N);
 void matmul_backward(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K, int N);
 void linear_forward(real* out, const real* x, const real* w, int M, int K, int N);
+void linear_forward_add(real* out, const real* x, const real* w, int M, int K, int N);  // out += x · wᵀ
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N);
 
 // The definition, one multiply-add at a time, parallel over rows of out. (M, K) · (K, N).

@@ -120,6 +120,12 @@ sys.stdout.buffer.write(struct.pack("<%di" % len(ids), *ids))' | seed decode tin
 head -n 6 "$WORK/instruct.jsonl" | seed instruct_jsonl tinystories
 printf '%s\n' '{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi<|im_end|>"},{"role":"assistant","content":"Hello."}]}' |
   seed instruct_jsonl chat
+# LoRA adapters: one step of `foundry sft --lora` on the tiny run's model (every target, rank 2),
+# on a chat short enough for its 16 positions.
+printf '%s\n' '{"messages":[{"role":"assistant","content":"Once."}]}' > "$WORK/short_chat.jsonl"
+OMP_NUM_THREADS=1 "$FOUNDRY" sft --base "$CKPT" --data "$WORK/short_chat.jsonl" --out "$WORK/sft_lora" --lora \
+  --lora-rank 2 --lora-targets wq,wk,wv,wo,w1,w3,w2 --max-steps 1 --batch-size 1 --warmup-steps 0 > /dev/null
+seed lora_adapter tiny < "$WORK/sft_lora/adapter.safetensors"
 
 # foundry serve's request bodies: the first byte picks the endpoint (even: completions, odd: chat).
 { printf '\x00'; printf '%s' '{"model":"m","prompt":"Once upon a time","max_tokens":8,"temperature":0.8,"top_k":40,"top_p":0.9,"seed":1,"stop":["\n"],"stream":true,"stream_options":{"include_usage":true},"logprobs":2}'; } | seed serve_request completion

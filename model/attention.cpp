@@ -303,7 +303,7 @@ Var causal_attention(Tape& tape, Var q, Var k, Var v) {
 
 // ANCHOR: self_attention
 Var self_attention(Tape& tape, Var x, Var wq, Var wk, Var wv, Var wo, const Tensor& rope_cos, const Tensor& rope_sin,
-                   int n_heads, int n_kv_heads) {
+                   int n_heads, int n_kv_heads, const AttentionLora& lora) {
   const Tensor& X = tape.value(x);
   if (X.rank() != 3) throw std::invalid_argument("self_attention: x must be (B, T, C), got " + shape_str(X.shape));
   check_heads(n_heads, n_kv_heads, "self_attention");
@@ -315,16 +315,17 @@ Var self_attention(Tape& tape, Var x, Var wq, Var wk, Var wv, Var wo, const Tens
   check_shape(tape.value(wv).shape, {NKV * HS, C}, "self_attention: wv (NKV·HS, C)");
   check_shape(tape.value(wo).shape, {C, NH * HS}, "self_attention: wo (C, NH·HS)");
   // Projections. Row block h of wq makes the HS numbers of head h, so the (B, T, NH·HS) output
-  // already is (B, T, NH, HS) in memory: the reshape only changes the shape.
-  Var q = reshape(tape, linear(tape, x, wq), {B, T, NH, HS});   // (B, T, NH, HS)
-  Var k = reshape(tape, linear(tape, x, wk), {B, T, NKV, HS});  // (B, T, NKV, HS)
-  Var v = reshape(tape, linear(tape, x, wv), {B, T, NKV, HS});  // (B, T, NKV, HS)
+  // already is (B, T, NH, HS) in memory: the reshape only changes the shape. (lora_linear is
+  // linear when the sub-layer has no adapters, lesson 24.)
+  Var q = reshape(tape, lora_linear(tape, x, wq, lora.wq), {B, T, NH, HS});   // (B, T, NH, HS)
+  Var k = reshape(tape, lora_linear(tape, x, wk, lora.wk), {B, T, NKV, HS});  // (B, T, NKV, HS)
+  Var v = reshape(tape, lora_linear(tape, x, wv, lora.wv), {B, T, NKV, HS});  // (B, T, NKV, HS)
   // Position enters here and only here: queries and keys are rotated, values are not.
   q = rope(tape, q, rope_cos, rope_sin);
   k = rope(tape, k, rope_cos, rope_sin);
-  Var y = causal_attention(tape, q, k, v);  // (B, T, NH, HS)
-  y = reshape(tape, y, {B, T, NH * HS});    // heads side by side again
-  return linear(tape, y, wo);               // (B, T, C)
+  Var y = causal_attention(tape, q, k, v);   // (B, T, NH, HS)
+  y = reshape(tape, y, {B, T, NH * HS});     // heads side by side again
+  return lora_linear(tape, y, wo, lora.wo);  // (B, T, C)
 }
 // ANCHOR_END: self_attention
 

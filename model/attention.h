@@ -11,6 +11,7 @@
 // See model/attention.cpp for the backward and its derivation.
 #pragma once
 
+#include "engine/lora.h"
 #include "engine/real.h"
 #include "engine/tape.h"
 #include "engine/tensor.h"
@@ -34,6 +35,12 @@ void attention_forward_naive(real* out, real* att, const real* q, const real* k,
 void attention_backward_naive(real* dq, real* dk, real* dv, const real* dout, const real* att, const real* q,
                               const real* k, const real* v, int B, int T, int NH, int NKV, int HS);
 
+// Low-rank adapters on the four projections (engine/lora.h, model/lora.h); an empty one leaves its
+// weight as it is, so the default is the plain sub-layer.
+struct AttentionLora {
+  LoraVars wq, wk, wv, wo;
+};
+
 // Taped wrapper: q (B, T, NH, HS), k and v (B, T, NKV, HS) -> (B, T, NH, HS).
 Var causal_attention(Tape& tape, Var q, Var k, Var v);  // sizes from shapes; NH, NKV from dims 2
 
@@ -41,8 +48,9 @@ Var causal_attention(Tape& tape, Var q, Var k, Var v);  // sizes from shapes; NH
 //   q = x·wqᵀ, k = x·wkᵀ, v = x·wvᵀ, reshaped to heads (B, T, NH|NKV, HS); RoPE on q and k;
 //   causal_attention; heads concatenated back to (B, T, NH·HS); output projection ·woᵀ.
 // x (B, T, C); wq (NH·HS, C); wk, wv (NKV·HS, C); wo (C, NH·HS); rope_cos, rope_sin the
-// tables of model/rope.h.
+// tables of model/rope.h. `lora`: adapters on the projections (each one a lora_linear).
 Var self_attention(Tape& tape, Var x /*(B,T,C)*/, Var wq, Var wk, Var wv, Var wo, const Tensor& rope_cos,
-                   const Tensor& rope_sin, int n_heads, int n_kv_heads);  // -> (B, T, C)
+                   const Tensor& rope_sin, int n_heads, int n_kv_heads,
+                   const AttentionLora& lora = {});  // -> (B, T, C)
 
 }  // namespace foundry

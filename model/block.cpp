@@ -8,16 +8,17 @@
 namespace foundry {
 
 // ANCHOR: transformer_block
-Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model) {
+Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model, const LayerLora& lora) {
   const ModelConfig& c = model.config;
   real eps = static_cast<real>(c.norm_eps);
   // attention branch: normalize a copy of the stream, attend, add the result back
   Var xn = rmsnorm(tape, x, w.attention_norm, eps);
-  Var att = self_attention(tape, xn, w.wq, w.wk, w.wv, w.wo, model.rope_cos, model.rope_sin, c.n_heads, c.n_kv_heads);
+  Var att = self_attention(tape, xn, w.wq, w.wk, w.wv, w.wo, model.rope_cos, model.rope_sin, c.n_heads, c.n_kv_heads,
+                           {lora.wq, lora.wk, lora.wv, lora.wo});
   Var h = add(tape, x, att);  // the residual stream after attention
   // feed-forward branch, the same pattern
   Var hn = rmsnorm(tape, h, w.ffn_norm, eps);
-  Var ff = feed_forward(tape, hn, w.w1, w.w3, w.w2);
+  Var ff = feed_forward(tape, hn, w.w1, w.w3, w.w2, {lora.w1, lora.w3, lora.w2});
   return add(tape, h, ff);
 }
 // ANCHOR_END: transformer_block

@@ -16,8 +16,9 @@
 namespace foundry {
 
 // The tape leaves of one layer's weights, by name: LayerVars (model.h).
-// x (B, T, C) -> (B, T, C). Sizes, eps and the RoPE tables come from `model`.
-Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model);
+// x (B, T, C) -> (B, T, C). Sizes, eps and the RoPE tables come from `model`. `lora`: low-rank
+// adapters on the layer's linear weights (model/lora.h); the default has none.
+Var transformer_block(Tape& tape, Var x, const LayerVars& w, const Model& model, const LayerLora& lora = {});
 
 // The same block with activation recomputation: the tape keeps only the block's output (B, T, C);
 // its backward runs the block's forward again on the tape's scratch tape (Tape::scratch) and

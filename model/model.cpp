@@ -147,7 +147,7 @@ Var final_hidden(Tape& tape, const Model& model, const ModelVars& w, const std::
 
 // ANCHOR: model_logits
 Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids, int B,
-                 int T) {
+                 int T, const std::vector<LayerLora>& lora) {
   const ModelConfig& c = model.config;
   if (B <= 0 || T <= 0 || ids.size() != (size_t)B * T) {
     throw std::invalid_argument("model_logits: " + std::to_string(ids.size()) + " token ids for B = " +
@@ -158,9 +158,14 @@ Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves,
                                 std::to_string(c.max_seq_len) + " (the RoPE tables end there)");
   }
   const ModelVars w = name_leaves(model, leaves);  // w.tok_embeddings, w.layers[i].wq, ...
+  if (!lora.empty() && lora.size() != w.layers.size())
+    throw std::invalid_argument("model_logits: adapters for " + std::to_string(lora.size()) +
+                                " layers, the model has " + std::to_string(w.layers.size()));
   Var x = embedding(tape, w.tok_embeddings, ids);  // (B·T, C)
   x = reshape(tape, x, {B, T, c.dim});             // (B, T, C): the residual stream
-  for (const LayerVars& layer : w.layers) x = transformer_block(tape, x, layer, model);
+  const LayerLora none{};
+  for (size_t i = 0; i < w.layers.size(); i++)
+    x = transformer_block(tape, x, w.layers[i], model, lora.empty() ? none : lora[i]);
   x = rmsnorm(tape, x, w.norm, static_cast<real>(c.norm_eps));
   // Tied: the output projection reuses the embedding's leaf, so the table is used twice and
   // both uses add into the same gradient.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/linear_cross_entropy.h"
+#include "engine/lora.h"
 #include "engine/quant.h"
 #include "engine/rng.h"
 #include "engine/tape.h"
@@ -52,6 +53,9 @@ using LayerWeights = LayerOf<Tensor*>;
 using ModelWeights = ModelOf<Tensor*>;
 using LayerVars = LayerOf<Var>;
 using ModelVars = ModelOf<Var>;
+// Low-rank adapters of one layer, one per linear weight (engine/lora.h, model/lora.h); the gains'
+// entries and the weights without an adapter stay empty.
+using LayerLora = LayerOf<LoraVars>;
 
 // The fields above from a lookup by file name: get("layers.0.attention.wq.weight") and so on.
 template <typename T, typename Get>
@@ -130,10 +134,11 @@ Var model_logits(Tape& tape, Model& model, const std::vector<int>& ids, int B, i
 // model_leaves records one param leaf per parameters() entry, in that order (value and gradient
 // from the model); model_logits with `leaves` runs the forward from any such list of leaves.
 // name_leaves gives a list's leaves their names: v.tok_embeddings, v.layers[i].wq, ...
+// `lora`: empty, or one LayerLora per layer whose adapters join that layer's linears (model/lora.h).
 std::vector<Var> model_leaves(Tape& tape, Model& model);
 ModelVars name_leaves(const Model& model, const std::vector<Var>& leaves);
 Var model_logits(Tape& tape, const Model& model, const std::vector<Var>& leaves, const std::vector<int>& ids, int B,
-                 int T);
+                 int T, const std::vector<LayerLora>& lora = {});
 // How model_loss runs the forward. Neither choice changes what is computed: recomputation gives
 // the same bits, the loss's blocks the same loss up to float rounding (engine/linear_cross_entropy.h).
 struct ForwardOptions {

@@ -46,11 +46,11 @@ Var swiglu(Tape& tape, Var a, Var b) {
 }
 
 // ANCHOR: feed_forward
-Var feed_forward(Tape& tape, Var x, Var w1, Var w3, Var w2) {
-  Var gate = linear(tape, x, w1);  // a = x · w1ᵀ   (..., F)
-  Var up = linear(tape, x, w3);    // b = x · w3ᵀ   (..., F)
-  Var h = swiglu(tape, gate, up);  // silu(a) ⊙ b   (..., F)
-  return linear(tape, h, w2);      // h · w2ᵀ       (..., C)
+Var feed_forward(Tape& tape, Var x, Var w1, Var w3, Var w2, const FeedForwardLora& lora) {
+  Var gate = lora_linear(tape, x, w1, lora.w1);  // a = x · w1ᵀ   (..., F)
+  Var up = lora_linear(tape, x, w3, lora.w3);    // b = x · w3ᵀ   (..., F)
+  Var h = swiglu(tape, gate, up);                // silu(a) ⊙ b   (..., F)
+  return lora_linear(tape, h, w2, lora.w2);      // h · w2ᵀ       (..., C)
 }
 // ANCHOR_END: feed_forward
 

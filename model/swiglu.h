@@ -14,6 +14,7 @@
 
 #include <cstddef>
 
+#include "engine/lora.h"
 #include "engine/tape.h"
 
 namespace foundry {
@@ -26,6 +27,10 @@ void swiglu_backward(real* da, real* db, const real* dh, const real* a, const re
 // Taped wrappers. swiglu: a, b of one shape -> that shape.
 // feed_forward: x (..., C); w1, w3 (F, C); w2 (C, F) -> (..., C) = w2(swiglu(x·w1ᵀ, x·w3ᵀ)).
 Var swiglu(Tape& tape, Var a, Var b);
-Var feed_forward(Tape& tape, Var x, Var w1, Var w3, Var w2);
+// `lora`: adapters on the three weights (engine/lora.h); empty ones leave them as they are.
+struct FeedForwardLora {
+  LoraVars w1, w3, w2;
+};
+Var feed_forward(Tape& tape, Var x, Var w1, Var w3, Var w2, const FeedForwardLora& lora = {});
 
 }  // namespace foundry

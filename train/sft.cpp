@@ -1,11 +1,14 @@
 // Supervised fine-tuning: see sft.h for the batches, the loss and the output directory.
 #include "train/sft.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -62,12 +65,13 @@ void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<s
 // ANCHOR_END: fill_sft_batch
 
 Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
-             const std::vector<uint8_t>& mask, int B, int T) {
-  Var logits = model_logits(tape, model, ids, B, T);  // (B, T, V)
+             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora) {
+  Var logits = lora ? lora_logits(tape, model, *lora, ids, B, T) : model_logits(tape, model, ids, B, T);  // (B, T, V)
   return masked_cross_entropy(tape, logits, targets, mask);
 }
 
-double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max) {
+double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max,
+                           LoraModel* lora) {
   double weighted = 0;
   size_t counted = 0;
   std::vector<int> ids, targets;
@@ -80,7 +84,7 @@ double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExampl
     const size_t M = std::count(mask.begin(), mask.end(), 1);
     if (M == 0) continue;
     tape.clear();
-    Var loss = sft_loss(tape, model, ids, targets, mask, static_cast<int>(rows.size()), T);
+    Var loss = sft_loss(tape, model, ids, targets, mask, static_cast<int>(rows.size()), T, lora);
     weighted += tape.value(loss)[0] * static_cast<double>(M);  // a mean per target token over all batches
     counted += M;
   }
@@ -133,8 +137,26 @@ SftResult run_sft(const SftOptions& o) {
         train.size(), val.size(), o.batch_size, T_max, o.max_steps,
         o.max_seconds > 0 ? (", at most " + std::to_string(static_cast<long>(o.max_seconds)) + " s").c_str() : "");
 
-  std::vector<NamedTensor> params = model.parameters();
+  // LoRA: adapters on the base, whose gradient buffers go; only the adapters train.
+  std::optional<LoraModel> lora;
+  if (o.lora_on) {
+    Rng lora_rng(o.seed);
+    lora = make_lora(model, o.lora, lora_rng);
+    lora->base_dir = o.base_dir;
+    freeze_base(model);
+  }
+  LoraModel* adapters = lora ? &*lora : nullptr;
+  std::vector<NamedTensor> params = lora ? lora->parameters() : model.parameters();
   AdamW opt = make_adamw(params);
+  SftResult res;
+  for (const NamedTensor& p : params) res.trainable_parameters += p.value->size();
+  res.gradient_bytes = res.trainable_parameters * sizeof(real);
+  res.optimizer_bytes = 2 * res.trainable_parameters * sizeof(real);  // AdamW's m and v
+  if (!o.quiet)
+    std::fprintf(o.out, "sft: %s: %zu trainable of %zu parameters; gradients %.2f MiB, AdamW moments %.2f MiB\n",
+                 lora ? lora_summary(lora->config).c_str() : "full fine-tuning", res.trainable_parameters,
+                 model.num_parameters() + (lora ? lora->num_parameters() : 0), res.gradient_bytes / 1048576.0,
+                 res.optimizer_bytes / 1048576.0);
   const AdamWSettings settings{0.9, 0.95, 1e-8, o.weight_decay};
   const LrSchedule schedule{o.lr, o.min_lr, o.warmup_steps, o.max_steps};
   Tape tape;
@@ -149,13 +171,14 @@ SftResult run_sft(const SftOptions& o) {
   std::string metrics;
   const std::string metrics_path = (fs::path(o.out_dir) / "metrics.jsonl").string();
 
-  SftResult res;
   res.stop_reason = "max_steps";
+  double step_seconds = 0;  // the training steps alone, without evaluation
   for (long step = 0; step < o.max_steps; ++step) {
     if (o.max_seconds > 0 && std::chrono::duration<double>(clock::now() - start).count() >= o.max_seconds) {
       res.stop_reason = "max_seconds";
       break;
     }
+    const auto step_start = clock::now();
     std::vector<size_t> rows;
     for (int b = 0; b < o.batch_size; ++b) {
       if (cursor == order.size()) {  // a new epoch: a new order
@@ -166,9 +189,10 @@ SftResult run_sft(const SftOptions& o) {
     }
     int T = 0;
     fill_sft_batch(train, rows, T_max, ids, targets, mask, T);
-    model.zero_grad();
+    if (lora) lora->zero_grad();
+    else model.zero_grad();
     tape.clear();
-    Var loss = sft_loss(tape, model, ids, targets, mask, o.batch_size, T);
+    Var loss = sft_loss(tape, model, ids, targets, mask, o.batch_size, T, adapters);
     tape.backward(loss);
     const double l = tape.value(loss)[0];
     const double norm = clip_grad_norm(params, o.grad_clip);
@@ -177,6 +201,7 @@ SftResult run_sft(const SftOptions& o) {
                                ": the loss or the gradient norm is not finite");
     const double lr = learning_rate(schedule, step);
     adamw_step(opt, params, lr, settings);
+    step_seconds += std::chrono::duration<double>(clock::now() - step_start).count();
     res.steps = step + 1;
     if (step == 0) res.first_loss = l;
     res.last_loss = l;
@@ -188,19 +213,30 @@ SftResult run_sft(const SftOptions& o) {
                      norm, std::chrono::duration<double>(clock::now() - start).count());
     }
     if (!val.empty() && (step + 1) % o.eval_interval == 0) {
-      const double v = sft_validation_loss(model, tape, val, o.batch_size, T_max);
+      const double v = sft_validation_loss(model, tape, val, o.batch_size, T_max, adapters);
       metrics += nlohmann::json{{"step", step + 1}, {"val_loss", v}}.dump() + "\n";
       if (!o.quiet) std::fprintf(o.out, "eval step %ld: val loss (answers of held-out stories) %.4f\n", step + 1, v);
     }
     std::fflush(o.out);
   }
   if (!val.empty()) {
-    res.val_loss = sft_validation_loss(model, tape, val, o.batch_size, T_max);
+    res.val_loss = sft_validation_loss(model, tape, val, o.batch_size, T_max, adapters);
     metrics += nlohmann::json{{"step", res.steps}, {"val_loss", res.val_loss}}.dump() + "\n";
   }
-  res.model_dir = (fs::path(o.out_dir) / "model").string();
-  save_model_with_tokenizer(model, res.model_dir, &cm.tokenizer);
-  save_chat_config(res.model_dir);
+  res.seconds_per_step = res.steps > 0 ? step_seconds / res.steps : 0;
+  if (lora) {
+    // The base must have come through untouched: the adapters are worthless on other weights.
+    if (model_fingerprint(model) != lora->base_fingerprint)
+      throw std::logic_error("sft: the base weights changed during LoRA training");
+    res.adapter_path = (fs::path(o.out_dir) / "adapter.safetensors").string();
+    save_lora(*lora, res.adapter_path);
+  }
+  if (!lora || o.merge) {
+    if (lora) merge_lora(model, *lora);
+    res.model_dir = (fs::path(o.out_dir) / "model").string();
+    save_model_with_tokenizer(model, res.model_dir, &cm.tokenizer);
+    save_chat_config(res.model_dir);
+  }
   write_file_atomic(metrics_path, metrics);
   res.seconds = std::chrono::duration<double>(clock::now() - start).count();
   nlohmann::ordered_json info;
@@ -223,10 +259,25 @@ SftResult run_sft(const SftOptions& o) {
   info["first_loss"] = res.first_loss;
   info["last_loss"] = res.last_loss;
   if (std::isfinite(res.val_loss)) info["val_loss"] = res.val_loss;
+  if (lora) {
+    info["lora"] = {
+        {"rank", o.lora.rank},         {"alpha", o.lora.alpha}, {"targets", lora->config.targets},
+        {"adapter", res.adapter_path}, {"merged", o.merge},     {"base_fingerprint", lora->base_fingerprint}};
+  }
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  res.peak_rss_mib = usage.ru_maxrss / 1024.0;  // KiB on Linux
+  info["trainable_parameters"] = res.trainable_parameters;
+  info["gradient_bytes"] = res.gradient_bytes;
+  info["optimizer_bytes"] = res.optimizer_bytes;
+  info["peak_rss_mib"] = res.peak_rss_mib;
+  info["seconds_per_step"] = res.seconds_per_step;
   write_file_atomic((fs::path(o.out_dir) / "sft.json").string(), info.dump(1) + "\n");
   if (!o.quiet)
-    std::fprintf(o.out, "sft: %ld steps in %.0f s (%s); loss %.4f -> %.4f; model in %s\n", res.steps, res.seconds,
-                 res.stop_reason.c_str(), res.first_loss, res.last_loss, res.model_dir.c_str());
+    std::fprintf(o.out, "sft: %ld steps in %.0f s (%s, %.3f s/step, peak RSS %.1f MiB); loss %.4f -> %.4f; %s%s%s\n",
+                 res.steps, res.seconds, res.stop_reason.c_str(), res.seconds_per_step, res.peak_rss_mib,
+                 res.first_loss, res.last_loss, lora ? ("adapters in " + res.adapter_path).c_str() : "",
+                 lora && o.merge ? ", " : "", res.model_dir.empty() ? "" : ("model in " + res.model_dir).c_str());
   return res;
 }
 

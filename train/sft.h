@@ -18,6 +18,9 @@
 //                   chat tokens, tokenizer_config.json with the chat template): a chat model
 //   metrics.jsonl   one line per logged step, and the validation losses
 //   sft.json        the settings of the run and where the base model and data came from
+// With LoRA (SftOptions::lora_on, model/lora.h) the base stays frozen and only the adapters train:
+//   adapter.safetensors  the adapters (the base model directory is needed to use them)
+//   model/               only with SftOptions::merge: the base with the adapters folded in
 #pragma once
 
 #include <cmath>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "engine/tape.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/bpe.h"
 #include "train/instruct.h"
@@ -50,12 +54,14 @@ std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& 
 void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int T_max,
                     std::vector<int>& ids, std::vector<int>& targets, std::vector<uint8_t>& mask, int& T);
 
-// The SFT loss of a batch: model logits (B, T, V), then the masked cross-entropy.
+// The SFT loss of a batch: model logits (B, T, V), then the masked cross-entropy. With `lora`,
+// the logits of the base with its adapters (lora_logits), and only the adapters get gradients.
 Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
-             const std::vector<uint8_t>& mask, int B, int T);
+             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora = nullptr);
 
 // Mean masked loss over the examples, in batches of B (no gradients used).
-double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max);
+double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max,
+                           LoraModel* lora = nullptr);
 
 // The base model ready for chat: its tokenizer with the chat tokens and the model grown to match.
 struct ChatModel {
@@ -85,14 +91,24 @@ struct SftOptions {
   bool overwrite = false;
   bool quiet = false;
   std::FILE* out = stdout;
+  bool lora_on = false;  // train low-rank adapters only (model/lora.h); the base stays frozen
+  LoraConfig lora;       // their rank, alpha and targets
+  bool merge = false;    // with lora_on: also write <out>/model, the base with the adapters folded in
 };
 
 struct SftResult {
   long steps = 0;
   double first_loss = NAN, last_loss = NAN, val_loss = NAN;
   double seconds = 0;
-  std::string stop_reason;  // "max_steps" or "max_seconds"
-  std::string model_dir;    // <out>/model
+  std::string stop_reason;   // "max_steps" or "max_seconds"
+  std::string model_dir;     // <out>/model (empty for LoRA without merge)
+  std::string adapter_path;  // <out>/adapter.safetensors with LoRA
+  // What training held: the numbers that learn, their gradients and AdamW's two moments, and the
+  // process's peak resident memory (getrusage) at the end.
+  size_t trainable_parameters = 0;
+  size_t gradient_bytes = 0, optimizer_bytes = 0;
+  double peak_rss_mib = 0;
+  double seconds_per_step = 0;
 };
 
 SftResult run_sft(const SftOptions& options);

@@ -62,6 +62,10 @@ printf '{nope\n' > "$S/bad.jsonl"
 "$FOUNDRY" sft --base "$M" --data "$S/chat.jsonl" --out "$S/sft" --max-steps 1 --batch-size 1 --warmup-steps 0 --threads 1 > "$S/sft.log" 2>&1 ||
   { echo "setup: sft failed"; cat "$S/sft.log"; exit 1; }
 C="$S/sft/model"
+# LoRA adapters on the same base (rank 2; the model's wk and wv are (8, 16)).
+"$FOUNDRY" sft --base "$M" --data "$S/chat.jsonl" --out "$S/sft_lora" --lora --lora-rank 2 --max-steps 1 --batch-size 1 \
+  --warmup-steps 0 --threads 1 > "$S/sft_lora.log" 2>&1 || { echo "setup: sft --lora failed"; cat "$S/sft_lora.log"; exit 1; }
+A="$S/sft_lora/adapter.safetensors"
 
 # status ; words the error must contain (status 0: unusual but valid input that must just work) (alternatives separated by \|) ; arguments
 CASES=$(cat <<EOF
@@ -157,6 +161,18 @@ CASES=$(cat <<EOF
 2;batch-size;sft --base $M --data $S/chat.jsonl --out $S/sft5 --batch-size -1
 1;exists and is not empty;sft --base $M --data $S/chat.jsonl --out $S/corpus.txt
 1;config.json\|model directory\|no such;sft --base $S/a_dir --data $S/chat.jsonl --out $S/sft6
+2;rank 0: expected at least 1;sft --base $M --data $S/chat.jsonl --out $S/sft7 --lora --lora-rank 0
+2;exceeds min(in, out) = 8 of wk;sft --base $M --data $S/chat.jsonl --out $S/sft8 --lora --lora-rank 9
+2;unknown target 'wz';sft --base $M --data $S/chat.jsonl --out $S/sft9 --lora --lora-targets wq,wz
+2;alpha;sft --base $M --data $S/chat.jsonl --out $S/sft10 --lora --lora-alpha 0
+2;--lora-rank needs --lora;sft --base $M --data $S/chat.jsonl --out $S/sft11 --lora-rank 4
+2;--merge needs --lora;sft --base $M --data $S/chat.jsonl --out $S/sft12 --merge
+2;--adapter;merge-lora --base $M --out $S/merged1
+1;fingerprint;merge-lora --base $C --adapter $A --out $S/merged2
+1;foundry-lora\|not a LoRA adapter;merge-lora --base $M --adapter $M/model.safetensors --out $S/merged3
+1;junk.json;merge-lora --base $M --adapter $S/junk.json --out $S/merged4
+1;no such file\|not found\|cannot open\|does not exist;merge-lora --base $M --adapter $S/missing.safetensors --out $S/merged5
+2;exists and is not empty;merge-lora --base $M --adapter $A --out $S/sft
 2;--model;chat
 1;not a chat model;chat --model $M --message hi
 2;max-new-tokens;chat --model $C --message hi --max-new-tokens 0
