@@ -274,9 +274,9 @@ int main(int argc, char** argv) {
     double sequential_s = std::chrono::duration<double>(Clock::now() - start).count();
     double conc = tokens / concurrent_s, seq = seq_tokens / sequential_s;
     if (clients == 1 || one_client == 0) one_client = conc;
-    std::printf("%8d %9zu %10.1f %14.1f %7.0f%% %14.1f %6.2fx %9.3fs %9.3fs%s\n", clients, outcomes.size(),
-                bare[level], conc, 100 * conc / bare[level], seq, conc / one_client, percentile(ttft, 0.5),
-                percentile(ttft, 0.99), failed ? (" (" + std::to_string(failed) + " failed)").c_str() : "");
+    std::printf("%8d %9zu %10.1f %14.1f %7.0f%% %14.1f %6.2fx %9.3fs %9.3fs%s\n", clients, outcomes.size(), bare[level],
+                conc, 100 * conc / bare[level], seq, conc / one_client, percentile(ttft, 0.5), percentile(ttft, 0.99),
+                failed ? (" (" + std::to_string(failed) + " failed)").c_str() : "");
     std::fflush(stdout);
   }
   server.stop();

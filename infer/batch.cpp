@@ -75,8 +75,7 @@ void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, 
 // A template so that `if constexpr` discards the float-only branch in the double build, as in
 // quant_matvec (kv_cache.cpp).
 template <typename T>
-static void quant_matvec_batch_of(T* out, const QuantMatrix& w, const T* x, int R, QuantScratch* scratch,
-                                  int threads) {
+static void quant_matvec_batch_of(T* out, const QuantMatrix& w, const T* x, int R, QuantScratch* scratch, int threads) {
   if constexpr (!std::is_same<T, float>::value) {
     (void)out, (void)w, (void)x, (void)R, (void)scratch, (void)threads;
     throw std::logic_error("quant_matvec_batch: quantized models run in the float build");

@@ -253,8 +253,8 @@ TEST_CASE("forward_batch: a quantized model reads its blocks, with decode_step's
       BatchState float_batch = make_batch_state(c, 32);
       Model twin = make_model(c);
       for (size_t k = 0; k < twin.values.size(); k++) twin.values[k] = m.values[k];
-      CHECK_FALSE(same_bits(forward_batch(float_batch, twin, {{&float_cache, prompt[0], true}}), all_one.data(),
-                            c.vocab_size));
+      CHECK_FALSE(
+          same_bits(forward_batch(float_batch, twin, {{&float_cache, prompt[0], true}}), all_one.data(), c.vocab_size));
       set_num_threads(before);
     }
     // Tokens: alone (generate: batched prefill, then decode_step) and beside 1 and 7 others.

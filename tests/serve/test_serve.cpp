@@ -396,9 +396,9 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
   }
 
   std::string metrics = shell("curl -s " + url + "/metrics");
-  for (const char* name : {"foundry_requests_total{outcome=\"finished\"}", "foundry_tokens_generated_total",
-                           "foundry_tokens_per_second", "foundry_queue_length", "foundry_batch_occupancy",
-                           "foundry_engine_threads 1"})
+  for (const char* name :
+       {"foundry_requests_total{outcome=\"finished\"}", "foundry_tokens_generated_total", "foundry_tokens_per_second",
+        "foundry_queue_length", "foundry_batch_occupancy", "foundry_engine_threads 1"})
     CHECK(metrics.find(name) != std::string::npos);
   // The page is served.
   CHECK(shell("curl -s " + url + "/").find("<html") != std::string::npos);
