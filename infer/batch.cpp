@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "engine/parallel.h"
+#include "engine/quant.h"
 #include "model/rmsnorm.h"
 #include "model/rope.h"
 #include "model/swiglu.h"
@@ -41,6 +43,7 @@ BatchState make_batch_state(const ModelConfig& c, int capacity) {
   s.scores = Tensor({std::max(1, num_threads()), c.n_heads, c.max_seq_len});
   s.logits = Tensor({capacity, c.vocab_size});
   s.pos.assign(capacity, 0);
+  s.quant.resize(capacity);
   return s;
 }
 
@@ -68,6 +71,53 @@ void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, 
   for (int b = 0; b < blocks; b++) run_block(b);
 }
 // ANCHOR_END: matvec_batch
+
+// A template so that `if constexpr` discards the float-only branch in the double build, as in
+// quant_matvec (kv_cache.cpp).
+template <typename T>
+static void quant_matvec_batch_of(T* out, const QuantMatrix& w, const T* x, int R, QuantScratch* scratch, int threads) {
+  if constexpr (!std::is_same<T, float>::value) {
+    (void)out, (void)w, (void)x, (void)R, (void)scratch, (void)threads;
+    throw std::logic_error("quant_matvec_batch: quantized models run in the float build");
+  } else {
+    const int N = w.rows, K = w.cols;
+    for (int r = 0; r < R; r++) quantize_activations(x + (size_t)r * K, K, scratch[r]);
+    const QuantKernel kernel = quant_kernel();
+    // Blocks of about the size matvec_batch uses, counted in the quantized bytes. Each output
+    // row is one dot product over its own blocks, so any split gives the same bits.
+    constexpr size_t kBlockBytes = 128 * 1024;
+    const int block = std::max(8, (int)(kBlockBytes / std::max<size_t>(w.row_bytes(), 1)) / 8 * 8);
+    const int blocks = (N + block - 1) / block;
+    auto run_block = [&](int b) {
+      const int r0 = b * block, r1 = std::min(N, r0 + block);
+      for (int r = 0; r < R; r++) quant_matvec_rows(out + (size_t)r * N, w, scratch[r], r0, r1, kernel);
+    };
+    const bool split = threads > 1 && blocks > 1 && worth_threads(Work::matvec, double(N) * K * R);
+    if (!split) {
+      for (int b = 0; b < blocks; b++) run_block(b);
+      return;
+    }
+#pragma omp parallel for num_threads(std::min(threads, blocks)) schedule(static)
+    for (int b = 0; b < blocks; b++) run_block(b);
+  }
+}
+
+void quant_matvec_batch(real* out, const QuantMatrix& w, const real* x, int R, QuantScratch* scratch, int threads) {
+  quant_matvec_batch_of(out, w, x, R, scratch, threads);
+}
+
+namespace {
+// out (R, N) = w · x_r for every row: through the blocks when the model holds w quantized (what
+// decode_step's project does for one row), else through the floats.
+void project_batch(BatchState& s, real* out, const Model& model, const Tensor* w, const real* x, int R, int N, int K,
+                   int threads) {
+  if (const QuantMatrix* q = model.quantized_of(w)) {
+    quant_matvec_batch(out, *q, x, R, s.quant.data(), threads);
+  } else {
+    matvec_batch(out, w->ptr(), x, R, N, K, threads);
+  }
+}
+}  // namespace
 
 // ANCHOR: forward_batch
 const real* forward_batch(BatchState& s, const Model& model, const std::vector<BatchRow>& rows) {
@@ -130,9 +180,9 @@ const real* forward_batch(BatchState& s, const Model& model, const std::vector<B
     const size_t layer_offset = (size_t)l * kv_dim * max_T;  // this layer's (NKV, HS, max_T) block of a cache
 
     norm_rows(lw.attention_norm);
-    matvec_batch(s.q.ptr(), lw.wq->ptr(), s.xn.ptr(), R, QD, C, threads);
-    matvec_batch(s.k.ptr(), lw.wk->ptr(), s.xn.ptr(), R, kv_dim, C, threads);
-    matvec_batch(s.v.ptr(), lw.wv->ptr(), s.xn.ptr(), R, kv_dim, C, threads);
+    project_batch(s, s.q.ptr(), model, lw.wq, s.xn.ptr(), R, QD, C, threads);
+    project_batch(s, s.k.ptr(), model, lw.wk, s.xn.ptr(), R, kv_dim, C, threads);
+    project_batch(s, s.v.ptr(), model, lw.wv, s.xn.ptr(), R, kv_dim, C, threads);
     for (int r = 0; r < R; r++) {
       real* q = s.q.ptr() + (size_t)r * QD;
       real* k = s.k.ptr() + (size_t)r * kv_dim;
@@ -160,17 +210,17 @@ const real* forward_batch(BatchState& s, const Model& model, const std::vector<B
                                rows[r].cache->value.ptr() + layer_offset, s.pos[r] + 1, max_T, NH, NKV, HS,
                                attention_threads > 1 ? 1 : threads);
     }
-    matvec_batch(s.proj.ptr(), lw.wo->ptr(), s.att.ptr(), R, C, QD, threads);
+    project_batch(s, s.proj.ptr(), model, lw.wo, s.att.ptr(), R, C, QD, threads);
     add_to_stream();
 
     norm_rows(lw.ffn_norm);
-    matvec_batch(s.gate.ptr(), lw.w1->ptr(), s.xn.ptr(), R, F, C, threads);
-    matvec_batch(s.up.ptr(), lw.w3->ptr(), s.xn.ptr(), R, F, C, threads);
+    project_batch(s, s.gate.ptr(), model, lw.w1, s.xn.ptr(), R, F, C, threads);
+    project_batch(s, s.up.ptr(), model, lw.w3, s.xn.ptr(), R, F, C, threads);
     for (int r = 0; r < R; r++) {
       const size_t o = (size_t)r * F;
       swiglu_forward(s.hidden.ptr() + o, s.gate.ptr() + o, s.up.ptr() + o, F);
     }
-    matvec_batch(s.proj.ptr(), lw.w2->ptr(), s.hidden.ptr(), R, C, F, threads);
+    project_batch(s, s.proj.ptr(), model, lw.w2, s.hidden.ptr(), R, C, F, threads);
     add_to_stream();
   }
 
@@ -183,7 +233,7 @@ const real* forward_batch(BatchState& s, const Model& model, const std::vector<B
     n_out++;
   }
   const Tensor* out_w = c.tie_embeddings ? w.tok_embeddings : w.output;
-  if (n_out > 0) matvec_batch(s.logits.ptr(), out_w->ptr(), s.xn.ptr(), n_out, V, C, threads);
+  if (n_out > 0) project_batch(s, s.logits.ptr(), model, out_w, s.xn.ptr(), n_out, V, C, threads);
   for (const auto& [cache, pos] : next_pos) const_cast<KVCache*>(cache)->length = pos;
   return s.logits.ptr();
 }

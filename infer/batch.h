@@ -17,9 +17,10 @@
 // and serves all R rows: R multiply-adds per weight fetched from memory.
 //
 // Results do not depend on the batch: a row's numbers are computed by exactly the arithmetic
-// decode_step does for it alone (the same matrix-vector kernel on each row, the weight blocks
-// split at multiples of 8 rows so every output row goes through the same kernel path, the same
-// attention, norm, RoPE and SwiGLU functions on one row at a time). So a request gets the same
+// decode_step does for it alone (the same matrix-vector kernel on each row, or the quantized
+// one for the weights a quantized model holds as blocks; the weight blocks split at multiples
+// of 8 rows so every output row goes through the same kernel path; the same attention, norm,
+// RoPE and SwiGLU functions on one row at a time). So a request gets the same
 // bits whether it runs alone or beside seven others, and a prompt prefilled in one pass leaves
 // the same cache and logits as feeding it one token at a time.
 #pragma once
@@ -52,6 +53,7 @@ struct BatchState {
   Tensor scores;                                       // (threads, NH, max_seq_len): one per thread
   Tensor logits;                                       // (capacity, V): rows with want_logits, in order
   std::vector<int> pos;                                // (capacity) each row's position
+  std::vector<QuantScratch> quant;                     // (capacity) a quantized model's activations, per row
 };
 
 BatchState make_batch_state(const ModelConfig& config, int capacity);
@@ -66,5 +68,11 @@ const real* forward_batch(BatchState& state, const Model& model, const std::vect
 // blocks small enough to stay in the core's cache while all R inputs use them; each output
 // element is the same number matvec computes for that input alone.
 void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, int threads);
+
+// The same for a quantized w (engine/quant.h), read block by block: each row of x is quantized
+// into its own scratch[r] (as quant_matvec does for one vector), then blocks of w's rows serve
+// all R rows, each output element the number quant_matvec computes for that input alone.
+// Float build only, like quant_matvec.
+void quant_matvec_batch(real* out, const QuantMatrix& w, const real* x, int R, QuantScratch* scratch, int threads);
 
 }  // namespace foundry

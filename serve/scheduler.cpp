@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/parallel.h"
 #include "infer/generate.h"
 
 namespace foundry::serve {
@@ -44,6 +45,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, SchedulerOp
       options_(options),
       stop_ids_(stop_ids(tokenizer)),
       batch_(make_batch_state(model.config, options.max_batch + options.prefill_chunk)) {
+  if (options_.threads <= 0) options_.threads = num_threads();
   // Every slot's KV cache exists from the start: the server's memory does not grow with load.
   slots_.resize(options_.max_batch);
   for (Slot& slot : slots_) slot.cache = make_kv_cache(model.config);
@@ -212,6 +214,11 @@ void Scheduler::loop() {
   std::vector<BatchRow> rows;
   std::vector<Slot*> owners;  // the slot of each logits row, in order
   const int V = model_.config.vocab_size;
+  set_num_threads(options_.threads);  // this thread's own setting (see SchedulerOptions::threads)
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    metrics_.threads = num_threads();
+  }
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);

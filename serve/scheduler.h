@@ -63,6 +63,10 @@ struct SchedulerOptions {
   int max_batch = 8;       // slots: sequences decoded together
   int max_queue = 64;      // jobs waiting for a slot; submit() refuses beyond this
   int prefill_chunk = 64;  // most prompt rows per step (longer prompts take several steps)
+  // Threads of the engine thread's batched forward; 0: those of the thread that creates the
+  // Scheduler. (OpenMP's thread count is a setting of each thread: the engine thread does not
+  // inherit the count that `--threads` set on the main thread, so it is passed on here.)
+  int threads = 0;
 };
 
 // The counters of /metrics.
@@ -71,6 +75,7 @@ struct Metrics {
   long long prompt_tokens = 0, tokens_generated = 0, steps = 0, rows = 0;
   double busy_seconds = 0;  // time spent in steps
   int queue_length = 0, active = 0, max_batch = 0;
+  int threads = 0;  // the engine thread's OpenMP threads, as it sees them
 };
 
 class Scheduler {

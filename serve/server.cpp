@@ -2,6 +2,7 @@
 #include "serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -104,6 +105,7 @@ struct Server::Impl {
   Scheduler scheduler;
   httplib::Server http;
   int bound_port = -1;
+  int listen_fd = -1;  // the listening socket, once bind() made it
   long long created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
@@ -278,6 +280,19 @@ void Server::Impl::routes() {
   http.set_write_timeout(10);
   http.set_keep_alive_max_count(100);
   http.set_keep_alive_timeout(5);
+  // Every token is a small write (one SSE event). With Nagle's algorithm a small write waits
+  // while an earlier one is unacknowledged, and the client's TCP delays its acknowledgement
+  // (up to 40 ms on Linux) hoping to piggyback it on data it never sends: the stream would
+  // arrive in bursts. TCP_NODELAY sends each event when it is written.
+  http.set_tcp_nodelay(true);
+  // cpp-httplib listens with a backlog of 5: the kernel holds at most 6 connections that the
+  // accepting thread has not taken yet, and drops the handshake of the next ones, whose clients
+  // try again only a second later. Eight clients connecting at once would wait a second for
+  // their first token. The socket is remembered here and its backlog raised after bind().
+  http.set_socket_options([this](int fd) {
+    httplib::default_socket_options(fd);
+    listen_fd = fd;
+  });
   const int workers = options.max_connections, waiting = options.max_waiting_connections;
   http.new_task_queue = [workers, waiting] { return new BoundedPool(workers, waiting); };
 
@@ -346,6 +361,7 @@ void Server::Impl::routes() {
     metric("foundry_active_sequences", "gauge", "Sequences in the batch.", m.active);
     metric("foundry_batch_occupancy", "gauge", "Active sequences / slots.",
            m.max_batch > 0 ? double(m.active) / m.max_batch : 0.0);
+    metric("foundry_engine_threads", "gauge", "Threads of the engine's batched forward pass.", m.threads);
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
   for (const char* path : {"/", "/playground.js", "/playground.css"}) {
@@ -373,6 +389,10 @@ void Server::bind() {
   if (impl_->bound_port < 0)
     throw std::runtime_error("serve: cannot listen on " + o.host + ":" + std::to_string(o.port) +
                              " (in use, or not an address of this machine)");
+  // Calling listen() again on a listening socket sets its backlog (the kernel caps it at
+  // net.core.somaxconn).
+  if (::listen(impl_->listen_fd, SOMAXCONN) != 0)
+    throw std::runtime_error("serve: cannot set the listening queue of " + o.host + ":" + std::to_string(o.port));
 }
 
 int Server::port() const { return impl_->bound_port; }

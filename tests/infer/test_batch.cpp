@@ -11,6 +11,7 @@
 #include "infer/generate.h"
 #include "infer/sampling.h"
 #include "model/model.h"
+#include "model/quantize.h"
 
 using namespace foundry;
 
@@ -216,4 +217,68 @@ TEST_CASE("forward_batch: bad rows are refused before any cache changes", "[batc
   CHECK(a.length == 3);
   CHECK(b.length == 0);
   CHECK(a.key.data == keys);
+}
+
+TEST_CASE("forward_batch: a quantized model reads its blocks, with decode_step's bits, alone and batched", "[batch]") {
+  // batch_config's widths: every matrix of 96-value rows is quantized, w2 (rows of 200) stays
+  // float, so a step mixes both kinds of product.
+  for (QuantType type : {QuantType::q8_0, QuantType::q4_0}) {
+    ModelConfig c = batch_config();
+    Model m = random_model(c, 13);
+    quantize_model(m, type);
+    REQUIRE(m.quantized_of(m.weights.layers[0].wq) != nullptr);
+    REQUIRE(m.quantized_of(m.weights.layers[0].w2) == nullptr);
+    std::vector<int> prompt = some_prompt(20, 3, c.vocab_size);
+    for (int threads : {1, 2}) {
+      INFO(quant_type_name(type) << ", threads " << threads);
+      const int before = num_threads();
+      set_num_threads(threads);
+      // The prompt in one pass equals decode_step position by position, cache and logits.
+      DecodeState one = make_decode_state(c);
+      std::vector<real> all_one;
+      for (int id : prompt) {
+        const real* l = decode_step(one, m, id);
+        all_one.insert(all_one.end(), l, l + c.vocab_size);
+      }
+      KVCache cache = make_kv_cache(c);
+      BatchState batch = make_batch_state(c, 32);
+      std::vector<BatchRow> rows;
+      for (int id : prompt) rows.push_back({&cache, id, true});
+      const real* l = forward_batch(batch, m, rows);
+      REQUIRE(same_bits(l, all_one.data(), all_one.size()));
+      REQUIRE(same_bits(cache.key.ptr(), one.cache.key.ptr(), cache.key.data.size()));
+      // The blocks were read, not the floats they stand for: the activations are quantized
+      // too, so the float product of the same (dequantized) weights gives other logits.
+      KVCache float_cache = make_kv_cache(c);
+      BatchState float_batch = make_batch_state(c, 32);
+      Model twin = make_model(c);
+      for (size_t k = 0; k < twin.values.size(); k++) twin.values[k] = m.values[k];
+      CHECK_FALSE(
+          same_bits(forward_batch(float_batch, twin, {{&float_cache, prompt[0], true}}), all_one.data(), c.vocab_size));
+      set_num_threads(before);
+    }
+    // Tokens: alone (generate: batched prefill, then decode_step) and beside 1 and 7 others.
+    const int new_tokens = 10;
+    std::vector<std::vector<int>> prompts, alone;
+    std::vector<int> join;
+    std::vector<SamplingSettings> settings;
+    std::vector<uint64_t> seeds;
+    for (int s = 0; s < 8; s++) {
+      prompts.push_back(some_prompt(2 + 3 * s, s, c.vocab_size));
+      join.push_back(s % 3);
+      settings.push_back(s % 2 == 0 ? SamplingSettings{0.0, 0, 1.0} : SamplingSettings{0.9, 20, 0.95});
+      seeds.push_back(200 + s);
+      DecodeState state = make_decode_state(c);
+      Sampler sampler(settings[s], seeds[s]);
+      alone.push_back(generate(m, state, sampler, prompts[s], new_tokens, {}).tokens);
+    }
+    for (size_t together : {1, 2, 8}) {
+      auto sub = [&](auto v) { return decltype(v)(v.begin(), v.begin() + together); };
+      auto batched = run_batched(m, sub(prompts), sub(join), sub(settings), sub(seeds), new_tokens);
+      for (size_t s = 0; s < together; s++) {
+        INFO(quant_type_name(type) << ": request " << s << " beside " << together - 1 << " others");
+        CHECK(batched[s] == alone[s]);
+      }
+    }
+  }
 }

@@ -3,9 +3,13 @@
 // (streaming, errors with their statuses, /health, /metrics, the same text as `foundry generate`).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,10 +21,12 @@
 #include <regex>
 #include <thread>
 
+#include "engine/parallel.h"
 #include "infer/generate.h"
 #include "model/llama2c.h"
 #include "serve/api.h"
 #include "serve/scheduler.h"
+#include "serve/server.h"
 #include "tests/common/test_helpers.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
@@ -246,8 +252,20 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // The environment without any wait-policy setting, so the server chooses its own (below).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; e++) {
+    const std::string entry = *e;
+    bool policy = false;
+    for (const char* name : {"OMP_WAIT_POLICY=", "GOMP_SPINCOUNT=", "FOUNDRY_KEEP_WAIT_POLICY=", "FOUNDRY_WAIT_POLICY"})
+      policy = policy || entry.rfind(name, 0) == 0;
+    if (!policy) env_strings.push_back(entry);
+  }
+  std::vector<char*> env;
+  for (std::string& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
   pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, foundry.c_str(), &actions, nullptr, argv.data(), environ);
+  const int spawned = posix_spawn(&pid, foundry.c_str(), &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);  // (LeakSanitizer caught the missing destroy)
   REQUIRE(spawned == 0);
   struct Stop {
@@ -268,6 +286,16 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
   INFO(test::read_bytes(log));
   REQUIRE(!url.empty());
   CHECK(test::read_bytes(log).find("loopback only") != std::string::npos);
+  // The engine's OpenMP threads spin briefly, then sleep (engine/parallel.h, choose_wait_policy).
+  // With libgomp's default of 300000 spins, one streaming client got 2.9 tokens/s where short
+  // spins give 40 (bench_serve, medium, on a loaded 2-core machine): the waiting threads kept
+  // the cores that the engine and the threads carrying tokens to the socket needed.
+  if (have_openmp() && sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+    std::string server_env = test::read_bytes("/proc/" + std::to_string(pid) + "/environ");
+    std::smatch m;
+    REQUIRE(std::regex_search(server_env, m, std::regex(std::string("(^|") + '\0' + ")GOMP_SPINCOUNT=([0-9]+)")));
+    CHECK(std::stol(m[2]) < 300000);
+  }
 
   auto post = [&](const std::string& path, const std::string& body, int* status = nullptr) {
     std::ofstream(dir + "/body.json", std::ios::binary) << body;
@@ -368,8 +396,9 @@ TEST_CASE("foundry serve end to end with curl: streaming, errors, metrics, same 
   }
 
   std::string metrics = shell("curl -s " + url + "/metrics");
-  for (const char* name : {"foundry_requests_total{outcome=\"finished\"}", "foundry_tokens_generated_total",
-                           "foundry_tokens_per_second", "foundry_queue_length", "foundry_batch_occupancy"})
+  for (const char* name :
+       {"foundry_requests_total{outcome=\"finished\"}", "foundry_tokens_generated_total", "foundry_tokens_per_second",
+        "foundry_queue_length", "foundry_batch_occupancy", "foundry_engine_threads 1"})
     CHECK(metrics.find(name) != std::string::npos);
   // The page is served.
   CHECK(shell("curl -s " + url + "/").find("<html") != std::string::npos);
@@ -397,4 +426,108 @@ TEST_CASE("chat_prompt_ids: a chat model gets its ChatML template, a base model 
   const int im_end = chat.encode(kImEnd).at(0);
   CHECK(std::count(ids.begin(), ids.end(), im_end) == 2);
   CHECK_THROWS_WITH(chat_prompt_ids(chat, messages, 8), Catch::Contains("context"));
+}
+
+TEST_CASE("scheduler: the engine thread runs with the creating thread's thread count, not OpenMP's default",
+          "[serve]") {
+  // OpenMP's thread count is a setting of each thread; a thread the program starts itself gets
+  // the process default (OMP_NUM_THREADS, 2 under ctest), not what set_num_threads() chose on
+  // the main thread. `foundry serve --threads 1` must reach the engine thread.
+  Model model = load_llama2c_checkpoint(kFixture + "/stories260K.bin");
+  auto tokenizer = load_llama2c_tokenizer(kFixture + "/tok512.bin");
+  const int before = num_threads();
+  for (int threads : {1, 3}) {
+    set_num_threads(threads);
+    Scheduler scheduler(model, *tokenizer, SchedulerOptions{2, 4, 64});
+    set_num_threads(before);
+    auto job = std::make_shared<Job>();
+    job->prompt = prompt_ids(*tokenizer, "Once upon a time", model.config.max_seq_len);
+    job->max_tokens = 3;
+    REQUIRE(scheduler.submit(job));
+    wait_tokens(*job);
+    CHECK(scheduler.metrics().threads == (have_openmp() ? threads : 1));
+  }
+}
+
+TEST_CASE("server: a connection's socket has TCP_NODELAY, so each streamed token leaves at once", "[serve]") {
+  Model model = load_llama2c_checkpoint(kFixture + "/stories260K.bin");
+  auto tokenizer = load_llama2c_tokenizer(kFixture + "/tok512.bin");
+  ServerOptions o;
+  o.port = 0;
+  o.model_name = "stories";
+  Server server(model, *tokenizer, o);
+  server.bind();
+  std::thread serving([&] { server.run(); });
+  struct Join {
+    Server& server;
+    std::thread& thread;
+    ~Join() {
+      server.stop();
+      thread.join();
+    }
+  } join{server, serving};
+
+  // A client connection that stays open (keep-alive) after one answer.
+  const int client = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(client >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons((uint16_t)server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool connected = false;
+  for (int i = 0; i < 200 && !connected; i++) {  // until run() listens
+    connected = connect(client, (sockaddr*)&address, sizeof address) == 0;
+    if (!connected) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(connected);
+  const std::string request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  REQUIRE(send(client, request.data(), request.size(), 0) == (ssize_t)request.size());
+  char answer[512];
+  REQUIRE(recv(client, answer, sizeof answer, 0) > 0);
+  CHECK(std::string(answer, 12) == "HTTP/1.1 200");
+
+  // The server's end of that connection is a socket of this process: local port = the server's
+  // port, and a peer (the listening socket has none).
+  int server_ends = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    sockaddr_in local{}, peer{};
+    socklen_t length = sizeof local, peer_length = sizeof peer;
+    if (getsockname(fd, (sockaddr*)&local, &length) != 0 || local.sin_family != AF_INET) continue;
+    if (ntohs(local.sin_port) != server.port() || getpeername(fd, (sockaddr*)&peer, &peer_length) != 0) continue;
+    int nodelay = 0;
+    socklen_t size = sizeof nodelay;
+    REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &size) == 0);
+    CHECK(nodelay != 0);
+    server_ends++;
+  }
+  CHECK(server_ends == 1);
+  close(client);
+}
+
+TEST_CASE("server: the listening socket queues a burst of connections (backlog above cpp-httplib's 5)", "[serve]") {
+  // With cpp-httplib's backlog of 5, the 7th of several clients connecting at once had its
+  // handshake dropped and retried a second later (time to first token: 1 s). TCP_INFO of a
+  // listening socket reports its backlog in tcpi_sacked (Linux).
+  Model model = load_llama2c_checkpoint(kFixture + "/stories260K.bin");
+  auto tokenizer = load_llama2c_tokenizer(kFixture + "/tok512.bin");
+  ServerOptions o;
+  o.port = 0;
+  Server server(model, *tokenizer, o);
+  server.bind();
+  int listeners = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    sockaddr_in local{}, peer{};
+    socklen_t length = sizeof local, peer_length = sizeof peer;
+    if (getsockname(fd, (sockaddr*)&local, &length) != 0 || local.sin_family != AF_INET) continue;
+    if (ntohs(local.sin_port) != server.port() || getpeername(fd, (sockaddr*)&peer, &peer_length) == 0) continue;
+    tcp_info info{};
+    socklen_t size = sizeof info;
+    REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0);
+    CHECK(info.tcpi_state == TCP_LISTEN);
+    CHECK(info.tcpi_sacked >= 64);  // SOMAXCONN, capped by net.core.somaxconn (4096 by default)
+    listeners++;
+  }
+  CHECK(listeners == 1);
 }
