@@ -18,6 +18,7 @@ int cmd_make_instruct(int argc, char** argv);
 int cmd_sft(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_eval_instruct(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 
