@@ -8,9 +8,8 @@
 #   ours:      foundry generate --temperature 0 --threads 1 (its own tokens/s, decode only)
 #   llama.cpp: tests/interop/llama_cpp_generate.mjs (node-llama-cpp's prebuilt CPU build, the
 #              same harness that checks its output; decode only: the time after the first new token)
-# It also says whether the two continuations are equal. Our side runs the model directory as it is
-# (f32); a quantized row compares llama.cpp's quantized file with our f32 path until `foundry
-# generate` runs quantized weights itself.
+# It also says whether the two continuations are equal. For a quantized type our side runs the
+# model quantized the same way (`foundry quantize`), so both engines read the same blocks.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODEL=${1:?usage: bench/llama_cpp_speed.sh MODEL_DIR [NEW_TOKENS]}
@@ -28,7 +27,12 @@ export OMP_NUM_THREADS=1
 printf '%-6s %-10s %10s %14s %s\n' type engine "new tokens" "tokens/s" "same text"
 for type in $TYPES; do
   "$FOUNDRY" export gguf --model "$MODEL" --out "$WORK/m.gguf" --type "$type" > /dev/null
-  ours=$("$FOUNDRY" generate --model "$MODEL" --prompt "$PROMPT" --temperature 0 --max-new-tokens "$NEW" \
+  ours_model=$MODEL
+  if [[ $type != f32 ]]; then
+    ours_model=$WORK/ours-$type
+    "$FOUNDRY" quantize --model "$MODEL" --type "$type" --out "$ours_model" > /dev/null
+  fi
+  ours=$("$FOUNDRY" generate --model "$ours_model" --prompt "$PROMPT" --temperature 0 --max-new-tokens "$NEW" \
     --threads 1 --print-ids 2>&1 > /dev/null)
   ids=$(echo "$ours" | sed -n 's/^\[ids\] //p')
   prompt_ids=$(echo "$ids" | sed 's/^prompt: \(.*\) | new:.*/\1/' | tr ' ' ',')

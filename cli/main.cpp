@@ -45,7 +45,6 @@ const Command kCommands[] = {
      foundry::cli::cmd_report},
     {"quantize", "quantize a model's weights to llama.cpp's q8_0 or q4_0 blocks (a new model directory)",
      foundry::cli::cmd_quantize},
-    {"import", "convert a llama2.c checkpoint and tokenizer into a model directory", foundry::cli::cmd_import},
     {"serve", "serve a model over HTTP: OpenAI-compatible API, streaming, batching, playground",
      foundry::cli::cmd_serve},
 };
@@ -57,7 +56,7 @@ void print_help() {
       "usage: foundry <command> [options]      (foundry <command> --help for its options)\n"
       "       foundry --version\n\n"
       "commands:\n");
-  for (const Command& c : kCommands) std::printf("  %-12s %s\n", c.name, c.summary);
+  for (const Command& c : kCommands) std::printf("  %-14s %s\n", c.name, c.summary);
   std::printf("\nthreads: %s by default (%s; set OMP_NUM_THREADS or --threads N, N >= 1, where a command offers it)\n",
               foundry::cli::threads_phrase(foundry::num_threads()).c_str(),
               foundry::have_openmp() ? "OpenMP" : "built without OpenMP");

@@ -150,8 +150,15 @@ static void attend_heads(real* att, real* scores, const real* q, const real* k_t
     // depend on the buffer's address, and a sequence would get different bits alone (decode_step)
     // and batched (forward_batch, its own buffers). fast_exp is elementwise arithmetic, the same
     // in a SIMD lane as alone, and the sum keeps 8 running totals by index, not by address.
-    real m = s[0];
-    for (int t = 1; t < T; t++) m = std::max(m, s[t]);
+    // The maximum keeps 8 running maxima too: a maximum is exact in any order, and g++ will not
+    // vectorize a one-accumulator std::max chain (it must keep its NaN and signed-zero rules).
+    real mx[8] = {s[0], s[0], s[0], s[0], s[0], s[0], s[0], s[0]};
+    int m8 = 0;
+    for (; m8 + 8 <= T; m8 += 8)
+      for (int j = 0; j < 8; j++) mx[j] = std::max(mx[j], s[m8 + j]);
+    real m = std::max(std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3])),
+                      std::max(std::max(mx[4], mx[5]), std::max(mx[6], mx[7])));
+    for (; m8 < T; m8++) m = std::max(m, s[m8]);
     for (int t = 0; t < T; t++) s[t] = fast_exp(s[t] - m);
     real lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int t8 = 0;

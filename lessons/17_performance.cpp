@@ -17,9 +17,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
-#include <new>
 #include <vector>
 
+#include "common/aligned_new.h"
 #include "engine/fast_exp.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
@@ -32,20 +32,18 @@
 using namespace foundry;
 
 // ANCHOR: count_allocations
-// Every `new` of this program (std::vector's buffers, std::function's captures, strings) comes
-// through here, so a step's allocations can be counted. 64 KiB and up counts as large: that is
-// where glibc starts handing out fresh pages from the kernel, a page fault per 4 KiB page.
+// Every `new` of this program (std::vector's buffers, std::function's captures, strings) goes
+// through the project's own operator new (common/aligned_new.cpp, which also aligns large
+// blocks to cache lines), and it reports each block to an observer, so a step's allocations can
+// be counted. 64 KiB and up counts as large: that is where glibc starts handing out fresh pages
+// from the kernel, a page fault per 4 KiB page.
 std::atomic<long> g_allocations{0};
 std::atomic<long> g_large_allocations{0};
 
-void* operator new(std::size_t bytes) {
+void count_allocation(std::size_t bytes) {
   g_allocations++;
   if (bytes >= 65536) g_large_allocations++;
-  if (void* p = std::malloc(bytes ? bytes : 1)) return p;
-  throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 // ANCHOR_END: count_allocations
 
 namespace {
@@ -160,6 +158,10 @@ int main() {
   Tape tape;
   tape.set_reuse_grads(true);
   long step_allocations = 0, step_large = 0, first_large = 0;
+  if (!set_allocation_observer(count_allocation)) {
+    std::printf("this build cannot count allocations (AddressSanitizer owns operator new)\n");
+    return 1;
+  }
   for (int step = 0; step < 3; step++) {
     const long before = g_allocations, before_large = g_large_allocations;
     training_step(model, opt, tape, loader, batch, tc, step);

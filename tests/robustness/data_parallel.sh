@@ -18,16 +18,18 @@ SCRATCH=${2:?usage: data_parallel.sh FOUNDRY SCRATCH_DIR}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 export OMP_NUM_THREADS=1
 
-if ! command -v mpirun > /dev/null; then
-  echo "skipped: mpirun is not installed (scripts/setup.sh --extras installs Open MPI)"
+# FOUNDRY_MPIRUN picks the launcher of another MPI (mpirun.mpich for a build against MPICH).
+MPIRUN_CMD=${FOUNDRY_MPIRUN:-mpirun}
+if ! command -v "$MPIRUN_CMD" > /dev/null; then
+  echo "skipped: $MPIRUN_CMD is not installed (scripts/setup.sh --extras installs Open MPI)"
   exit 77
 fi
 if ! "$FOUNDRY" train --help | grep -q -- --shard-optimizer; then
   echo "skipped: $FOUNDRY was built without MPI (configure with -DFOUNDRY_MPI=ON)"
   exit 77
 fi
-MPIRUN=(mpirun)
-if mpirun --version 2>&1 | grep -q "Open MPI"; then
+MPIRUN=("$MPIRUN_CMD")
+if "$MPIRUN_CMD" --version 2>&1 | grep -q "Open MPI"; then
   # Two ranks on a machine of fewer cores, as root in a container, over shared memory only.
   MPIRUN+=(--oversubscribe)
   [[ $(id -u) == 0 ]] && MPIRUN+=(--allow-run-as-root)
