@@ -29,8 +29,8 @@ int cmd_make_instruct(int argc, char** argv) {
       "out", "the JSONL file to write (atomically)", cxxopts::value<std::string>())(
       "separator", "the text between stories", cxxopts::value<std::string>()->default_value("<|endoftext|>"))(
       "val-fraction", "share of stories held out as the test split (as foundry prepare)",
-      cxxopts::value<double>()->default_value("0.1"))(
-      "seed", "seed for choosing the words", cxxopts::value<uint64_t>()->default_value("1337"))(
+      cxxopts::value<double>()->default_value("0.1"))("seed", "seed for choosing the words",
+                                                      cxxopts::value<uint64_t>()->default_value("1337"))(
       "words-per-story", "words instructions per training story, each with other words",
       cxxopts::value<int>()->default_value("1"))(
       "words-in-order", "list a training instruction's words in the order its answer uses them")("h,help",
@@ -112,9 +112,9 @@ int cmd_sft(int argc, char** argv) {
   if (!(max_seconds >= 0)) throw UsageError("--max-seconds: expected a number >= 0");
   if (args.count("resume")) {
     // The settings that decide the numbers are the run's own; only this session's limits may change.
-    for (const char* fixed : {"base", "data", "out", "max-steps", "batch-size", "seq-len", "lr", "min-lr",
-                              "warmup-steps", "eval-interval", "log-interval", "seed", "checkpoint-interval",
-                              "keep-checkpoints", "overwrite"})
+    for (const char* fixed :
+         {"base", "data", "out", "max-steps", "batch-size", "seq-len", "lr", "min-lr", "warmup-steps", "eval-interval",
+          "log-interval", "seed", "checkpoint-interval", "keep-checkpoints", "overwrite"})
       if (args.count(fixed))
         throw UsageError(std::string("--") + fixed +
                          " with --resume: a resumed run keeps the settings it started with (only --max-seconds, "

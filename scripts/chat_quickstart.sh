@@ -9,11 +9,12 @@
 #   5. the report: one page with the curves, the evaluation table and sample answers (foundry report)
 #   6. two sample conversations (foundry chat --message)
 #
-#   scripts/chat_quickstart.sh            about 13 minutes on 2 cores with the quickstart model there
+#   scripts/chat_quickstart.sh            about 13 minutes on 2 quiet cores with the quickstart model there (estimated)
 #   scripts/chat_quickstart.sh --quick    a few steps of everything (the test `chat_quickstart`)
 #
 # Everything goes to runs/chat/ (CHAT_RUN=dir), the pretrained model is BASE_RUN (runs/quickstart).
-# SFT_SECONDS (default 300) caps each fine-tuning run; FOUNDRY=path/to/foundry skips the build.
+# SFT_STEPS (default 2000) and SFT_SECONDS (default 300) bound each fine-tuning run;
+# FOUNDRY=path/to/foundry skips the build.
 # LORA_ARGS (default "--lora") are the extra options of the LoRA run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ QUICK=
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "chat_quickstart.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,7 +66,9 @@ if [[ -n "$QUICK" ]]; then
   eval_args=(--per-kind 2 --max-new-tokens 8 --val-windows 2)
   chat_tokens=8
 else
-  sft_args=(--max-seconds "$SFT_SECONDS")
+  # The cosine schedule is sized for about five quiet minutes on 2 cores; --max-seconds stops a
+  # slower machine at the budget anyway (with a checkpoint to --resume from).
+  sft_args=(--max-steps "${SFT_STEPS:-2000}" --max-seconds "$SFT_SECONDS" --checkpoint-interval 500)
   eval_args=()
   chat_tokens=160
 fi

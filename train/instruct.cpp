@@ -210,8 +210,13 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
     for (int k = 2; train && !w.empty() && k <= options.words_per_story; ++k) {
       std::vector<std::string> wk = pick_words(answer, extra_rng);
       if (options.words_in_order) wk = in_answer_order(wk, answer);
-      out.push_back({base + "words" + std::to_string(k), "words", split,
-                     {{"user", words_instruction(wk)}, {"assistant", answer}}, wk, "", ""});
+      out.push_back({base + "words" + std::to_string(k),
+                     "words",
+                     split,
+                     {{"user", words_instruction(wk)}, {"assistant", answer}},
+                     wk,
+                     "",
+                     ""});
     }
 
     auto [who, name] = named_character(answer);

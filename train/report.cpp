@@ -79,13 +79,14 @@ void check_eval(const json& e, const std::string& path) {
         throw std::invalid_argument(where + "." + rate + " is missing");
       }
       if (!k[rate].is_number() || k[rate].get<double>() < 0 || k[rate].get<double>() > 1)
-        throw std::invalid_argument(where + "." + rate + " must be a number from 0 to 1, got " + describe_json(k[rate]));
+        throw std::invalid_argument(where + "." + rate + " must be a number from 0 to 1, got " +
+                                    describe_json(k[rate]));
     }
     if (k.contains("samples")) {
       if (!k["samples"].is_array()) throw std::invalid_argument(where + ".samples is not an array");
       for (const json& s : k["samples"])
-        if (!s.is_object() || !s.contains("instruction") || !s["instruction"].is_string() ||
-            !s.contains("answer_t0") || !s["answer_t0"].is_string())
+        if (!s.is_object() || !s.contains("instruction") || !s["instruction"].is_string() || !s.contains("answer_t0") ||
+            !s["answer_t0"].is_string())
           throw std::invalid_argument(where + ".samples: each needs \"instruction\" and \"answer_t0\" strings");
     }
   }
@@ -113,7 +114,8 @@ Run read_run(const std::string& dir) {
                                 "with sft.json (foundry sft)");
   }
   if (!fs::exists(d / "metrics.jsonl"))
-    throw std::invalid_argument(dir + ": no metrics.jsonl (was the run finished or interrupted before its first log line?)");
+    throw std::invalid_argument(dir +
+                                ": no metrics.jsonl (was the run finished or interrupted before its first log line?)");
   r.metrics = read_metrics((d / "metrics.jsonl").string());
   if (r.kind == RunKind::kSft && fs::exists(d / "eval.json")) {
     r.eval = read_json_file((d / "eval.json").string());
@@ -166,12 +168,11 @@ void tokenizer_section(std::string& md, const std::vector<Run>& runs) {
   const BpeTokenizer tok = BpeTokenizer::load_json(path);
   std::string specials;
   for (int id : tok.special_ids())
-    specials += (specials.empty() ? "" : ", ") + std::string("`") + cell(tok.vocab()[id]) + "` (id " +
-                std::to_string(id) + ")";
+    specials +=
+        (specials.empty() ? "" : ", ") + std::string("`") + cell(tok.vocab()[id]) + "` (id " + std::to_string(id) + ")";
   md += "From `" + path + "`.\n\n| | |\n|---|---|\n";
   md += "| vocabulary | " + std::to_string(tok.vocab_size()) + " tokens: 256 bytes, " +
-        std::to_string(tok.merges().size()) + " merges, " + std::to_string(tok.special_ids().size()) +
-        " special |\n";
+        std::to_string(tok.merges().size()) + " merges, " + std::to_string(tok.special_ids().size()) + " special |\n";
   md += "| special tokens | " + (specials.empty() ? std::string("none") : specials) + " |\n";
   if (!chat.empty() && chat != first) {
     const BpeTokenizer ct = BpeTokenizer::load_json((fs::path(chat) / "tokenizer.json").string());
@@ -235,8 +236,8 @@ void pretraining_section(Report& report, const std::vector<Run>& runs, const std
     ++k;
     std::string& md = report.markdown;
     md += "## Pretraining: " + r.name + "\n\n";
-    md += picture(report, stem + "-pretrain-" + std::to_string(k) + ".svg",
-                  curve_svg(r, "Pretraining: " + r.name), "pretraining loss curves of " + r.name);
+    md += picture(report, stem + "-pretrain-" + std::to_string(k) + ".svg", curve_svg(r, "Pretraining: " + r.name),
+                  "pretraining loss curves of " + r.name);
     const ModelConfig& m = r.config.model;
     const TrainingSection& t = r.config.training;
     md += "| | |\n|---|---|\n";
@@ -261,15 +262,16 @@ void fine_tuning_section(Report& report, const std::vector<Run>& runs, const std
     if (r.kind == RunKind::kSft) all.push_back({r.name, r.metrics});
   if (all.empty()) return;
   md += "## Fine-tuning\n\n";
-  md += "| run | base | steps | stopped by | seconds | batch | lr | answer loss, first → last step | held-out answer "
-        "loss |\n|---|---|---|---|---|---|---|---|---|\n";
+  md +=
+      "| run | base | steps | stopped by | seconds | batch | lr | answer loss, first → last step | held-out answer "
+      "loss |\n|---|---|---|---|---|---|---|---|---|\n";
   for (const Run& r : runs) {
     if (r.kind != RunKind::kSft) continue;
     const json& i = r.info;
     md += "| " + cell(r.name) + " | " + cell(text_field(i, "base")) + " | " + num(i, "steps", "%.0f") + " | " +
-          cell(text_field(i, "stop_reason")) + " | " + num(i, "seconds", "%.0f") + " | " + num(i, "batch_size", "%.0f") +
-          " | " + num(i, "lr", "%g") + " | " + num(i, "first_loss", "%.4f") + " → " + num(i, "last_loss", "%.4f") +
-          " | " + num(i, "val_loss", "%.4f") + " |\n";
+          cell(text_field(i, "stop_reason")) + " | " + num(i, "seconds", "%.0f") + " | " +
+          num(i, "batch_size", "%.0f") + " | " + num(i, "lr", "%g") + " | " + num(i, "first_loss", "%.4f") + " → " +
+          num(i, "last_loss", "%.4f") + " | " + num(i, "val_loss", "%.4f") + " |\n";
   }
   md += "\n";
   int k = 0;
@@ -277,8 +279,8 @@ void fine_tuning_section(Report& report, const std::vector<Run>& runs, const std
     if (r.kind != RunKind::kSft) continue;
     ++k;
     md += "### " + r.name + "\n\n";
-    md += picture(report, stem + "-sft-" + std::to_string(k) + ".svg",
-                  curve_svg(r, "Fine-tuning: " + r.name), "fine-tuning loss curves of " + r.name);
+    md += picture(report, stem + "-sft-" + std::to_string(k) + ".svg", curve_svg(r, "Fine-tuning: " + r.name),
+                  "fine-tuning loss curves of " + r.name);
   }
   if (all.size() > 1) {
     md += "### The fine-tuning runs side by side\n\n";
@@ -296,9 +298,10 @@ void evaluation_section(std::string& md, const std::vector<Run>& runs) {
   for (const Run& r : runs) any_sft = any_sft || r.kind == RunKind::kSft;
   if (!any_sft) return;
   md += "## Evaluation\n\n";
-  md += "Held-out instructions (stories never trained on), checked by a program: *words* all requested words "
-        "present; *name* the named character present; *continue* not a repeat and on the story; *two_turn* the "
-        "second answer's words. The base model gets the same instructions as plain text.\n\n";
+  md +=
+      "Held-out instructions (stories never trained on), checked by a program: *words* all requested words "
+      "present; *name* the named character present; *continue* not a repeat and on the story; *two_turn* the "
+      "second answer's words. The base model gets the same instructions as plain text.\n\n";
   for (const Run& r : runs) {
     if (r.kind != RunKind::kSft) continue;
     md += "### " + r.name + "\n\n";
@@ -346,8 +349,8 @@ void conversations_section(std::string& md, const std::vector<Run>& runs) {
         md += "User:\n\n" + fenced(s["instruction"].get<std::string>()) + "\nAssistant:\n\n" +
               fenced(s["answer_t0"].get<std::string>()) + "\n";
         if (s.contains("answer_base") && s["answer_base"].is_string())
-          md += "The base model, given the instruction as plain text:\n\n" + fenced(s["answer_base"].get<std::string>()) +
-                "\n";
+          md += "The base model, given the instruction as plain text:\n\n" +
+                fenced(s["answer_base"].get<std::string>()) + "\n";
       }
     }
   }
@@ -363,8 +366,8 @@ Report build_report(const std::vector<std::string>& run_dirs, const std::string&
   std::string& md = report.markdown;
   md += "# Run report\n\n";
   for (const Run& r : runs)
-    md += "- `" + r.dir + "`: " + (r.kind == RunKind::kPretrain ? "pretraining (foundry train)" : "fine-tuning (foundry sft)") +
-          "\n";
+    md += "- `" + r.dir +
+          "`: " + (r.kind == RunKind::kPretrain ? "pretraining (foundry train)" : "fine-tuning (foundry sft)") + "\n";
   md += "\n";
   tokenizer_section(md, runs);
   pretraining_section(report, runs, stem);

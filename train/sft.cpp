@@ -225,9 +225,9 @@ SftResult run_sft(const SftOptions& o) {
     res.last_loss = l;
     const bool log = (step + 1) % o.log_interval == 0 || step == 0;
     if (log) {
-      metrics += nlohmann::json{{"kind", "train"}, {"step", step + 1}, {"loss", l}, {"lr", lr}, {"grad_norm", norm}}
-                     .dump() +
-                 "\n";
+      metrics +=
+          nlohmann::json{{"kind", "train"}, {"step", step + 1}, {"loss", l}, {"lr", lr}, {"grad_norm", norm}}.dump() +
+          "\n";
       if (!o.quiet)
         std::fprintf(o.out, "step %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %.0f s\n", step + 1, o.max_steps, l, lr,
                      norm, std::chrono::duration<double>(clock::now() - start).count());

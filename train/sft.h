@@ -101,9 +101,9 @@ struct SftResult {
   long steps = 0;
   double first_loss = NAN, last_loss = NAN, val_loss = NAN;
   double seconds = 0;
-  std::string stop_reason;  // "max_steps", "max_seconds" or "stop_at"
+  std::string stop_reason;      // "max_steps", "max_seconds" or "stop_at"
   std::string last_checkpoint;  // the checkpoint written last, if any
-  std::string model_dir;    // <out>/model
+  std::string model_dir;        // <out>/model
 };
 
 SftResult run_sft(const SftOptions& options);

@@ -42,13 +42,15 @@ long field_long(const nlohmann::json& j, const char* key, const std::string& whe
 
 double field_double(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = field(j, key, where);
-  if (!v.is_number()) throw std::invalid_argument(where + ": field '" + key + "' must be a number, got " + describe_json(v));
+  if (!v.is_number())
+    throw std::invalid_argument(where + ": field '" + key + "' must be a number, got " + describe_json(v));
   return v.get<double>();
 }
 
 std::string field_string(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = field(j, key, where);
-  if (!v.is_string()) throw std::invalid_argument(where + ": field '" + key + "' must be a string, got " + describe_json(v));
+  if (!v.is_string())
+    throw std::invalid_argument(where + ": field '" + key + "' must be a string, got " + describe_json(v));
   return v.get<std::string>();
 }
 
@@ -108,12 +110,14 @@ void save_sft_checkpoint(const std::string& dir, const Model& model, const BpeTo
 std::string resolve_sft_checkpoint(const std::string& path) {
   if (fs::exists(fs::path(path) / kStateFile)) return path;
   if (fs::exists(fs::path(path) / "train_state.json"))
-    throw std::invalid_argument(path + ": a pretraining checkpoint (train_state.json); resume it with foundry train --resume");
+    throw std::invalid_argument(path +
+                                ": a pretraining checkpoint (train_state.json); resume it with foundry train --resume");
   const std::vector<std::string> all = list_checkpoints(path);
   for (auto it = all.rbegin(); it != all.rend(); ++it)
     if (fs::exists(fs::path(*it) / kStateFile)) return *it;
   if (!all.empty() && fs::exists(fs::path(all.back()) / "train_state.json"))
-    throw std::invalid_argument(path + ": a pretraining run (its checkpoints hold train_state.json); resume it with foundry train --resume");
+    throw std::invalid_argument(
+        path + ": a pretraining run (its checkpoints hold train_state.json); resume it with foundry train --resume");
   throw std::invalid_argument(path + ": neither a fine-tuning checkpoint (no " + kStateFile +
                               ") nor a foundry sft output directory holding ckpt-* checkpoints");
 }
@@ -155,7 +159,8 @@ SftOptions sft_resume_options(const std::string& path) {
   o.eval_examples = static_cast<int>(std::min<long>(field_long(s, "eval_examples", where, 0), 1L << 20));
   const std::string seed = field_string(s, "seed", where);
   if (seed.empty() || seed.size() > 20 || seed.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument(where + ": field 'seed' = " + describe_json(seed) + " is not a 64-bit unsigned integer");
+    throw std::invalid_argument(where + ": field 'seed' = " + describe_json(seed) +
+                                " is not a 64-bit unsigned integer");
   errno = 0;
   o.seed = std::strtoull(seed.c_str(), nullptr, 10);
   if (errno == ERANGE)
@@ -171,9 +176,8 @@ SftOptions sft_resume_options(const std::string& path) {
 }
 
 // ANCHOR: load_sft_checkpoint
-SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& options,
-                                const std::string& data_fingerprint, size_t n_train,
-                                const std::vector<NamedTensor>& params, AdamW& optimizer) {
+SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& options, const std::string& data_fingerprint,
+                                size_t n_train, const std::vector<NamedTensor>& params, AdamW& optimizer) {
   std::string state_path;
   const nlohmann::json j = read_state(dir, state_path);
   // The settings that decide the numbers must be the ones the run started with.
@@ -221,7 +225,8 @@ SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& option
   p.first_loss = first.is_number() ? first.get<double>() : NAN;
   p.seconds = field_double(j, "seconds", state_path);
   const nlohmann::json& added = field(j, "chat_tokens_added", state_path);
-  if (!added.is_boolean()) throw std::invalid_argument(state_path + ": field 'chat_tokens_added' must be true or false");
+  if (!added.is_boolean())
+    throw std::invalid_argument(state_path + ": field 'chat_tokens_added' must be true or false");
   p.chat_tokens_added = added.get<bool>();
   p.metrics = read_file((fs::path(dir) / kMetricsFile).string(), "metrics log");
   const long adam_t = field_long(j, "adam_t", state_path, 0);

@@ -35,14 +35,14 @@ namespace foundry {
 
 // Where a run is: everything besides the weights and the moments that the next step depends on.
 struct SftProgress {
-  long step = 0;               // optimizer updates done (the next one has index `step`)
-  std::string rng;             // the shuffling generator (std::mt19937_64) as its stream text
-  std::vector<size_t> order;   // the current epoch's order of the training examples
-  size_t cursor = 0;           // the next position in `order`
-  double first_loss = NAN;     // the loss of the run's first step
-  double seconds = 0;          // wall time of the run so far, over all its sessions
+  long step = 0;              // optimizer updates done (the next one has index `step`)
+  std::string rng;            // the shuffling generator (std::mt19937_64) as its stream text
+  std::vector<size_t> order;  // the current epoch's order of the training examples
+  size_t cursor = 0;          // the next position in `order`
+  double first_loss = NAN;    // the loss of the run's first step
+  double seconds = 0;         // wall time of the run so far, over all its sessions
   bool chat_tokens_added = false;
-  std::string metrics;         // the metrics log (JSON lines) up to `step`
+  std::string metrics;  // the metrics log (JSON lines) up to `step`
 };
 
 // The settings that decide a run's numbers (and where its base model and data came from), as
@@ -66,8 +66,7 @@ SftOptions sft_resume_options(const std::string& path);
 // them against the run about to continue: the same settings, the same data (fingerprint), an
 // order that is a permutation of the n_train training examples. Throws std::invalid_argument
 // naming the file and the problem.
-SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& options,
-                                const std::string& data_fingerprint, size_t n_train,
-                                const std::vector<NamedTensor>& params, AdamW& optimizer);
+SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& options, const std::string& data_fingerprint,
+                                size_t n_train, const std::vector<NamedTensor>& params, AdamW& optimizer);
 
 }  // namespace foundry

@@ -4,10 +4,12 @@
 #include <sys/wait.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,8 +141,8 @@ TEST_CASE("run_sft --resume refuses a checkpoint that does not fit, naming why",
   };
   SftOptions changed = resume();
   changed.lr = 0.5;
-  CHECK_THAT(error_of([&] { run_sft(changed); }), Catch::Contains("started with lr = ") &&
-                                                       Catch::Contains("keeps its settings"));
+  CHECK_THAT(error_of([&] { run_sft(changed); }),
+             Catch::Contains("started with lr = ") && Catch::Contains("keeps its settings"));
 
   // The data file changed under the run.
   const std::string text = test::read_all(data);
@@ -208,9 +210,9 @@ TEST_CASE("foundry report: one page for a pretraining and a fine-tuning run", "[
   o.max_steps = 6;
   run_sft(o);
   // The evaluation, through the real command: two held-out name instructions, short answers.
-  const std::string log = run_cmd(kFoundry + " eval-instruct --model " + root + "/sft/model --data " + base().data +
-                                  " --base " + base().dir + " --per-kind 2 --max-new-tokens 6 --threads 1 --json " +
-                                  root + "/sft/eval.json");
+  const std::string log =
+      run_cmd(kFoundry + " eval-instruct --model " + root + "/sft/model --data " + base().data + " --base " +
+              base().dir + " --per-kind 2 --max-new-tokens 6 --threads 1 --json " + root + "/sft/eval.json");
   INFO(log);
   REQUIRE(log.find("[exit 0]") != std::string::npos);
   const nlohmann::json eval = read_json_file(root + "/sft/eval.json");
@@ -218,16 +220,17 @@ TEST_CASE("foundry report: one page for a pretraining and a fine-tuning run", "[
   const Report r = write_report({pre, root + "/sft"}, root + "/out/report.md");
   const std::string md = test::read_all(root + "/out/report.md");
   CHECK(md == r.markdown);
-  for (const char* section : {"## Tokenizer", "## Pretraining: report/pre", "## Fine-tuning", "## Evaluation",
-                              "## Sample conversations"})
+  for (const char* section :
+       {"## Tokenizer", "## Pretraining: report/pre", "## Fine-tuning", "## Evaluation", "## Sample conversations"})
     CHECK(md.find(section) != std::string::npos);
   CHECK(md.find("| vocabulary | 400 tokens") != std::string::npos);
   CHECK(md.find("5.9000 (step 1) → 3.0000 (step 30)") != std::string::npos);
   CHECK(md.find("best 3.6000 (step 30), last 3.6000 (step 30)") != std::string::npos);
   // The evaluation table holds eval.json's numbers.
   char row[160];
-  std::snprintf(row, sizeof row, "| name | 2 | %.1f%% | %.1f%% | %.1f%% |", 100 * eval["kinds"]["name"]["t0"].get<double>(),
-                100 * eval["kinds"]["name"]["t08"].get<double>(), 100 * eval["kinds"]["name"]["base_t0"].get<double>());
+  std::snprintf(row, sizeof row, "| name | 2 | %.1f%% | %.1f%% | %.1f%% |",
+                100 * eval["kinds"]["name"]["t0"].get<double>(), 100 * eval["kinds"]["name"]["t08"].get<double>(),
+                100 * eval["kinds"]["name"]["base_t0"].get<double>());
   CHECK(md.find(row) != std::string::npos);
   CHECK(md.find(eval["kinds"]["name"]["samples"][0]["instruction"].get<std::string>()) != std::string::npos);
   CHECK(md.find("The base model, given the instruction as plain text") != std::string::npos);

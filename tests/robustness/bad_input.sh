@@ -167,7 +167,7 @@ CASES=$(cat <<EOF
 2;per-kind;eval-instruct --model $C --corpus $S/corpus.txt --per-kind 0
 1;line 1: not valid JSON;eval-instruct --model $C --data $S/bad.jsonl
 1;neither a fine-tuning checkpoint;sft --resume $S/sft
-1;pretraining checkpoint;sft --resume $S/run
+1;pretraining run\|pretraining checkpoint;sft --resume $S/run
 2;keeps the settings;sft --resume $S/sft --lr 0.1
 2;stop-at;sft --base $M --data $S/chat.jsonl --out $S/sft7 --stop-at -1
 2;checkpoint-interval;sft --base $M --data $S/chat.jsonl --out $S/sft8 --checkpoint-interval -1
