@@ -270,3 +270,39 @@ TEST_CASE("foundry report: one page for a pretraining and a fine-tuning run", "[
   CHECK(out.find("[exit 0]") != std::string::npos);
   CHECK(fs::exists(root + "/cli/r-sft-1.svg"));
 }
+
+TEST_CASE("make_instruct: more words practice, in answer order, on the train split only", "[instruct]") {
+  const std::string corpus = test::load_corpus("tinystories.txt");
+  const std::vector<InstructExample> plain = make_instruct(corpus);
+  InstructOptions o;
+  o.words_per_story = 3;
+  o.words_in_order = true;
+  const std::vector<InstructExample> more = make_instruct(corpus, o);
+  auto split_of = [](const std::vector<InstructExample>& ex, const std::string& split) {
+    std::vector<InstructExample> out;
+    for (const InstructExample& e : ex)
+      if (e.split == split) out.push_back(e);
+    return out;
+  };
+  // The held-out instructions, what the evaluation asks, stay exactly as they were.
+  CHECK(instruct_to_jsonl(split_of(more, "test")) == instruct_to_jsonl(split_of(plain, "test")));
+  size_t plain_words = 0, more_words = 0;
+  for (const InstructExample& e : split_of(plain, "train")) plain_words += e.kind == "words";
+  std::set<std::string> ids;
+  for (const InstructExample& e : split_of(more, "train")) {
+    INFO(e.id);
+    CHECK(ids.insert(e.id).second);
+    CHECK(satisfies(e, e.messages.back().content));
+    if (e.kind != "words" && e.kind != "two_turn") continue;
+    more_words += e.kind == "words";
+    // Listed in the order the answer first uses them.
+    const std::vector<std::string> seq = words_of(e.messages.back().content);
+    long last = -1;
+    for (const std::string& w : e.words) {
+      const long at = std::find(seq.begin(), seq.end(), w) - seq.begin();
+      CHECK(at > last);
+      last = at;
+    }
+  }
+  CHECK(more_words == 3 * plain_words);
+}
