@@ -1,12 +1,16 @@
 // bf16 against fp32 products, side by side in one run: GFLOP/s of the model's products
 // (linear forward out = x · wᵀ, and the backward's dx += dout · w and dw += doutᵀ · x) on
-// transformer shapes, at 1 and 2 threads, for
+// transformer shapes, at 1 and 2 threads, each through linear_forward / linear_backward as
+// training calls them, for
 //   fp32      our float product (Eigen), what training runs with precision fp32
-//   bf16      our vdpbf16ps kernel (engine/matmul_bf16.cpp), inputs rounded from float as it packs
+//   ours      our vdpbf16ps kernel (FOUNDRY_BF16_KERNEL=avx512_bf16), inputs rounded as it packs
+//   onednn    the oneDNN kernel (FOUNDRY_BF16_KERNEL=onednn): float inputs rounded into bf16
+//             copies, then oneDNN's matmul primitive; the default where it is built in
+//   direct    oneDNN's matmul primitive called by hand on operands already in bf16, output fp32
+//             (as PyTorch's bf16 matmul gets them): the forward product without our conversion
 //   emulated  the fallback for CPUs without bf16 units (rounding, then the float product)
-//   oneDNN    Debian's oneDNN matmul primitive on the same product, when the bench was built with
-//             it (libdnnl-dev): inputs already in bf16, output fp32, as PyTorch's bf16 matmul.
-//             The line under the table names the instruction set oneDNN chose (its own report).
+// A kernel this CPU or build lacks prints "-". The lines under the table name the instruction
+// set oneDNN chose (its own report) and the implementation it picked.
 //
 //   build/bench/bench_bf16            all shapes, 1 and 2 threads
 //   build/bench/bench_bf16 --quick    3 repetitions each
@@ -15,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -91,6 +96,47 @@ const char* dnnl_isa_name() {
 
 }  // namespace
 
+namespace {
+
+// The three products of one linear layer, GFLOP/s, through the training code's entry points.
+struct Rates {
+  double fwd = 0, dx = 0, dw = 0;
+  double mean() const { return (fwd + dx + dw) / 3; }
+};
+
+Rates linear_rates(std::vector<float>& out, std::vector<float>& dx, std::vector<float>& dw, const std::vector<float>& x,
+                   const std::vector<float>& w, const std::vector<float>& dout, int M, int K, int N, int reps) {
+  const double flops = 2.0 * double(M) * double(K) * double(N);
+  Rates r;
+  r.fwd = gflops([&] { linear_forward(out.data(), x.data(), w.data(), M, K, N); }, flops, reps);
+  r.dx = gflops([&] { linear_backward(dx.data(), nullptr, dout.data(), x.data(), w.data(), M, K, N); }, flops, reps);
+  r.dw = gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), x.data(), w.data(), M, K, N); }, flops, reps);
+  return r;
+}
+
+// The same in bf16 on kernel k, or nothing when this CPU or build cannot run it.
+bool bf16_rates(Bf16Kernel k, Rates& r, std::vector<float>& out, std::vector<float>& dx, std::vector<float>& dw,
+                const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& dout, int M, int K,
+                int N, int reps) {
+  if (!bf16_kernel_available(k)) return false;
+  setenv("FOUNDRY_BF16_KERNEL", bf16_kernel_name(k), 1);
+  {
+    MatmulPrecisionScope bf16_products(MatmulPrecision::bf16);
+    r = linear_rates(out, dx, dw, x, w, dout, M, K, N, reps);
+  }
+  unsetenv("FOUNDRY_BF16_KERNEL");
+  return true;
+}
+
+std::string cell(bool have, double v) {
+  char buf[32];
+  if (have) std::snprintf(buf, sizeof buf, "%8.1f", v);
+  else std::snprintf(buf, sizeof buf, "%8s", "-");
+  return buf;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   struct Shape3 {
@@ -99,13 +145,13 @@ int main(int argc, char** argv) {
   // bench_matmul's shapes, plus the (2048 × 512) · (512 × 1376) product quoted for PyTorch.
   const std::vector<Shape3> shapes = {{4096, 512, 512}, {4096, 512, 2048}, {4096, 2048, 512}, {2048, 512, 1376}};
   const int max_threads = num_threads();
-  const Bf16Kernel fast = bf16_kernel_default();
-  std::printf("GFLOP/s, median of repetitions; bf16 kernel: %s; up to %d threads\n",
-              bf16_kernel_description(fast).c_str(), max_threads);
+  std::printf("GFLOP/s, median of repetitions; up to %d threads; default bf16 kernel: %s\n", max_threads,
+              bf16_kernel_description(bf16_kernel_default()).c_str());
   std::printf("CPU: avx512_bf16 %s, amx_bf16 %s\n", cpu_has_avx512_bf16() ? "yes" : "no",
               cpu_has_amx_bf16() ? "yes" : "no");
-  std::printf("%-16s %-7s | %8s %8s %8s | %8s %8s %8s | %8s | %8s | %s\n", "M x K x N", "threads", "fp32", "fp32 dx",
-              "fp32 dw", "bf16", "bf16 dx", "bf16 dw", "emulated", "oneDNN", "bf16/fp32");
+  std::printf("%-16s %-3s | %8s %8s %8s | %8s %8s %8s | %8s %8s %8s | %8s | %8s | %s\n", "M x K x N", "thr", "fp32",
+              "fp32 dx", "fp32 dw", "ours", "ours dx", "ours dw", "onednn", "onednn dx", "onednn dw", "direct",
+              "emulated", "ours/fp32 onednn/fp32 onednn/ours");
   Rng rng(1);
   for (const Shape3& s : shapes) {
     const long M = s.M, K = s.K, N = s.N;
@@ -119,22 +165,18 @@ int main(int argc, char** argv) {
     const int m = int(M), k = int(K), n = int(N);
 #ifdef FOUNDRY_BENCH_DNNL
     std::vector<bf16> xb(x.size()), wb(w.size());
-    for (size_t i = 0; i < x.size(); i++) xb[i] = float_to_bf16(x[i]);
-    for (size_t i = 0; i < w.size(); i++) wb[i] = float_to_bf16(w[i]);
+    floats_to_bf16(x.data(), xb.data(), long(x.size()));
+    floats_to_bf16(w.data(), wb.data(), long(w.size()));
 #endif
     for (int threads = 1; threads <= std::min(2, max_threads); threads++) {
       set_num_threads(threads);
-      const StridedMatrix X{x.data(), K, 1}, Wt{w.data(), 1, K}, Dout{dout.data(), N, 1}, W{w.data(), K, 1};
-      const StridedMatrix Doutt{dout.data(), 1, N};
-      double f = gflops([&] { linear_forward(out.data(), x.data(), w.data(), m, k, n); }, flops, reps);
-      double fdx =
-          gflops([&] { linear_backward(dx.data(), nullptr, dout.data(), x.data(), w.data(), m, k, n); }, flops, reps);
-      double fdw =
-          gflops([&] { linear_backward(nullptr, dw.data(), dout.data(), x.data(), w.data(), m, k, n); }, flops, reps);
-      double b = gflops([&] { bf16_gemm(fast, out.data(), N, X, Wt, M, K, N, false); }, flops, reps);
-      double bdx = gflops([&] { bf16_gemm(fast, dx.data(), K, Dout, W, M, N, K, true); }, flops, reps);
-      double bdw = gflops([&] { bf16_gemm(fast, dw.data(), K, Doutt, X, N, M, K, true); }, flops, reps);
-      double e = gflops([&] { bf16_gemm(Bf16Kernel::emulated, out.data(), N, X, Wt, M, K, N, false); }, flops, reps);
+      const Rates f = linear_rates(out, dx, dw, x, w, dout, m, k, n, reps);
+      Rates ours, dnn;
+      const bool have_ours = bf16_rates(Bf16Kernel::avx512_bf16, ours, out, dx, dw, x, w, dout, m, k, n, reps);
+      const bool have_dnn = bf16_rates(Bf16Kernel::onednn, dnn, out, dx, dw, x, w, dout, m, k, n, reps);
+      const StridedMatrix X{x.data(), K, 1}, Wt{w.data(), 1, K};
+      const double e =
+          gflops([&] { bf16_gemm(Bf16Kernel::emulated, out.data(), N, X, Wt, M, K, N, false); }, flops, reps);
       double d = 0;
 #ifdef FOUNDRY_BENCH_DNNL
       {
@@ -144,16 +186,21 @@ int main(int argc, char** argv) {
 #endif
       char label[40];
       std::snprintf(label, sizeof label, "%ldx%ldx%ld", M, K, N);
-      std::printf("%-16s %-7d | %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f | %8.1f | %8.1f | %.2f\n", label, threads, f, fdx,
-                  fdw, b, bdx, bdw, e, d, (b + bdx + bdw) / (f + fdx + fdw));
+      std::printf("%-16s %-3d | %8.1f %8.1f %8.1f | %s %s %s | %s %s %s | %s | %8.1f | %s %s %s\n", label, threads,
+                  f.fwd, f.dx, f.dw, cell(have_ours, ours.fwd).c_str(), cell(have_ours, ours.dx).c_str(),
+                  cell(have_ours, ours.dw).c_str(), cell(have_dnn, dnn.fwd).c_str(), cell(have_dnn, dnn.dx).c_str(),
+                  cell(have_dnn, dnn.dw).c_str(), cell(d > 0, d).c_str(), e,
+                  cell(have_ours, ours.mean() / f.mean()).c_str(), cell(have_dnn, dnn.mean() / f.mean()).c_str(),
+                  cell(have_ours && have_dnn, dnn.mean() / std::max(ours.mean(), 1e-9)).c_str());
       std::fflush(stdout);
     }
   }
 #ifdef FOUNDRY_BENCH_DNNL
   std::printf("oneDNN %d.%d: instruction set chosen: %s\n", dnnl_version()->major, dnnl_version()->minor,
               dnnl_isa_name());
+  std::printf("onednn kernel: %s\n", bf16_kernel_description(Bf16Kernel::onednn).c_str());
 #else
-  std::printf("oneDNN: not built in (install libdnnl-dev and reconfigure to compare)\n");
+  std::printf("oneDNN: not built in (install libdnnl-dev and reconfigure with g++ and OpenMP to compare)\n");
 #endif
   set_num_threads(max_threads);
   return 0;

@@ -46,4 +46,18 @@ inline float bf16_to_float(bf16 h) {
 inline float round_to_bf16(float x) { return bf16_to_float(float_to_bf16(x)); }
 // ANCHOR_END: bf16_convert
 
+// float_to_bf16 on n numbers, dst[i] = float_to_bf16(src[i]): the same bits, written without a
+// branch so that the compiler turns the loop into vector instructions (16 numbers at a time
+// with AVX-512). A product of depth K does 2·K operations per number of an operand, a few
+// nanoseconds on bf16 units; converting that number one at a time would be a visible part of it.
+inline void floats_to_bf16(const float* src, bf16* dst, long n) {
+  for (long i = 0; i < n; i++) {
+    uint32_t bits;
+    std::memcpy(&bits, src + i, sizeof bits);
+    const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (bits >> 16) | 0x0040u;
+    dst[i] = static_cast<bf16>((bits & 0x7FFFFFFFu) > 0x7F800000u ? quiet_nan : rounded);
+  }
+}
+
 }  // namespace foundry

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/bf16.h"
 #include "engine/matmul_bf16.h"
 #include "engine/parallel.h"
 
@@ -25,12 +26,28 @@ bool bf16_product(float* out, StridedMatrix a, StridedMatrix b, long M, long K, 
 }
 #else
 struct StridedDouble {
+  StridedDouble(const double* d, long rs, long cs, const bf16* = nullptr) : data(d), row_stride(rs), col_stride(cs) {}
   const double* data;
   long row_stride, col_stride;
 };
 bool bf16_product(double*, StridedDouble, StridedDouble, long, long, long, bool) { return false; }
 #endif
 // ANCHOR_END: bf16_dispatch
+
+#ifndef FOUNDRY_REAL_DOUBLE
+// A backward pass feeds dout (n numbers) to two products. The oneDNN kernel works on bf16
+// copies of its operands; rounding dout once here saves it one of the two conversions. The other
+// kernels round as they pack, so they get nullptr and do what they always did.
+const bf16* round_once(const float* dout, long n) {
+  if (g_bf16_kernel != Bf16Kernel::onednn) return nullptr;
+  static thread_local std::vector<bf16> rounded;
+  rounded.resize(static_cast<size_t>(n));
+  floats_to_bf16(dout, rounded.data(), n);
+  return rounded.data();
+}
+#else
+const bf16* round_once(const double*, long) { return nullptr; }
+#endif
 
 using RowMajor = Eigen::Matrix<real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Map = Eigen::Map<RowMajor>;
@@ -134,8 +151,9 @@ void matmul_forward(real* out, const real* a, const real* b, int M, int K, int N
 // ANCHOR: matmul_backward
 void matmul_backward(real* da, real* db, const real* dout, const real* a, const real* b, int M, int K, int N) {
   if (matmul_precision() == MatmulPrecision::bf16) {
-    if (da) bf16_product(da, Strided{dout, N, 1}, Strided{b, 1, N}, M, N, K, true);  // da += dout · bᵀ
-    if (db) bf16_product(db, Strided{a, 1, K}, Strided{dout, N, 1}, K, M, N, true);  // db += aᵀ · dout
+    const bf16* d16 = da && db ? round_once(dout, long(M) * N) : nullptr;  // dout rounded once for both, or nullptr
+    if (da) bf16_product(da, Strided{dout, N, 1, d16}, Strided{b, 1, N}, M, N, K, true);  // da += dout · bᵀ
+    if (db) bf16_product(db, Strided{a, 1, K}, Strided{dout, N, 1, d16}, K, M, N, true);  // db += aᵀ · dout
     return;
   }
   ConstMap dOut(dout, M, N), A(a, M, K), B(b, K, N);
@@ -155,8 +173,9 @@ void linear_forward(real* out, const real* x, const real* w, int M, int K, int N
 // ANCHOR: linear_backward
 void linear_backward(real* dx, real* dw, const real* dout, const real* x, const real* w, int M, int K, int N) {
   if (matmul_precision() == MatmulPrecision::bf16) {
-    if (dx) bf16_product(dx, Strided{dout, N, 1}, Strided{w, K, 1}, M, N, K, true);  // dx += dout · w
-    if (dw) bf16_product(dw, Strided{dout, 1, N}, Strided{x, K, 1}, N, M, K, true);  // dw += doutᵀ · x
+    const bf16* d16 = dx && dw ? round_once(dout, long(M) * N) : nullptr;  // dout rounded once for both, or nullptr
+    if (dx) bf16_product(dx, Strided{dout, N, 1, d16}, Strided{w, K, 1}, M, N, K, true);  // dx += dout · w
+    if (dw) bf16_product(dw, Strided{dout, 1, N, d16}, Strided{x, K, 1}, N, M, K, true);  // dw += doutᵀ · x
     return;
   }
   ConstMap dOut(dout, M, N), X(x, M, K), W(w, N, K);

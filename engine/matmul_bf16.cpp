@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/bf16.h"
+#include "engine/matmul_onednn.h"
 #include "engine/parallel.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -69,19 +70,43 @@ const char* bf16_kernel_name(Bf16Kernel k) {
       return "emulated";
     case Bf16Kernel::avx512_bf16:
       return "avx512_bf16";
+    case Bf16Kernel::onednn:
+      return "onednn";
   }
   return "?";
 }
 
-bool bf16_kernel_available(Bf16Kernel k) { return k != Bf16Kernel::avx512_bf16 || cpu_has_avx512_bf16(); }
+bool bf16_kernel_available(Bf16Kernel k) {
+  if (k == Bf16Kernel::avx512_bf16) return cpu_has_avx512_bf16();
+  if (k == Bf16Kernel::onednn) return onednn_built();
+  return true;
+}
 
+std::vector<Bf16Kernel> bf16_kernels_available() {
+  std::vector<Bf16Kernel> kernels;
+  for (Bf16Kernel k : {Bf16Kernel::emulated, Bf16Kernel::avx512_bf16, Bf16Kernel::onednn}) {
+    if (bf16_kernel_available(k)) kernels.push_back(k);
+  }
+  return kernels;
+}
+
+// ANCHOR: bf16_kernel_default
 Bf16Kernel bf16_kernel_default() {
   const char* forced = std::getenv("FOUNDRY_BF16_KERNEL");
   if (forced == nullptr || forced[0] == '\0') {
+    // oneDNN only where the CPU has bf16 units: without them it would convert to fp32 inside,
+    // as the emulated kernel does, and our emulated kernel is the documented fallback.
+    const bool units = cpu_has_avx512_bf16() || cpu_has_amx_bf16();
+    if (units && onednn_built()) return Bf16Kernel::onednn;
     return cpu_has_avx512_bf16() ? Bf16Kernel::avx512_bf16 : Bf16Kernel::emulated;
   }
-  for (Bf16Kernel k : {Bf16Kernel::naive, Bf16Kernel::emulated, Bf16Kernel::avx512_bf16}) {
+  for (Bf16Kernel k : {Bf16Kernel::naive, Bf16Kernel::emulated, Bf16Kernel::avx512_bf16, Bf16Kernel::onednn}) {
     if (std::string(forced) != bf16_kernel_name(k)) continue;
+    if (k == Bf16Kernel::onednn && !bf16_kernel_available(k)) {
+      throw std::invalid_argument(
+          "FOUNDRY_BF16_KERNEL=onednn: this build has no oneDNN (install libdnnl-dev and "
+          "configure with -DFOUNDRY_ONEDNN=ON and OpenMP; or unset it)");
+    }
     if (!bf16_kernel_available(k)) {
       throw std::invalid_argument("FOUNDRY_BF16_KERNEL=" + std::string(forced) +
                                   ": this CPU has no AVX512-BF16 instructions (unset it, or use \"emulated\")");
@@ -89,11 +114,17 @@ Bf16Kernel bf16_kernel_default() {
     return k;
   }
   throw std::invalid_argument("FOUNDRY_BF16_KERNEL=" + std::string(forced) +
-                              ": expected \"avx512_bf16\", \"emulated\" or \"naive\"");
+                              ": expected \"onednn\", \"avx512_bf16\", \"emulated\" or \"naive\"");
 }
+// ANCHOR_END: bf16_kernel_default
 
 std::string bf16_kernel_description(Bf16Kernel k) {
   switch (k) {
+    case Bf16Kernel::onednn: {
+      // Asked once: the answer needs a primitive created, and cannot change while we run.
+      static const std::string onednn = onednn_description();
+      return "onednn (" + onednn + ")";
+    }
     case Bf16Kernel::avx512_bf16:
       return "avx512_bf16 (vdpbf16ps)";
     case Bf16Kernel::emulated:
@@ -267,6 +298,38 @@ void gemm_avx512_bf16(float* out, long ldo, StridedMatrix a, StridedMatrix b, lo
 }
 #endif
 
+// ---- onednn: bf16 copies of the operands, then oneDNN's matmul primitive ----
+
+// m (rows, cols) rounded into dst, in m's own layout where it has one (rows or columns
+// contiguous), so that the copy reads memory in order and oneDNN reads the copy through strides.
+Bf16View round_copy(std::vector<bf16>& dst, StridedMatrix m, long rows, long cols) {
+  if (m.rounded != nullptr) return Bf16View{m.rounded, m.row_stride, m.col_stride};
+  dst.resize(static_cast<size_t>(rows * cols));
+  if (m.col_stride == 1 || cols == 1) {  // rows contiguous: the copy is row-major
+    for (long i = 0; i < rows; i++) floats_to_bf16(m.data + i * m.row_stride, dst.data() + i * cols, cols);
+    return Bf16View{dst.data(), cols, 1};
+  }
+  if (m.row_stride == 1 || rows == 1) {  // columns contiguous: the copy is column-major
+    for (long j = 0; j < cols; j++) floats_to_bf16(m.data + j * m.col_stride, dst.data() + j * rows, rows);
+    return Bf16View{dst.data(), 1, rows};
+  }
+  for (long i = 0; i < rows; i++) {
+    for (long j = 0; j < cols; j++) dst[static_cast<size_t>(i * cols + j)] = float_to_bf16(m.at(i, j));
+  }
+  return Bf16View{dst.data(), cols, 1};
+}
+
+void gemm_onednn(float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N, bool accumulate,
+                 bool one_thread) {
+  if (K == 0) {  // an empty sum: zeros (oneDNN is not asked about zero-sized products)
+    for (long i = 0; i < M && !accumulate; i++) std::fill(out + i * ldo, out + i * ldo + N, 0.0f);
+    return;
+  }
+  Scratch& s = scratch();
+  const Bf16View a16 = round_copy(s.a_packed, a, M, K), b16 = round_copy(s.b_packed, b, K, N);
+  onednn_gemm(out, ldo, a16, b16, M, K, N, accumulate, one_thread);
+}
+
 void gemm_one_thread(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N,
                      bool accumulate) {
   switch (kernel) {
@@ -280,6 +343,8 @@ void gemm_one_thread(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, S
 #else
       break;
 #endif
+    case Bf16Kernel::onednn:
+      return gemm_onednn(out, ldo, a, b, M, K, N, accumulate, true);
   }
   throw std::logic_error("bf16_gemm: kernel not available on this CPU");
 }
@@ -289,13 +354,17 @@ void gemm_one_thread(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, S
 void bf16_gemm(Bf16Kernel kernel, float* out, long ldo, StridedMatrix a, StridedMatrix b, long M, long K, long N,
                bool accumulate) {
   if (M <= 0 || N <= 0) return;
-  if (!bf16_kernel_available(kernel))
-    throw std::invalid_argument("bf16_gemm: this CPU has no AVX512-BF16 instructions");
+  if (!bf16_kernel_available(kernel)) {
+    throw std::invalid_argument(kernel == Bf16Kernel::onednn ? "bf16_gemm: this build has no oneDNN"
+                                                             : "bf16_gemm: this CPU has no AVX512-BF16 instructions");
+  }
+  const bool small = !worth_threads(Work::product, double(M) * double(N) * double(K));
+  // oneDNN divides the product among the threads itself (on OpenMP, num_threads() of them).
+  if (kernel == Bf16Kernel::onednn) return gemm_onednn(out, ldo, a, b, M, K, N, accumulate, in_parallel() || small);
   // The threads as in the float products (engine/matmul.cpp): one block of rows, or of columns
   // when out is wider than tall, per thread; each block is a product of its own.
   const bool by_rows = M >= N;
   const long len = by_rows ? M : N;
-  const bool small = !worth_threads(Work::product, double(M) * double(N) * double(K));
   const int parts = (in_parallel() || small) ? 1 : static_cast<int>(std::min<long>(num_threads(), len));
   auto run_block = [&](int p) {
     // Blocks start on a multiple of MR rows (or NR columns) so that only the last is ragged.

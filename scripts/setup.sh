@@ -29,6 +29,7 @@ PACKAGES=(
   clang-format-14   # scripts/format.sh
   clang-tidy-14     # scripts/tidy.sh
   libcpp-httplib-dev  # the HTTP server of `foundry serve`
+  libdnnl-dev       # oneDNN: the bf16 matrix products of mixed-precision training (faster than ours; AMX on Intel)
   time              # /usr/bin/time: the CPU time each fuzz harness got (scripts/fuzz.sh)
 )
 EXTRAS=0

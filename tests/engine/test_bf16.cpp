@@ -13,6 +13,7 @@
 #include "engine/bf16.h"
 #include "engine/matmul.h"
 #include "engine/matmul_bf16.h"
+#include "engine/matmul_onednn.h"
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "tests/common/test_helpers.h"
@@ -125,6 +126,31 @@ TEST_CASE("bf16 rounding matches the IEEE definition around every bf16 number", 
   }
 }
 
+TEST_CASE("floats_to_bf16, the vectorized conversion, gives float_to_bf16's bits", "[bf16][convert]") {
+  // The edge cases of the test above (around every bf16 number, NaNs, infinities), then random
+  // floats; odd lengths leave a tail after the vector loop.
+  std::vector<float> x;
+  for (uint32_t t = 0; t < 0x7F80u; t += 7) {
+    for (uint32_t low : {0x0000u, 0x0001u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu}) {
+      x.push_back(from_bits((t << 16) | low));
+      x.push_back(from_bits(0x80000000u | (t << 16) | low));
+    }
+  }
+  for (uint32_t nan_bits : {0x7FC00000u, 0x7F800001u, 0xFF800001u, 0x7FFFFFFFu, 0x7F800000u, 0xFF800000u}) {
+    x.push_back(from_bits(nan_bits));
+  }
+  Rng rng(9);
+  for (int i = 0; i < 20001; i++) x.push_back(from_bits(static_cast<uint32_t>(rng.next_u64())));
+  for (long n : {long(x.size()), 1L, 15L, 17L}) {
+    std::vector<bf16> got(size_t(n), 0xABCD);
+    floats_to_bf16(x.data(), got.data(), n);
+    long mismatches = 0;
+    for (long i = 0; i < n; i++) mismatches += got[size_t(i)] != float_to_bf16(x[size_t(i)]);
+    INFO(n << " numbers");
+    CHECK(mismatches == 0);
+  }
+}
+
 namespace {
 
 struct Layout {
@@ -148,9 +174,8 @@ TEST_CASE("every bf16 kernel computes the definition", "[bf16][gemm]") {
   // Awkward sizes: odd depths, ragged register blocks (12 × 32), more than one depth slab (384)
   // and row block (96), a single row and a single column.
   const long shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 31}, {12, 32, 32}, {97, 385, 65}, {1, 64, 200}, {200, 3, 1}};
-  std::vector<Bf16Kernel> kernels = {Bf16Kernel::emulated};
-  if (cpu_has_avx512_bf16()) kernels.push_back(Bf16Kernel::avx512_bf16);
-  INFO("avx512_bf16 on this CPU: " << cpu_has_avx512_bf16());
+  const std::vector<Bf16Kernel> kernels = bf16_kernels_available();
+  INFO("avx512_bf16 on this CPU: " << cpu_has_avx512_bf16() << ", oneDNN built in: " << onednn_built());
   Rng rng(7);
   for (const auto& s : shapes) {
     const long M = s[0], K = s[1], N = s[2];
@@ -198,8 +223,7 @@ TEST_CASE("a bf16 product differs from the exact product by at most bf16's input
   std::vector<float> a(size_t(M * K)), b(size_t(K * N)), out(size_t(M * N));
   for (float& v : a) v = static_cast<float>(rng.normal());
   for (float& v : b) v = static_cast<float>(rng.normal());
-  for (Bf16Kernel k : {Bf16Kernel::emulated, Bf16Kernel::avx512_bf16}) {
-    if (!bf16_kernel_available(k)) continue;
+  for (Bf16Kernel k : bf16_kernels_available()) {
     bf16_gemm(k, out.data(), N, StridedMatrix{a.data(), K, 1}, StridedMatrix{b.data(), N, 1}, M, K, N, false);
     double worst_ratio = 0, typical = 0;
     for (long i = 0; i < M; i++) {
@@ -272,7 +296,11 @@ TEST_CASE("bf16 linear and matmul, forward and backward, equal float products on
 
 TEST_CASE("the bf16 kernel is chosen from the CPU and can be forced", "[bf16][select]") {
   unsetenv("FOUNDRY_BF16_KERNEL");
-  CHECK(bf16_kernel_default() == (cpu_has_avx512_bf16() ? Bf16Kernel::avx512_bf16 : Bf16Kernel::emulated));
+  const bool units = cpu_has_avx512_bf16() || cpu_has_amx_bf16();
+  const Bf16Kernel expected = units && onednn_built() ? Bf16Kernel::onednn
+                              : cpu_has_avx512_bf16() ? Bf16Kernel::avx512_bf16
+                                                      : Bf16Kernel::emulated;
+  CHECK(bf16_kernel_default() == expected);
   setenv("FOUNDRY_BF16_KERNEL", "emulated", 1);
   CHECK(bf16_kernel_default() == Bf16Kernel::emulated);
   {
@@ -282,13 +310,92 @@ TEST_CASE("the bf16 kernel is chosen from the CPU and can be forced", "[bf16][se
   }
   setenv("FOUNDRY_BF16_KERNEL", "avx1024", 1);
   CHECK_THROWS_WITH(bf16_kernel_default(), Catch::Contains("FOUNDRY_BF16_KERNEL=avx1024") &&
-                                               Catch::Contains("expected \"avx512_bf16\", \"emulated\" or \"naive\""));
+                                               Catch::Contains("expected \"onednn\", \"avx512_bf16\", "
+                                                               "\"emulated\" or \"naive\""));
   if (!cpu_has_avx512_bf16()) {
     setenv("FOUNDRY_BF16_KERNEL", "avx512_bf16", 1);
     CHECK_THROWS_WITH(bf16_kernel_default(), Catch::Contains("no AVX512-BF16"));
+  }
+  setenv("FOUNDRY_BF16_KERNEL", "onednn", 1);
+  if (onednn_built()) {
+    CHECK(bf16_kernel_default() == Bf16Kernel::onednn);
+    // The header line names oneDNN's version, the instruction set it chose and its implementation.
+    const std::string d = bf16_kernel_description(Bf16Kernel::onednn);
+    INFO(d);
+    CHECK(d.find("oneDNN 2.") != std::string::npos);
+    CHECK(d.find("ISA ") != std::string::npos);
+    CHECK(d.find("matmul ") != std::string::npos);
+    CHECK(d.find("none (") == std::string::npos);
+  } else {
+    CHECK_THROWS_WITH(bf16_kernel_default(), Catch::Contains("this build has no oneDNN"));
+    CHECK_THROWS_WITH(bf16_gemm(Bf16Kernel::onednn, nullptr, 1, StridedMatrix{nullptr, 1, 1},
+                                StridedMatrix{nullptr, 1, 1}, 1, 1, 1, false),
+                      Catch::Contains("no oneDNN"));
   }
   unsetenv("FOUNDRY_BF16_KERNEL");
   CHECK(matmul_precision_description().find("float32") != std::string::npos);
   CHECK_THROWS_WITH(parse_matmul_precision("fp16"), Catch::Contains("expected \"fp32\" or \"bf16\""));
   CHECK(parse_matmul_precision("bf16") == MatmulPrecision::bf16);
+}
+
+TEST_CASE("every bf16 kernel gives the same bits twice at one thread", "[bf16][gemm][reproducible]") {
+  // Reproducibility: the same seed gives the same bits at one thread, so every kernel must be a
+  // pure function of its inputs. oneDNN keeps a primitive per shape; running other shapes in
+  // between makes the second call of each shape a cache hit, not a fresh primitive.
+  set_num_threads(1);
+  const long shapes[][3] = {{64, 96, 80}, {7, 300, 33}, {128, 128, 1}};
+  for (Bf16Kernel k : bf16_kernels_available()) {
+    std::vector<std::vector<float>> first;
+    for (int round = 0; round < 2; round++) {
+      for (size_t s = 0; s < 3; s++) {
+        const long M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        Rng data(100 + s);  // the same operands in both rounds
+        std::vector<float> a(size_t(M * K)), b(size_t(N * K)), out(size_t(M * N), 0.25f);
+        for (float& v : a) v = static_cast<float>(data.normal());
+        for (float& v : b) v = static_cast<float>(data.normal());
+        bf16_gemm(k, out.data(), N, StridedMatrix{a.data(), K, 1}, StridedMatrix{b.data(), 1, K}, M, K, N, true);
+        if (round == 0) {
+          first.push_back(out);
+        } else {
+          INFO(bf16_kernel_name(k) << " " << M << "x" << K << "x" << N);
+          CHECK(out == first[s]);
+        }
+      }
+    }
+  }
+  set_num_threads(0);
+}
+
+TEST_CASE("a linear layer's backward gives the same bits whether it rounds dout once or per product", "[bf16][gemm]") {
+  // linear_backward with both dx and dw rounds dout once and hands the copy to both products (on
+  // the oneDNN kernel); asked for one gradient at a time, each product rounds its own. The
+  // numbers must not depend on which.
+  set_num_threads(1);
+  const int M = 48, K = 72, N = 40;
+  Rng rng(23);
+  Tensor x = test::random_tensor({M, K}, rng), w = test::random_tensor({N, K}, rng),
+         dout = test::random_tensor({M, N}, rng);
+  for (Bf16Kernel k : bf16_kernels_available()) {
+    setenv("FOUNDRY_BF16_KERNEL", bf16_kernel_name(k), 1);
+    MatmulPrecisionScope bf16_scope(MatmulPrecision::bf16);
+    Tensor dx_both({M, K}), dw_both({N, K}), dx_one({M, K}), dw_one({N, K}), da_both({M, K}), db_both({K, N}),
+        da_one({M, K}), db_one({K, N});
+    linear_backward(dx_both.ptr(), dw_both.ptr(), dout.ptr(), x.ptr(), w.ptr(), M, K, N);
+    linear_backward(dx_one.ptr(), nullptr, dout.ptr(), x.ptr(), w.ptr(), M, K, N);
+    linear_backward(nullptr, dw_one.ptr(), dout.ptr(), x.ptr(), w.ptr(), M, K, N);
+    const Tensor b = test::random_tensor({K, N}, rng);
+    matmul_backward(da_both.ptr(), db_both.ptr(), dout.ptr(), x.ptr(), b.ptr(), M, K, N);
+    matmul_backward(da_one.ptr(), nullptr, dout.ptr(), x.ptr(), b.ptr(), M, K, N);
+    matmul_backward(nullptr, db_one.ptr(), dout.ptr(), x.ptr(), b.ptr(), M, K, N);
+    INFO(bf16_kernel_name(k));
+    CHECK(dx_both.data == dx_one.data);
+    CHECK(dw_both.data == dw_one.data);
+    CHECK(da_both.data == da_one.data);
+    CHECK(db_both.data == db_one.data);
+    double norm = 0;  // and the gradients are not all zero (the test can fail)
+    for (real v : dw_both.data) norm += double(v) * double(v);
+    CHECK(norm > 0);
+  }
+  unsetenv("FOUNDRY_BF16_KERNEL");
+  set_num_threads(0);
 }
