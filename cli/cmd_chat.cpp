@@ -233,6 +233,10 @@ int cmd_eval_instruct(int argc, char** argv) {
       base ? std::make_unique<DecodeState>(make_decode_state(base->config)) : nullptr;
   const uint64_t seed = args["seed"].as<uint64_t>();
   nlohmann::ordered_json results;
+  results["model"] = args["model"].as<std::string>();
+  if (base) results["base"] = args["base"].as<std::string>();
+  results["per_kind"] = per_kind;
+  results["max_new_tokens"] = max_new;
   std::printf("%-9s %5s %10s %10s %10s\n", "kind", "n", "sft T=0", "sft T=0.8", base ? "base T=0" : "");
   for (const std::string& kind : instruct_kinds()) {
     if (!by_kind.count(kind)) continue;
@@ -257,7 +261,9 @@ int cmd_eval_instruct(int argc, char** argv) {
         std::vector<int> ids = prompt_ids(*base_tok, plain, base->config.max_seq_len);
         Sampler bg(sampling(0, 1), seed + k);
         GenerationResult g = generate(*base, *base_state, bg, ids, max_new, stop_ids(*base_tok));
-        okb += satisfies(*e, base_tok->decode(g.tokens));
+        const std::string answer = base_tok->decode(g.tokens);
+        okb += satisfies(*e, answer);
+        if (samples.size() == static_cast<size_t>(k) && k <= 2) samples.back()["answer_base"] = answer;
       }
     }
     const double n = static_cast<double>(k);
@@ -285,7 +291,10 @@ int cmd_eval_instruct(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  if (args.count("json")) write_file_atomic(args["json"].as<std::string>(), results.dump(1) + "\n");
+  // An answer cut inside a UTF-8 character must not stop the file from being written.
+  if (args.count("json"))
+    write_file_atomic(args["json"].as<std::string>(),
+                      results.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   return 0;
 }
 

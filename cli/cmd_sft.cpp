@@ -1,5 +1,6 @@
 // foundry make-instruct --input data/tinystories.txt --out FILE.jsonl
 // foundry sft --base DIR --data FILE.jsonl --out DIR [--max-steps N] [--max-seconds S] [--lora ...] ...
+// foundry sft --resume DIR [--max-seconds S] [--stop-at N]
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <map>
@@ -11,6 +12,7 @@
 #include "engine/parallel.h"
 #include "train/instruct.h"
 #include "train/sft.h"
+#include "train/sft_checkpoint.h"
 
 namespace foundry::cli {
 
@@ -28,9 +30,12 @@ int cmd_make_instruct(int argc, char** argv) {
       "out", "the JSONL file to write (atomically)", cxxopts::value<std::string>())(
       "separator", "the text between stories", cxxopts::value<std::string>()->default_value("<|endoftext|>"))(
       "val-fraction", "share of stories held out as the test split (as foundry prepare)",
-      cxxopts::value<double>()->default_value("0.1"))(
-      "seed", "seed for choosing the words", cxxopts::value<uint64_t>()->default_value("1337"))("h,help",
-                                                                                                "show this help");
+      cxxopts::value<double>()->default_value("0.1"))("seed", "seed for choosing the words",
+                                                      cxxopts::value<uint64_t>()->default_value("1337"))(
+      "words-per-story", "words instructions per training story, each with other words",
+      cxxopts::value<int>()->default_value("1"))(
+      "words-in-order", "list a training instruction's words in the order its answer uses them")("h,help",
+                                                                                                 "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -42,6 +47,10 @@ int cmd_make_instruct(int argc, char** argv) {
   io.separator = args["separator"].as<std::string>();
   io.val_fraction = args["val-fraction"].as<double>();
   io.seed = args["seed"].as<uint64_t>();
+  io.words_per_story = args["words-per-story"].as<int>();
+  io.words_in_order = args.count("words-in-order") > 0;
+  if (io.words_per_story < 1 || io.words_per_story > 20)
+    throw UsageError("--words-per-story " + std::to_string(io.words_per_story) + ": expected 1 to 20");
   if (!(io.val_fraction > 0 && io.val_fraction < 1))
     throw UsageError("--val-fraction " + std::to_string(io.val_fraction) + ": expected a number in (0, 1)");
   if (io.separator.empty()) throw UsageError("--separator is empty: stories need a separator");
@@ -70,7 +79,11 @@ int cmd_sft(int argc, char** argv) {
       "Writes OUT/model (a chat model directory for `foundry chat`), OUT/metrics.jsonl and OUT/sft.json.\n"
       "With --lora only low-rank adapters train (the base is frozen: no gradients, no AdamW moments for\n"
       "it) and OUT/adapter.safetensors holds them; --merge also writes OUT/model with them folded in\n"
-      "(or later: foundry merge-lora).");
+      "(or later: foundry merge-lora).\n\n"
+      "Checkpoints go to OUT/ckpt-<step>/ every --checkpoint-interval steps and whenever the run stops\n"
+      "before --max-steps (--max-seconds, --stop-at). `foundry sft --resume OUT` continues from the newest\n"
+      "one with the run's own settings, ending (at one thread) on the bits of a run that never stopped.\n"
+      "A LoRA run writes no checkpoints (it is short; its adapters are its whole state): run it again.");
   options.add_options()("base", "the pretrained model directory", cxxopts::value<std::string>())(
       "data", "instruction data, JSONL (foundry make-instruct)", cxxopts::value<std::string>())(
       "out", "the output directory", cxxopts::value<std::string>())(
@@ -86,6 +99,11 @@ int cmd_sft(int argc, char** argv) {
       "log-interval", "a progress line every this many steps", cxxopts::value<long>()->default_value("10"))(
       "seed", "batch order", cxxopts::value<uint64_t>()->default_value("1337"))("threads", "threads to use, at least 1",
                                                                                 cxxopts::value<int>())(
+      "checkpoint-interval", "a checkpoint every this many steps (0: only when stopping early)",
+      cxxopts::value<long>()->default_value("200"))("keep-checkpoints", "how many checkpoints to keep",
+                                                    cxxopts::value<int>()->default_value("2"))(
+      "resume", "continue the run in this output directory (or from this checkpoint)", cxxopts::value<std::string>())(
+      "stop-at", "stop after this step, with a checkpoint (0: no)", cxxopts::value<long>()->default_value("0"))(
       "overwrite", "replace a non-empty output directory")("h,help", "show this help");
   add_lora_options(options);
   auto args = options.parse(argc, argv);
@@ -93,9 +111,29 @@ int cmd_sft(int argc, char** argv) {
     std::printf("%s\n", options.help().c_str());
     return 0;
   }
-  if (!args.count("base") || !args.count("data") || !args.count("out"))
-    throw UsageError("give --base DIR, --data FILE.jsonl and --out DIR (see --help)");
   if (args.count("threads")) set_num_threads(args["threads"].as<int>());
+  const long stop_at = args["stop-at"].as<long>();
+  const double max_seconds = args["max-seconds"].as<double>();
+  if (stop_at < 0) throw UsageError("--stop-at " + std::to_string(stop_at) + ": expected at least 0");
+  if (!(max_seconds >= 0)) throw UsageError("--max-seconds: expected a number >= 0");
+  if (args.count("resume")) {
+    // The settings that decide the numbers are the run's own; only this session's limits may change.
+    for (const char* fixed :
+         {"base", "data", "out", "max-steps", "batch-size", "seq-len", "lr", "min-lr", "warmup-steps", "eval-interval",
+          "log-interval", "seed", "checkpoint-interval", "keep-checkpoints", "overwrite", "lora", "lora-rank",
+          "lora-alpha", "lora-targets", "merge"})
+      if (args.count(fixed))
+        throw UsageError(std::string("--") + fixed +
+                         " with --resume: a resumed run keeps the settings it started with (only --max-seconds, "
+                         "--stop-at and --threads apply to the new session)");
+    SftOptions o = sft_resume_options(args["resume"].as<std::string>());
+    o.max_seconds = max_seconds;
+    o.stop_at = stop_at;
+    run_sft(o);
+    return 0;
+  }
+  if (!args.count("base") || !args.count("data") || !args.count("out"))
+    throw UsageError("give --base DIR, --data FILE.jsonl and --out DIR, or --resume DIR (see --help)");
   SftOptions o;
   o.base_dir = args["base"].as<std::string>();
   o.data_path = args["data"].as<std::string>();
@@ -110,11 +148,15 @@ int cmd_sft(int argc, char** argv) {
   o.eval_interval = args["eval-interval"].as<long>();
   o.log_interval = args["log-interval"].as<long>();
   o.seed = args["seed"].as<uint64_t>();
+  o.checkpoint_interval = args["checkpoint-interval"].as<long>();
+  o.keep_checkpoints = args["keep-checkpoints"].as<int>();
+  o.stop_at = stop_at;
   o.overwrite = args.count("overwrite") > 0;
   if (o.max_steps < 1) throw UsageError("--max-steps " + std::to_string(o.max_steps) + ": expected at least 1");
   if (o.batch_size < 1) throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": expected at least 1");
   if (o.seq_len < 0) throw UsageError("--seq-len " + std::to_string(o.seq_len) + ": expected at least 0");
-  if (!(o.max_seconds >= 0)) throw UsageError("--max-seconds: expected a number >= 0");
+  if (o.checkpoint_interval < 0 || o.keep_checkpoints < 1)
+    throw UsageError("--checkpoint-interval must be >= 0 and --keep-checkpoints >= 1");
   if (!(o.lr > 0) || !(o.min_lr >= 0)) throw UsageError("--lr must be > 0 and --min-lr >= 0");
   if (o.warmup_steps < 0 || o.eval_interval < 1 || o.log_interval < 1)
     throw UsageError("--warmup-steps must be >= 0, --eval-interval and --log-interval >= 1");

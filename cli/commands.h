@@ -19,6 +19,7 @@ int cmd_sft(int argc, char** argv);
 int cmd_merge_lora(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_eval_instruct(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 

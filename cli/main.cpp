@@ -42,6 +42,8 @@ const Command kCommands[] = {
     {"chat", "talk with a fine-tuned model (interactive, or one --message)", foundry::cli::cmd_chat},
     {"eval-instruct", "fraction of held-out instructions a chat model follows, per kind",
      foundry::cli::cmd_eval_instruct},
+    {"report", "one Markdown page with SVG plots for a pipeline: tokenizer, curves, evaluation, samples",
+     foundry::cli::cmd_report},
     {"quantize", "quantize a model's weights to llama.cpp's q8_0 or q4_0 blocks (a new model directory)",
      foundry::cli::cmd_quantize},
     {"serve", "serve a model over HTTP: OpenAI-compatible API, streaming, batching, playground",

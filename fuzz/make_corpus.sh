@@ -127,6 +127,29 @@ OMP_NUM_THREADS=1 "$FOUNDRY" sft --base "$CKPT" --data "$WORK/short_chat.jsonl" 
   --lora-rank 2 --lora-targets wq,wk,wv,wo,w1,w3,w2 --max-steps 1 --batch-size 1 --warmup-steps 0 > /dev/null
 seed lora_adapter tiny < "$WORK/sft_lora/adapter.safetensors"
 
+# A fine-tuning checkpoint's state: three training examples, no trainable tensors (the harness's run).
+python3 - "$WORK" <<'PY'
+import json, struct, sys
+work = sys.argv[1]
+settings = {"base": "base", "data": "data.jsonl", "batch_size": 2, "seq_len": 0, "max_steps": 5, "lr": 0.001,
+            "min_lr": 0.0001, "warmup_steps": 1, "weight_decay": 0.0, "grad_clip": 1.0, "log_interval": 1,
+            "eval_interval": 2, "eval_examples": 4, "seed": "1337", "checkpoint_interval": 2, "keep_checkpoints": 2}
+# std::mt19937_64 seeded with 5489 as libstdc++ writes it: the 312 state words, then the index.
+x = [5489]
+for i in range(1, 312):
+    x.append((6364136223846793005 * (x[-1] ^ (x[-1] >> 62)) + i) % 2**64)
+rng = " ".join(map(str, x + [312]))
+state = {"format": "foundry-sft-state", "version": 1, "step": 2, "adam_t": 2, "rng": rng, "cursor": 1,
+         "order": [2, 0, 1], "first_loss": 3.5, "seconds": 1.5, "chat_tokens_added": True,
+         "data_fingerprint": "fnv1a64:0000000000000000", "settings": settings}
+open(f"{work}/sft_state.json", "w").write(json.dumps(state, indent=1))
+head = json.dumps({"__metadata__": {"format": "foundry-adamw", "adam_t": "2"}}).encode()
+head += b" " * (-len(head) % 8)
+open(f"{work}/sft_optimizer.safetensors", "wb").write(struct.pack("<Q", len(head)) + head)
+open(f"{work}/sft_metrics.jsonl", "w").write('{"kind":"train","step":1,"loss":3.5}\n')
+PY
+seed sft_checkpoint tiny < <(join_files "$WORK/sft_state.json" "$WORK/sft_optimizer.safetensors" "$WORK/sft_metrics.jsonl")
+
 # foundry serve's request bodies: the first byte picks the endpoint (even: completions, odd: chat).
 { printf '\x00'; printf '%s' '{"model":"m","prompt":"Once upon a time","max_tokens":8,"temperature":0.8,"top_k":40,"top_p":0.9,"seed":1,"stop":["\n"],"stream":true,"stream_options":{"include_usage":true},"logprobs":2}'; } | seed serve_request completion
 { printf '\x01'; printf '%s' '{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"logprobs":true,"top_logprobs":3,"foundry_probs":5}'; } | seed serve_request chat

@@ -28,14 +28,15 @@ command -v xbuild > /dev/null && slot=(xbuild)
 declare -A MAX_LEN=([safetensors]=65536 [model_dir]=131072 [train_config]=8192 [checkpoint]=196608
   [tokenizer_json]=65536 [gpt2_files]=65536 [llama2c_tokenizer]=16384 [llama2c_checkpoint]=16384
   [token_file]=8192 [pretokenize]=16384 [encode]=16384 [decode]=4096 [gguf]=65536 [instruct_jsonl]=16384
-  [serve_request]=8192 [lora_adapter]=65536)
+  [serve_request]=8192 [lora_adapter]=65536 [sft_checkpoint]=16384)
 declare -A DICTS=([safetensors]="json safetensors" [model_dir]="json safetensors config tokenizer_json llama2c"
   [train_config]="json config" [checkpoint]="json safetensors config train_state"
   [tokenizer_json]="json tokenizer_json text" [gpt2_files]="json tokenizer_json" [llama2c_tokenizer]="llama2c"
   [llama2c_checkpoint]="llama2c" [token_file]="token_file" [pretokenize]="text" [encode]="text" [decode]="" [gguf]="gguf"
-  [instruct_jsonl]="json" [serve_request]="json serve_request" [lora_adapter]="json safetensors lora")
+  [instruct_jsonl]="json" [serve_request]="json serve_request" [lora_adapter]="json safetensors lora"
+  [sft_checkpoint]="json safetensors sft_state")
 HARNESSES=(safetensors model_dir train_config checkpoint tokenizer_json gpt2_files llama2c_tokenizer
-  llama2c_checkpoint token_file pretokenize encode decode gguf instruct_jsonl serve_request lora_adapter)
+  llama2c_checkpoint token_file pretokenize encode decode gguf instruct_jsonl serve_request lora_adapter sft_checkpoint)
 [[ -n "${FUZZ_ONLY:-}" ]] && read -r -a HARNESSES <<< "$FUZZ_ONLY"
 
 echo "== build the fuzz configuration ($FUZZ_BUILD, clang-14, ASan + UBSan + libFuzzer)"

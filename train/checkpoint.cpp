@@ -92,6 +92,55 @@ nlohmann::json state_to_json(const TrainState& s) {
 
 }  // namespace
 
+void save_optimizer_state(const std::string& path, const std::vector<NamedTensor>& params, const AdamW& optimizer) {
+  if (optimizer.m.size() != params.size() || optimizer.v.size() != params.size()) {
+    throw std::invalid_argument(path + ": the optimizer state does not match the model's parameters");
+  }
+  std::vector<std::pair<std::string, const Tensor*>> moments;
+  for (size_t k = 0; k < params.size(); ++k) moments.push_back({"m." + params[k].name, &optimizer.m[k]});
+  for (size_t k = 0; k < params.size(); ++k) moments.push_back({"v." + params[k].name, &optimizer.v[k]});
+  save_safetensors(path, moments, {{"format", "foundry-adamw"}, {"adam_t", std::to_string(optimizer.t)}});
+}
+
+AdamW load_optimizer_state(const std::string& path, const std::vector<NamedTensor>& params, long adam_t,
+                           const std::string& state_path) {
+  SafetensorsFile opt = load_safetensors(path);
+  std::set<std::string> expected;
+  for (const NamedTensor& p : params) {
+    expected.insert("m." + p.name);
+    expected.insert("v." + p.name);
+  }
+  for (const auto& [name, tensor] : opt.tensors) {
+    if (!expected.count(name)) {
+      throw std::invalid_argument(path + ": holds tensor '" + name +
+                                  "' that this model has no parameter for (optimizer state for another model?)");
+    }
+  }
+  AdamW optimizer = make_adamw(params);
+  optimizer.t = adam_t;
+  for (size_t k = 0; k < params.size(); ++k) {
+    for (int which = 0; which < 2; ++which) {
+      const std::string name = (which == 0 ? "m." : "v.") + params[k].name;
+      auto it = opt.tensors.find(name);
+      if (it == opt.tensors.end()) {
+        throw std::invalid_argument(path + ": missing tensor '" + name + "' (optimizer state for another model?)");
+      }
+      if (it->second.shape != params[k].value->shape) {
+        throw std::invalid_argument(path + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) +
+                                    " but the parameter has shape " + shape_str(params[k].value->shape) +
+                                    " (optimizer state for another model?)");
+      }
+      (which == 0 ? optimizer.m[k] : optimizer.v[k]) = std::move(it->second);
+    }
+  }
+  auto meta = opt.metadata.find("adam_t");
+  if (meta == opt.metadata.end() || meta->second != std::to_string(adam_t)) {
+    throw std::invalid_argument(path + ": its update count does not match " + state_path +
+                                " (files from different checkpoints?)");
+  }
+  return optimizer;
+}
+
 std::string checkpoint_path(const std::string& run_dir, long step) {
   char name[32];
   std::snprintf(name, sizeof name, "ckpt-%08ld", step);
@@ -114,11 +163,7 @@ void save_checkpoint(const std::string& dir, Model& model, const TrainState& sta
   std::error_code ec;
   fs::remove_all(tmp, ec);
   save_model_with_tokenizer(model, tmp, tokenizer);
-  std::vector<std::pair<std::string, const Tensor*>> moments;
-  for (size_t k = 0; k < params.size(); ++k) moments.push_back({"m." + params[k].name, &state.optimizer.m[k]});
-  for (size_t k = 0; k < params.size(); ++k) moments.push_back({"v." + params[k].name, &state.optimizer.v[k]});
-  save_safetensors((fs::path(tmp) / kOptimizerFile).string(), moments,
-                   {{"format", "foundry-adamw"}, {"adam_t", std::to_string(state.optimizer.t)}});
+  save_optimizer_state((fs::path(tmp) / kOptimizerFile).string(), params, state.optimizer);
   write_file_atomic((fs::path(tmp) / kStateFile).string(), state_to_json(state).dump(2) + "\n");
   publish_directory(tmp, dir);  // one rename: the checkpoint appears whole or not at all
 }
@@ -174,42 +219,8 @@ Checkpoint load_checkpoint(const std::string& dir) {
   const long adam_t = require_long(j, "adam_t", state_path);
 
   // 3. The moments: exactly one m and one v per parameter, each shaped like it.
-  const std::string opt_path = (fs::path(dir) / kOptimizerFile).string();
-  SafetensorsFile opt = load_safetensors(opt_path);
-  const std::vector<NamedTensor> params = ck.model.parameters();
-  std::set<std::string> expected;
-  for (const NamedTensor& p : params) {
-    expected.insert("m." + p.name);
-    expected.insert("v." + p.name);
-  }
-  for (const auto& [name, tensor] : opt.tensors) {
-    if (!expected.count(name)) {
-      throw std::invalid_argument(opt_path + ": holds tensor '" + name +
-                                  "' that this model has no parameter for (optimizer state for another model?)");
-    }
-  }
-  s.optimizer = make_adamw(params);
-  s.optimizer.t = adam_t;
-  for (size_t k = 0; k < params.size(); ++k) {
-    for (int which = 0; which < 2; ++which) {
-      const std::string name = (which == 0 ? "m." : "v.") + params[k].name;
-      auto it = opt.tensors.find(name);
-      if (it == opt.tensors.end()) {
-        throw std::invalid_argument(opt_path + ": missing tensor '" + name + "' (optimizer state for another model?)");
-      }
-      if (it->second.shape != params[k].value->shape) {
-        throw std::invalid_argument(opt_path + ": tensor '" + name + "' has shape " + shape_str(it->second.shape) +
-                                    " but the parameter has shape " + shape_str(params[k].value->shape) +
-                                    " (optimizer state for another model?)");
-      }
-      (which == 0 ? s.optimizer.m[k] : s.optimizer.v[k]) = std::move(it->second);
-    }
-  }
-  auto meta = opt.metadata.find("adam_t");
-  if (meta == opt.metadata.end() || meta->second != std::to_string(adam_t)) {
-    throw std::invalid_argument(opt_path + ": its update count does not match " + state_path +
-                                " (files from different checkpoints?)");
-  }
+  s.optimizer =
+      load_optimizer_state((fs::path(dir) / kOptimizerFile).string(), ck.model.parameters(), adam_t, state_path);
   return ck;
 }
 

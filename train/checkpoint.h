@@ -62,6 +62,15 @@ void save_model_with_tokenizer(const Model& model, const std::string& dir, const
 // Writes a checkpoint atomically (see above). Replaces an existing checkpoint of the same step.
 void save_checkpoint(const std::string& dir, Model& model, const TrainState& state, const Tokenizer* tokenizer);
 
+// AdamW's moments as one safetensors file ("m.<param name>", "v.<param name>", shaped like the
+// parameters; the update count t in the metadata), and back. The loader checks every tensor
+// against `params` (missing, extra or misshapen: "optimizer state for another model") and the
+// update count against `adam_t`, the one the checkpoint's state file `state_path` holds.
+// Pretraining's checkpoints and fine-tuning's (train/sft_checkpoint.h) both store them so.
+void save_optimizer_state(const std::string& path, const std::vector<NamedTensor>& params, const AdamW& optimizer);
+AdamW load_optimizer_state(const std::string& path, const std::vector<NamedTensor>& params, long adam_t,
+                           const std::string& state_path);
+
 // Loads and checks everything before returning: the model directory, every moment tensor against
 // the model's parameters (missing, extra or misshapen tensors: "optimizer state for another
 // model"), the state file's fields and that its config describes the same model. Throws

@@ -113,6 +113,14 @@ std::vector<std::string> pick_words(const std::string& answer, std::mt19937_64& 
   return picked;
 }
 
+// The words sorted by where each first appears (as a whole word) in the answer.
+std::vector<std::string> in_answer_order(std::vector<std::string> w, const std::string& answer) {
+  const std::vector<std::string> seq = words_of(answer);
+  auto first = [&](const std::string& x) { return std::find(seq.begin(), seq.end(), x) - seq.begin(); };
+  std::stable_sort(w.begin(), w.end(), [&](const std::string& a, const std::string& b) { return first(a) < first(b); });
+  return w;
+}
+
 bool has_word(const std::vector<std::string>& words, const std::string& w) {
   std::string lw = w;
   std::transform(lw.begin(), lw.end(), lw.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -191,9 +199,25 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
     const std::string base = split + "-" + std::to_string(d) + "-";
 
     std::vector<std::string> w = pick_words(answer, rng);
-    if (!w.empty())
+    const bool train = split == "train";
+    if (!w.empty()) {
+      if (train && options.words_in_order) w = in_answer_order(w, answer);
       out.push_back(
           {base + "words", "words", split, {{"user", words_instruction(w)}, {"assistant", answer}}, w, "", ""});
+    }
+    // Extra words examples of the same answer, from a generator of their own.
+    std::mt19937_64 extra_rng(options.seed * 1000003ULL + static_cast<uint64_t>(d) + 0x9E3779B97F4A7C15ULL);
+    for (int k = 2; train && !w.empty() && k <= options.words_per_story; ++k) {
+      std::vector<std::string> wk = pick_words(answer, extra_rng);
+      if (options.words_in_order) wk = in_answer_order(wk, answer);
+      out.push_back({base + "words" + std::to_string(k),
+                     "words",
+                     split,
+                     {{"user", words_instruction(wk)}, {"assistant", answer}},
+                     wk,
+                     "",
+                     ""});
+    }
 
     auto [who, name] = named_character(answer);
     if (!name.empty())
@@ -227,6 +251,7 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
       const std::string first = sentences_upto(story, kAnswerChars / 2);
       const std::string second = sentences_upto(trim(docs[next]), kAnswerChars / 2);
       std::vector<std::string> w2 = pick_words(second, rng);
+      if (!w2.empty() && split == "train" && options.words_in_order) w2 = in_answer_order(w2, second);
       if (!w2.empty())
         out.push_back(
             {base + "two_turn",

@@ -53,6 +53,13 @@ struct InstructOptions {
   double val_fraction = 0.1;  // as `foundry prepare`'s default: the held-out stories
   uint64_t seed = 1337;
   std::string separator = "<|endoftext|>";
+  // More practice for the words kind, on the train split only (the test split stays as it is):
+  //   words_per_story  words examples per story, each with its own three words (ids "...-words",
+  //                    "...-words2", ...; the extra draws use their own generator, so the default
+  //                    of 1 gives the same bytes as before)
+  //   words_in_order   list a training instruction's words in the order the answer uses them
+  int words_per_story = 1;
+  bool words_in_order = false;
 };
 
 inline constexpr size_t kAnswerChars = 360;

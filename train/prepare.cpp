@@ -122,26 +122,29 @@ std::optional<PrepareInfo> read_prepare_info(const std::string& dir) {
   return info;
 }
 
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  // FNV-1a: not a cryptographic hash, only a cheap way to tell two files apart.
+  uint64_t h = 14695981039346656037ull;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<unsigned char>(buf[i]);
+      h *= 1099511628211ull;
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("fnv1a64:") + hex;
+}
+
 std::string tokenizer_fingerprint(const std::string& dir) {
   namespace fs = std::filesystem;
   for (const char* name : {"tokenizer.json", "tokenizer.bin"}) {
     const fs::path path = fs::path(dir) / name;
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) continue;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path.string() + ": cannot open");
-    // FNV-1a: not a cryptographic hash, only a cheap way to tell two tokenizer files apart.
-    uint64_t h = 14695981039346656037ull;
-    char buf[1 << 16];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-      for (std::streamsize i = 0; i < in.gcount(); ++i) {
-        h ^= static_cast<unsigned char>(buf[i]);
-        h *= 1099511628211ull;
-      }
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    return std::string("fnv1a64:") + hex;
+    if (fs::is_regular_file(path, ec)) return file_fingerprint(path.string());
   }
   return "";
 }

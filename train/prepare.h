@@ -65,7 +65,11 @@ struct PrepareInfo {
 // exists but is not a valid prepare.json.
 std::optional<PrepareInfo> read_prepare_info(const std::string& dir);
 
-// A short fingerprint of the tokenizer file a directory holds (tokenizer.json or
+// A short fingerprint of a file: "fnv1a64:" and 16 hex digits of the file's bytes. Throws
+// std::runtime_error naming the path when it cannot be read.
+std::string file_fingerprint(const std::string& path);
+
+// The fingerprint of the tokenizer file a directory holds (tokenizer.json or
 // tokenizer.bin, as Tokenizer::save_to_dir writes it): "fnv1a64:" and 16 hex digits of the file's
 // bytes. Two tokenizers with the same vocabulary size but different merges or pieces get
 // different fingerprints. "" when the directory holds neither file.

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/file_io.h"
@@ -21,6 +22,8 @@
 #include "train/checkpoint.h"
 #include "train/grad_clip.h"
 #include "train/lr_schedule.h"
+#include "train/prepare.h"
+#include "train/sft_checkpoint.h"
 
 namespace foundry {
 
@@ -115,12 +118,17 @@ SftResult run_sft(const SftOptions& o) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   std::error_code ec;
-  if (fs::exists(o.out_dir, ec) && !(fs::is_directory(o.out_dir, ec) && fs::is_empty(o.out_dir, ec))) {
+  const bool resuming = !o.resume.empty();
+  if (resuming && o.lora_on)
+    throw std::invalid_argument("sft: a LoRA run cannot be resumed (it writes no checkpoints); run it again");
+  if (!resuming && fs::exists(o.out_dir, ec) && !(fs::is_directory(o.out_dir, ec) && fs::is_empty(o.out_dir, ec))) {
     if (!o.overwrite)
       throw std::runtime_error(o.out_dir + ": exists and is not empty; choose another --out or pass --overwrite");
     fs::remove_all(o.out_dir, ec);
   }
-  ChatModel cm = load_chat_base(o.base_dir);
+  // A resumed run starts from its checkpoint, a model directory with the chat tokens.
+  const std::string resume_dir = resuming ? resolve_sft_checkpoint(o.resume) : "";
+  ChatModel cm = load_chat_base(resuming ? resume_dir : o.base_dir);
   Model& model = cm.model;
   const int T_max = o.seq_len > 0 ? std::min(o.seq_len, model.config.max_seq_len) : model.config.max_seq_len;
   std::vector<InstructExample> data = load_instruct(o.data_path);
@@ -172,10 +180,51 @@ SftResult run_sft(const SftOptions& o) {
   const std::string metrics_path = (fs::path(o.out_dir) / "metrics.jsonl").string();
 
   res.stop_reason = "max_steps";
+  const std::string data_fingerprint = file_fingerprint(o.data_path);
+  long first_step = 0;
+  double earlier_seconds = 0;  // the wall time of the sessions before a resume
+  if (resuming) {
+    SftProgress p = load_sft_checkpoint(resume_dir, o, data_fingerprint, train.size(), params, opt);
+    std::istringstream rng_text(p.rng);  // checked by load_sft_checkpoint
+    rng_text >> rng;
+    order = std::move(p.order);
+    cursor = p.cursor;
+    metrics = std::move(p.metrics);
+    first_step = res.steps = p.step;
+    res.first_loss = p.first_loss;
+    earlier_seconds = p.seconds;
+    cm.added_tokens = p.chat_tokens_added;
+    if (!o.quiet) std::fprintf(o.out, "sft: resumed from %s at step %ld\n", resume_dir.c_str(), p.step);
+  }
+  // A LoRA run writes no checkpoints: a checkpoint holds the whole model and the optimizer state of
+  // its trainable tensors, and resuming would have to rebuild the adapters around the same base;
+  // a LoRA run is short and its adapters are its whole state, so it is simply run again.
+  const bool checkpoints = !lora;
+  // A checkpoint of the run as it is after `step` updates.
+  auto checkpoint = [&](long step) {
+    std::ostringstream rng_text;
+    rng_text << rng;
+    const SftProgress p{step,
+                        rng_text.str(),
+                        order,
+                        cursor,
+                        res.first_loss,
+                        earlier_seconds + std::chrono::duration<double>(clock::now() - start).count(),
+                        cm.added_tokens,
+                        metrics};
+    res.last_checkpoint = checkpoint_path(o.out_dir, step);
+    save_sft_checkpoint(res.last_checkpoint, model, cm.tokenizer, params, opt, o, data_fingerprint, p);
+    prune_checkpoints(o.out_dir, o.keep_checkpoints);
+    write_file_atomic(metrics_path, metrics);  // the log so far, also outside the checkpoint
+  };
   double step_seconds = 0;  // the training steps alone, without evaluation
-  for (long step = 0; step < o.max_steps; ++step) {
+  for (long step = first_step; step < o.max_steps; ++step) {
     if (o.max_seconds > 0 && std::chrono::duration<double>(clock::now() - start).count() >= o.max_seconds) {
       res.stop_reason = "max_seconds";
+      break;
+    }
+    if (o.stop_at > 0 && step >= o.stop_at) {
+      res.stop_reason = "stop_at";
       break;
     }
     const auto step_start = clock::now();
@@ -207,23 +256,30 @@ SftResult run_sft(const SftOptions& o) {
     res.last_loss = l;
     const bool log = (step + 1) % o.log_interval == 0 || step == 0;
     if (log) {
-      metrics += nlohmann::json{{"step", step + 1}, {"loss", l}, {"lr", lr}, {"grad_norm", norm}}.dump() + "\n";
+      metrics +=
+          nlohmann::json{{"kind", "train"}, {"step", step + 1}, {"loss", l}, {"lr", lr}, {"grad_norm", norm}}.dump() +
+          "\n";
       if (!o.quiet)
         std::fprintf(o.out, "step %ld/%ld | loss %.4f | lr %.2e | norm %.3f | %.0f s\n", step + 1, o.max_steps, l, lr,
                      norm, std::chrono::duration<double>(clock::now() - start).count());
     }
     if (!val.empty() && (step + 1) % o.eval_interval == 0) {
       const double v = sft_validation_loss(model, tape, val, o.batch_size, T_max, adapters);
-      metrics += nlohmann::json{{"step", step + 1}, {"val_loss", v}}.dump() + "\n";
+      metrics += nlohmann::json{{"kind", "eval"}, {"step", step + 1}, {"val_loss", v}}.dump() + "\n";
       if (!o.quiet) std::fprintf(o.out, "eval step %ld: val loss (answers of held-out stories) %.4f\n", step + 1, v);
     }
     std::fflush(o.out);
+    if (checkpoints && o.checkpoint_interval > 0 && (step + 1) % o.checkpoint_interval == 0 && step + 1 < o.max_steps)
+      checkpoint(step + 1);
   }
+  // Stopped early: a checkpoint to continue from (unless the last one is of this very step).
+  if (checkpoints && res.steps < o.max_steps && res.last_checkpoint != checkpoint_path(o.out_dir, res.steps))
+    checkpoint(res.steps);
   if (!val.empty()) {
     res.val_loss = sft_validation_loss(model, tape, val, o.batch_size, T_max, adapters);
-    metrics += nlohmann::json{{"step", res.steps}, {"val_loss", res.val_loss}}.dump() + "\n";
+    metrics += nlohmann::json{{"kind", "eval"}, {"step", res.steps}, {"val_loss", res.val_loss}}.dump() + "\n";
   }
-  res.seconds_per_step = res.steps > 0 ? step_seconds / res.steps : 0;
+  res.seconds_per_step = res.steps > first_step ? step_seconds / (res.steps - first_step) : 0;
   if (lora) {
     // The base must have come through untouched: the adapters are worthless on other weights.
     if (model_fingerprint(model) != lora->base_fingerprint)
@@ -238,7 +294,7 @@ SftResult run_sft(const SftOptions& o) {
     save_chat_config(res.model_dir);
   }
   write_file_atomic(metrics_path, metrics);
-  res.seconds = std::chrono::duration<double>(clock::now() - start).count();
+  res.seconds = earlier_seconds + std::chrono::duration<double>(clock::now() - start).count();
   nlohmann::ordered_json info;
   info["base"] = o.base_dir;
   info["data"] = o.data_path;
@@ -273,11 +329,14 @@ SftResult run_sft(const SftOptions& o) {
   info["peak_rss_mib"] = res.peak_rss_mib;
   info["seconds_per_step"] = res.seconds_per_step;
   write_file_atomic((fs::path(o.out_dir) / "sft.json").string(), info.dump(1) + "\n");
-  if (!o.quiet)
+  if (!o.quiet) {
     std::fprintf(o.out, "sft: %ld steps in %.0f s (%s, %.3f s/step, peak RSS %.1f MiB); loss %.4f -> %.4f; %s%s%s\n",
                  res.steps, res.seconds, res.stop_reason.c_str(), res.seconds_per_step, res.peak_rss_mib,
                  res.first_loss, res.last_loss, lora ? ("adapters in " + res.adapter_path).c_str() : "",
                  lora && o.merge ? ", " : "", res.model_dir.empty() ? "" : ("model in " + res.model_dir).c_str());
+    if (res.steps < o.max_steps && !lora)
+      std::fprintf(o.out, "  continue with: foundry sft --resume %s\n", o.out_dir.c_str());
+  }
   return res;
 }
 

@@ -16,8 +16,10 @@
 // The output directory:
 //   model/          the fine-tuned model (config.json, model.safetensors, tokenizer.json with the
 //                   chat tokens, tokenizer_config.json with the chat template): a chat model
-//   metrics.jsonl   one line per logged step, and the validation losses
+//   metrics.jsonl   one line per logged step, and the validation losses (train/metrics.h's
+//                   "train" and "eval" records, so `foundry plot` draws them)
 //   sft.json        the settings of the run and where the base model and data came from
+//   ckpt-<step>/    checkpoints to resume from (train/sft_checkpoint.h)
 // With LoRA (SftOptions::lora_on, model/lora.h) the base stays frozen and only the adapters train:
 //   adapter.safetensors  the adapters (the base model directory is needed to use them)
 //   model/               only with SftOptions::merge: the base with the adapters folded in
@@ -88,6 +90,14 @@ struct SftOptions {
   long eval_interval = 100;  // masked loss on up to eval_examples test-split examples
   int eval_examples = 64;
   uint64_t seed = 1337;
+  // Checkpoints (train/sft_checkpoint.h): every checkpoint_interval steps (0: only when the run
+  // stops early), the newest keep_checkpoints kept. `resume`: a checkpoint or an output directory
+  // to continue (its options come from sft_resume_options). stop_at > 0: stop after that step
+  // with a checkpoint, as if interrupted.
+  long checkpoint_interval = 200;
+  int keep_checkpoints = 2;
+  std::string resume;
+  long stop_at = 0;
   bool overwrite = false;
   bool quiet = false;
   std::FILE* out = stdout;
@@ -100,9 +110,10 @@ struct SftResult {
   long steps = 0;
   double first_loss = NAN, last_loss = NAN, val_loss = NAN;
   double seconds = 0;
-  std::string stop_reason;   // "max_steps" or "max_seconds"
-  std::string model_dir;     // <out>/model (empty for LoRA without merge)
-  std::string adapter_path;  // <out>/adapter.safetensors with LoRA
+  std::string stop_reason;      // "max_steps", "max_seconds" or "stop_at"
+  std::string last_checkpoint;  // the checkpoint written last, if any
+  std::string model_dir;        // <out>/model (empty for LoRA without merge)
+  std::string adapter_path;     // <out>/adapter.safetensors with LoRA
   // What training held: the numbers that learn, their gradients and AdamW's two moments, and the
   // process's peak resident memory (getrusage) at the end.
   size_t trainable_parameters = 0;

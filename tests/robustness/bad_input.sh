@@ -182,6 +182,16 @@ CASES=$(cat <<EOF
 1;not a chat model;eval-instruct --model $M --corpus $S/corpus.txt
 2;per-kind;eval-instruct --model $C --corpus $S/corpus.txt --per-kind 0
 1;line 1: not valid JSON;eval-instruct --model $C --data $S/bad.jsonl
+1;neither a fine-tuning checkpoint;sft --resume $S/sft
+1;pretraining run\|pretraining checkpoint;sft --resume $S/run
+2;keeps the settings;sft --resume $S/sft --lr 0.1
+2;stop-at;sft --base $M --data $S/chat.jsonl --out $S/sft7 --stop-at -1
+2;checkpoint-interval;sft --base $M --data $S/chat.jsonl --out $S/sft8 --checkpoint-interval -1
+2;run directories;report
+2;--out;report $S/run
+1;no such run directory;report $S/missing --out $S/r.md
+1;not a run directory;report $S/a_dir --out $S/r.md
+2;file name;report $S/run --out $S/a_dir
 2;--model;serve
 1;model;serve --model $S/missing
 2;port;serve --model $M --port 70000
