@@ -118,10 +118,26 @@ int cmd_sft(int argc, char** argv) {
   if (!(max_seconds >= 0)) throw UsageError("--max-seconds: expected a number >= 0");
   if (args.count("resume")) {
     // The settings that decide the numbers are the run's own; only this session's limits may change.
-    for (const char* fixed :
-         {"base", "data", "out", "max-steps", "batch-size", "seq-len", "lr", "min-lr", "warmup-steps", "eval-interval",
-          "log-interval", "seed", "checkpoint-interval", "keep-checkpoints", "overwrite", "lora", "lora-rank",
-          "lora-alpha", "lora-targets", "merge"})
+    for (const char* fixed : {"base",
+                              "data",
+                              "out",
+                              "max-steps",
+                              "batch-size",
+                              "seq-len",
+                              "lr",
+                              "min-lr",
+                              "warmup-steps",
+                              "eval-interval",
+                              "log-interval",
+                              "seed",
+                              "checkpoint-interval",
+                              "keep-checkpoints",
+                              "overwrite",
+                              "lora",
+                              "lora-rank",
+                              "lora-alpha",
+                              "lora-targets",
+                              "merge"})
       if (args.count(fixed))
         throw UsageError(std::string("--") + fixed +
                          " with --resume: a resumed run keeps the settings it started with (only --max-seconds, "

@@ -15,7 +15,8 @@
 # Everything goes to runs/chat/ (CHAT_RUN=dir), the pretrained model is BASE_RUN (runs/quickstart).
 # SFT_STEPS (default 2000) and SFT_SECONDS (default 300) bound each fine-tuning run;
 # FOUNDRY=path/to/foundry skips the build.
-# LORA_ARGS (default "--lora") are the extra options of the LoRA run.
+# LORA_ARGS (default "--lora --merge": adapters, folded into OUT/model for the evaluation) are
+# the extra options of the LoRA run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,7 @@ else
   BASE_RUN=${BASE_RUN:-runs/quickstart}
 fi
 SFT_SECONDS=${SFT_SECONDS:-300}
-LORA_ARGS=${LORA_ARGS:---lora}
+LORA_ARGS=${LORA_ARGS:---lora --merge}
 start=$(date +%s)
 step() { printf '\n== %s (%ds so far)\n' "$1" $(($(date +%s) - start)); }
 

@@ -78,7 +78,6 @@ nlohmann::ordered_json sft_settings_json(const SftOptions& o) {
   return j;
 }
 
-// ANCHOR: save_sft_checkpoint
 void save_sft_checkpoint(const std::string& dir, const Model& model, const BpeTokenizer& tokenizer,
                          const std::vector<NamedTensor>& params, const AdamW& optimizer, const SftOptions& options,
                          const std::string& data_fingerprint, const SftProgress& p) {
@@ -105,7 +104,6 @@ void save_sft_checkpoint(const std::string& dir, const Model& model, const BpeTo
   write_file_atomic((fs::path(tmp) / kMetricsFile).string(), p.metrics);
   publish_directory(tmp, dir);  // one rename: the checkpoint appears whole or not at all
 }
-// ANCHOR_END: save_sft_checkpoint
 
 std::string resolve_sft_checkpoint(const std::string& path) {
   if (fs::exists(fs::path(path) / kStateFile)) return path;
@@ -175,7 +173,6 @@ SftOptions sft_resume_options(const std::string& path) {
   return o;
 }
 
-// ANCHOR: load_sft_checkpoint
 SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& options, const std::string& data_fingerprint,
                                 size_t n_train, const std::vector<NamedTensor>& params, AdamW& optimizer) {
   std::string state_path;
@@ -233,6 +230,5 @@ SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& option
   optimizer = load_optimizer_state((fs::path(dir) / kOptimizerFile).string(), params, adam_t, state_path);
   return p;
 }
-// ANCHOR_END: load_sft_checkpoint
 
 }  // namespace foundry
