@@ -61,7 +61,10 @@ class Tape {
   // value(v), for an op's own output only) and installs the backward function.
   Var record(const std::string& op, std::vector<int> inputs, const Shape& shape);
   Tensor& mutable_value(Var v);
-  Tensor& saved(Var v, int k, const Shape& shape);  // k-th saved buffer of node v, resized
+  // The k-th saved buffer of node v, resized. subtle: asking for slot k can move the node's
+  // earlier slots (their list grows), so a reference from an earlier call dangles after it;
+  // create the highest slot first, or ask again for each slot once all exist.
+  Tensor& saved(Var v, int k, const Shape& shape);
   void set_backward(Var v, std::function<void()> fn);
 
   const Tensor& value(Var v) const;
