@@ -18,6 +18,7 @@
 #include "common/file_io.h"
 #include "engine/rng.h"
 #include "model/model_io.h"
+#include "tests/chat/tiny_chat_base.h"
 #include "tests/common/test_helpers.h"
 #include "tokenizer/bpe_train.h"
 #include "train/checkpoint.h"
@@ -152,41 +153,11 @@ TEST_CASE("fill_sft_batch: position t is trained when token t+1 is an answer's",
 
 namespace {
 
-// A tiny base model directory (random weights, a BPE tokenizer without chat tokens) and a small
-// instruction file: what the SFT and chat tests run on.
-struct TinyBase {
-  std::string dir, data;
-};
+// The tiny base model directory and instruction file of tiny_chat_base.h, built once for this
+// binary: what the SFT and chat tests run on.
+using TinyBase = test::TinyChatBase;
 const TinyBase& tiny_base() {
-  static const TinyBase b = [] {
-    TinyBase t;
-    const std::string root = test::fresh_dir("test_scratch/sft_base");
-    t.dir = root + "/base";
-    t.data = root + "/instruct.jsonl";
-    const std::string corpus = test::load_corpus("tinystories.txt");
-    BpeTrainOptions opt;
-    opt.vocab_size = 400;
-    opt.special_tokens = {"<|endoftext|>"};
-    BpeTokenizer tok = train_bpe(corpus.substr(0, 100000), opt);
-    ModelConfig c;
-    c.dim = 32;
-    c.n_layers = 1;
-    c.n_heads = 2;
-    c.n_kv_heads = 1;
-    c.vocab_size = tok.vocab_size();
-    c.hidden_dim = 64;
-    c.max_seq_len = 96;
-    Model m = make_model(c);
-    Rng rng(3);
-    init_weights(m, rng);
-    save_model_with_tokenizer(m, t.dir, &tok);
-    std::vector<InstructExample> ex = corpus_examples();
-    std::vector<InstructExample> small;
-    for (const auto& e : ex)
-      if ((e.split == "train" && small.size() < 40) || (e.split == "test" && e.kind == "name")) small.push_back(e);
-    write_file_atomic(t.data, instruct_to_jsonl(small));
-    return t;
-  }();
+  static const TinyBase b = test::make_tiny_chat_base("test_scratch/sft_base");
   return b;
 }
 
