@@ -13,6 +13,20 @@ void set_num_threads(int n);  // n <= 0 means "all cores"
 int thread_index();           // 0 outside a parallel region
 bool in_parallel();           // are we inside a parallel region with more than one thread?
 
+// Sets this thread's count of threads for parallel loops until the end of a scope, then puts
+// back the count it found.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n) : before_(num_threads()) { set_num_threads(n); }
+  ~ScopedThreads() { set_num_threads(before_); }
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+  int before() const { return before_; }
+
+ private:
+  int before_;
+};
+
 // How long an idle OpenMP thread spins before it sleeps. At the end of every parallel loop the
 // threads wait for each other, and between loops the helper threads wait for the next one.
 // libgomp's default is to spin (test a flag, then PAUSE) 300,000 times before sleeping in the

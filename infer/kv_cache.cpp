@@ -219,12 +219,8 @@ const real* decode_step(DecodeState& s, const Model& model, int token) {
   // numbers) are far too small to split over threads, yet their functions open an OpenMP loop;
   // waking a second thread for them costs more than the work, and on a busy machine much more.
   // So the thread count drops to 1 for this call and only the big products get `threads`.
-  int threads = num_threads();
-  struct RestoreThreads {
-    int n;
-    ~RestoreThreads() { set_num_threads(n); }
-  } restore{threads};
-  set_num_threads(1);
+  const ScopedThreads one_thread(1);
+  const int threads = one_thread.before();
 
   real eps = static_cast<real>(c.norm_eps);
   const real* cos = model.rope_cos.ptr();
