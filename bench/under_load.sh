@@ -71,8 +71,8 @@ steps_of() { case $1 in tiny) echo 12 ;; small) echo 3 ;; *) echo 2 ;; esac; }
 measure() {  # config what threads policy
   local config=$1 w=$2 threads=$3 policy=$4 env_args=() out
   case $policy in
-    libgomp) env_args=(GOMP_SPINCOUNT=300000 FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0 FOUNDRY_ADAPT_THREADS=0) ;;
-    static) env_args=(FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0 FOUNDRY_ADAPT_THREADS=0) ;;
+    libgomp) env_args=(GOMP_SPINCOUNT=300000 FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
+    static) env_args=(FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
     foundry) env_args=(FOUNDRY_SPLIT=dynamic) ;;
     *) echo "under_load.sh: unknown policy '$policy' (foundry, static, libgomp)" >&2; exit 2 ;;
   esac

@@ -1,8 +1,6 @@
 #include "infer/generate.h"
 
-#include "engine/parallel.h"
 #include "infer/batch.h"
-#include "infer/thread_chooser.h"
 
 #include <algorithm>
 #include <chrono>
@@ -137,10 +135,6 @@ GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampl
   check_finite(logits, c.vocab_size, state.cache.length);
   result.prefill_seconds = seconds_since(start);
 
-  // The thread count may change from token to token (infer/thread_chooser.h: same bits at any
-  // count); the caller's is restored however the loop ends.
-  const ScopedThreads restore(num_threads());
-  ThreadChooser chooser(in_parallel() ? 1 : restore.before());
   start = std::chrono::steady_clock::now();
   for (int n = 0; n < max_new_tokens; n++) {
     int next = sampler.sample(logits, c.vocab_size);
@@ -157,10 +151,7 @@ GenerationResult generate(const Model& model, DecodeState& state, Sampler& sampl
       result.stop_reason = "context full";
       break;
     }
-    set_num_threads(chooser.next());
-    const auto token_start = std::chrono::steady_clock::now();
     logits = decode_step(state, model, next);
-    chooser.record(seconds_since(token_start));
     check_finite(logits, c.vocab_size, state.cache.length);
   }
   result.decode_seconds = seconds_since(start);
