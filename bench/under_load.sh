@@ -73,7 +73,7 @@ measure() {  # config what threads policy
   case $policy in
     libgomp) env_args=(GOMP_SPINCOUNT=300000 FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
     static) env_args=(FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
-    foundry) env_args=(FOUNDRY_SPLIT=dynamic) ;;
+    foundry) env_args=() ;;  # as the environment says (the defaults: on demand, pinned)
     *) echo "under_load.sh: unknown policy '$policy' (foundry, static, libgomp)" >&2; exit 2 ;;
   esac
   out=$(env "${env_args[@]}" timeout 90 "$suite" --child --config "$config" --what "$w" --threads "$threads" \
