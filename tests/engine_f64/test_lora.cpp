@@ -99,11 +99,11 @@ TEST_CASE("lora_linear starts as the plain linear: b = 0 gives y = x·wᵀ exact
   plain.backward(y_plain, dy);
   CHECK(max_abs_diff(ga, Tensor({3, 5})) == 0.0);  // da = duᵀ·x with du = s·dy·b = 0
   CHECK(max_abs_diff(gb, Tensor({4, 3})) > 0);     // db = s·dyᵀ·u is not: b moves first
-  // dx = dy·w + (s·dy·b)·a adds exact zeros too, but not always bit for bit: products this small
-  // go through Eigen's coefficient-wise kernel, whose split between vector (fused multiply-add)
-  // and scalar code depends on where each buffer starts, so two buffers may round differently in
-  // the last bit (this check failed when the test ran alone and passed after other tests had
-  // moved the heap). One unit in the last place of these sums is far below 1e-12.
+  // dx = dy·w + (s·dy·b)·a adds exact zeros too, yet the two dx may differ in the last bit: this
+  // check failed, bit for bit, whenever the test ran alone and passed after other tests had moved
+  // the heap. Products this small go through Eigen's coefficient-wise kernel, whose split between
+  // vector (fused multiply-add) and scalar code can depend on where a buffer starts. One unit in
+  // the last place of these sums is far below 1e-12.
   CHECK(max_abs_diff(gx, gx_plain) < 1e-12);
 }
 
