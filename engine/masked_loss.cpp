@@ -91,7 +91,6 @@ double total_weight(const real* weight, int N) {
 }
 }  // namespace
 
-// ANCHOR: weighted_cross_entropy
 double weighted_cross_entropy_forward(real* probs, const real* logits, const int* targets, const real* weight, int N,
                                       int V) {
   const double W = total_weight(weight, N);
@@ -129,7 +128,6 @@ void weighted_cross_entropy_backward(real* dlogits, const real* probs, const int
     d[targets[i]] -= scale;
   }
 }
-// ANCHOR_END: weighted_cross_entropy
 
 Var weighted_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<real>& weight) {
   const Tensor& x = tape.value(logits);
