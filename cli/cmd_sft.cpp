@@ -1,6 +1,7 @@
 // foundry make-instruct --input data/tinystories.txt --out FILE.jsonl
 // foundry sft --base DIR --data FILE.jsonl --out DIR [--max-steps N] [--max-seconds S] [--lora ...] ...
 // foundry sft --resume DIR [--max-seconds S] [--stop-at N]
+#include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <map>
@@ -34,8 +35,11 @@ int cmd_make_instruct(int argc, char** argv) {
                                                       cxxopts::value<uint64_t>()->default_value("1337"))(
       "words-per-story", "words instructions per training story, each with other words",
       cxxopts::value<int>()->default_value("1"))(
-      "words-in-order", "list a training instruction's words in the order its answer uses them")("h,help",
-                                                                                                 "show this help");
+      "words-in-order", "list a training instruction's words in the order its answer uses them")(
+      "words-opening",
+      "n > 0: a words answer is the story's first n sentences (or more, until three content words), its words "
+      "listed in order, in both splits; 0: the whole answer",
+      cxxopts::value<int>()->default_value("0"))("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
     std::printf("%s\n", options.help().c_str());
@@ -49,6 +53,9 @@ int cmd_make_instruct(int argc, char** argv) {
   io.seed = args["seed"].as<uint64_t>();
   io.words_per_story = args["words-per-story"].as<int>();
   io.words_in_order = args.count("words-in-order") > 0;
+  io.words_opening = args["words-opening"].as<int>();
+  if (io.words_opening < 0 || io.words_opening > 20)
+    throw UsageError("--words-opening " + std::to_string(io.words_opening) + ": expected 0 to 20");
   if (io.words_per_story < 1 || io.words_per_story > 20)
     throw UsageError("--words-per-story " + std::to_string(io.words_per_story) + ": expected 1 to 20");
   if (!(io.val_fraction > 0 && io.val_fraction < 1))
@@ -104,7 +111,9 @@ int cmd_sft(int argc, char** argv) {
                                                     cxxopts::value<int>()->default_value("2"))(
       "resume", "continue the run in this output directory (or from this checkpoint)", cxxopts::value<std::string>())(
       "stop-at", "stop after this step, with a checkpoint (0: no)", cxxopts::value<long>()->default_value("0"))(
-      "overwrite", "replace a non-empty output directory")("h,help", "show this help");
+      "overwrite", "replace a non-empty output directory")(
+      "word-weight", "loss weight of the answer tokens that spell a requested word (the others weigh 1)",
+      cxxopts::value<double>()->default_value("1"))("h,help", "show this help");
   add_lora_options(options);
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
@@ -133,6 +142,7 @@ int cmd_sft(int argc, char** argv) {
                               "checkpoint-interval",
                               "keep-checkpoints",
                               "overwrite",
+                              "word-weight",
                               "lora",
                               "lora-rank",
                               "lora-alpha",
@@ -168,6 +178,9 @@ int cmd_sft(int argc, char** argv) {
   o.keep_checkpoints = args["keep-checkpoints"].as<int>();
   o.stop_at = stop_at;
   o.overwrite = args.count("overwrite") > 0;
+  o.word_weight = args["word-weight"].as<double>();
+  if (!(o.word_weight >= 0) || !std::isfinite(o.word_weight))
+    throw UsageError("--word-weight: expected a finite number >= 0");
   if (o.max_steps < 1) throw UsageError("--max-steps " + std::to_string(o.max_steps) + ": expected at least 1");
   if (o.batch_size < 1) throw UsageError("--batch-size " + std::to_string(o.batch_size) + ": expected at least 1");
   if (o.seq_len < 0) throw UsageError("--seq-len " + std::to_string(o.seq_len) + ": expected at least 0");

@@ -83,4 +83,78 @@ Var masked_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets
   return out;
 }
 
+namespace {
+double total_weight(const real* weight, int N) {
+  double W = 0;
+  for (int i = 0; i < N; i++) W += weight[i];
+  return W;
+}
+}  // namespace
+
+double weighted_cross_entropy_forward(real* probs, const real* logits, const int* targets, const real* weight, int N,
+                                      int V) {
+  const double W = total_weight(weight, N);
+  if (W == 0) return 0.0;
+  double total = 0;
+#pragma omp parallel for reduction(+ : total)
+  for (int i = 0; i < N; i++) {
+    if (weight[i] == 0) continue;  // weight 0: as a masked row, nothing computed
+    const real* row = logits + (size_t)i * V;
+    real* p = probs + (size_t)i * V;
+    real m = row[0];
+    for (int j = 1; j < V; j++) m = std::max(m, row[j]);
+    double z = 0;
+    for (int j = 0; j < V; j++) {
+      p[j] = fast_exp(row[j] - m);
+      z += p[j];
+    }
+    for (int j = 0; j < V; j++) p[j] = static_cast<real>(p[j] / z);
+    total += double(weight[i]) * (double(m - row[targets[i]]) + std::log(z));
+  }
+  return total / W;
+}
+
+void weighted_cross_entropy_backward(real* dlogits, const real* probs, const int* targets, const real* weight,
+                                     real dloss, int N, int V) {
+  const double W = total_weight(weight, N);
+  if (W == 0) return;
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    if (weight[i] == 0) continue;                                 // exactly zero gradient for a row of weight 0
+    const real scale = static_cast<real>(weight[i] * dloss / W);  // this row's share of the weighted mean
+    const real* p = probs + (size_t)i * V;
+    real* d = dlogits + (size_t)i * V;
+    for (int j = 0; j < V; j++) d[j] += p[j] * scale;
+    d[targets[i]] -= scale;
+  }
+}
+
+Var weighted_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<real>& weight) {
+  const Tensor& x = tape.value(logits);
+  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument("weighted_cross_entropy: empty last dimension");
+  const int V = x.dim(-1);
+  const int N = static_cast<int>(x.size() / V);
+  if (static_cast<int>(targets.size()) != N || static_cast<int>(weight.size()) != N)
+    throw std::invalid_argument("weighted_cross_entropy: " + std::to_string(N) + " rows of logits " +
+                                shape_str(x.shape) + " but " + std::to_string(targets.size()) + " targets and " +
+                                std::to_string(weight.size()) + " weights");
+  for (int i = 0; i < N; i++) {
+    if (!(weight[i] >= 0) || !std::isfinite(weight[i]))
+      throw std::invalid_argument("weighted_cross_entropy: weight " + std::to_string(weight[i]) + " at row " +
+                                  std::to_string(i) + " is not a finite number >= 0");
+    if (weight[i] > 0 && (targets[i] < 0 || targets[i] >= V))
+      throw std::invalid_argument("weighted_cross_entropy: target " + std::to_string(targets[i]) + " at row " +
+                                  std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+  }
+  Var out = tape.record("weighted_cross_entropy", {logits.id}, {});
+  Tensor& probs = tape.saved(out, 0, {N, V});
+  const double loss = weighted_cross_entropy_forward(probs.ptr(), x.ptr(), targets.data(), weight.data(), N, V);
+  tape.mutable_value(out)[0] = static_cast<real>(loss);
+  tape.set_backward(out, [&tape, logits, out, targets, weight, N, V] {
+    weighted_cross_entropy_backward(tape.grad(logits).ptr(), tape.node(out.id).saved[0].ptr(), targets.data(),
+                                    weight.data(), tape.grad(out)[0], N, V);
+  });
+  return out;
+}
+
 }  // namespace foundry

@@ -37,4 +37,24 @@ void masked_cross_entropy_backward(real* dlogits, const real* probs, const int* 
 // Throws std::invalid_argument on a count mismatch or an unmasked target outside [0, V).
 Var masked_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<uint8_t>& mask);
 
+// Weighted cross-entropy: the masked loss with a weight w_i >= 0 per row instead of a bit, so
+// that some targets count more than others (fine-tuning weighs the tokens of the words an
+// instruction asks for above the rest of the answer). With W = Σ_i w_i:
+//
+//   loss = (1/W) Σ_i w_i · (logsumexp(x_i) − x_{i,t_i})
+//   dx_ij += w_i · (p_ij − [j = t_i]) · dloss / W
+//
+// A weighted mean: weights of 0 and 1 give the masked loss above, and multiplying every weight
+// by the same number changes nothing. A row of weight 0 gets exactly zero gradient, as a masked
+// row does, and its target is never read. W = 0 gives loss 0 and no gradient.
+double weighted_cross_entropy_forward(real* probs, const real* logits, const int* targets, const real* weight, int N,
+                                      int V);
+// dlogits += w_i · (probs − onehot(targets)) · dloss / W
+void weighted_cross_entropy_backward(real* dlogits, const real* probs, const int* targets, const real* weight,
+                                     real dloss, int N, int V);
+// Taped: logits (..., V) with one target and one weight per row; returns the loss, shape ().
+// Throws std::invalid_argument on a count mismatch, a negative or non-finite weight, or a target
+// outside [0, V) on a row of positive weight.
+Var weighted_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<real>& weight);
+
 }  // namespace foundry

@@ -101,8 +101,22 @@ std::string words_instruction(const std::vector<std::string>& w) {
   return "Write a story that uses the words " + w[0] + ", " + w[1] + " and " + w[2] + ".";
 }
 
-std::vector<std::string> pick_words(const std::string& answer, std::mt19937_64& rng) {
+// Words that more than one story opening in twenty uses (measured on the bundled sample): "a
+// little girl named Lily loved to play with her toys in the park" would satisfy an instruction
+// that asks for them without reading it. The words_opening recipe does not ask for them.
+const std::unordered_set<std::string>& common_opening_words() {
+  static const std::unordered_set<std::string> s = {"named",   "girl",    "boy",   "loved", "play",   "liked",
+                                                    "friends", "playing", "park",  "lived", "called", "outside",
+                                                    "around",  "years",   "three", "small", "toys"};
+  return s;
+}
+
+std::vector<std::string> pick_words(const std::string& answer, std::mt19937_64& rng, bool skip_common = false) {
   std::vector<std::string> pool = content_words(answer);
+  if (skip_common)
+    pool.erase(std::remove_if(pool.begin(), pool.end(),
+                              [](const std::string& w) { return common_opening_words().count(w) > 0; }),
+               pool.end());
   if (pool.size() < 3) return {};
   std::vector<std::string> picked;
   for (int k = 0; k < 3; ++k) {
@@ -119,6 +133,22 @@ std::vector<std::string> in_answer_order(std::vector<std::string> w, const std::
   auto first = [&](const std::string& x) { return std::find(seq.begin(), seq.end(), x) - seq.begin(); };
   std::stable_sort(w.begin(), w.end(), [&](const std::string& a, const std::string& b) { return first(a) < first(b); });
   return w;
+}
+
+// A words example's answer with options.words_opening = n > 0: the story's first n sentences,
+// extended until they hold three content words to choose from; the whole answer when no opening
+// within kAnswerChars does.
+std::string words_answer(const std::string& story, const std::string& answer, int n) {
+  if (n <= 0) return answer;
+  const std::vector<size_t> ends = sentence_ends(story);
+  for (size_t k = static_cast<size_t>(n) - 1; k < ends.size() && ends[k] <= kAnswerChars; ++k) {
+    std::string opening = trim(story.substr(0, ends[k]));
+    std::vector<std::string> pool = content_words(opening);
+    const long usable = std::count_if(pool.begin(), pool.end(),
+                                      [](const std::string& w) { return common_opening_words().count(w) == 0; });
+    if (usable >= 3) return opening;
+  }
+  return answer;
 }
 
 bool has_word(const std::vector<std::string>& words, const std::string& w) {
@@ -198,22 +228,24 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
     const std::string answer = sentences_upto(story, kAnswerChars);
     const std::string base = split + "-" + std::to_string(d) + "-";
 
-    std::vector<std::string> w = pick_words(answer, rng);
+    const std::string wanswer = words_answer(story, answer, options.words_opening);
+    const bool opening = options.words_opening > 0;
+    std::vector<std::string> w = pick_words(wanswer, rng, opening);
     const bool train = split == "train";
     if (!w.empty()) {
-      if (train && options.words_in_order) w = in_answer_order(w, answer);
+      if ((train && options.words_in_order) || opening) w = in_answer_order(w, wanswer);
       out.push_back(
-          {base + "words", "words", split, {{"user", words_instruction(w)}, {"assistant", answer}}, w, "", ""});
+          {base + "words", "words", split, {{"user", words_instruction(w)}, {"assistant", wanswer}}, w, "", ""});
     }
     // Extra words examples of the same answer, from a generator of their own.
     std::mt19937_64 extra_rng(options.seed * 1000003ULL + static_cast<uint64_t>(d) + 0x9E3779B97F4A7C15ULL);
     for (int k = 2; train && !w.empty() && k <= options.words_per_story; ++k) {
-      std::vector<std::string> wk = pick_words(answer, extra_rng);
-      if (options.words_in_order) wk = in_answer_order(wk, answer);
+      std::vector<std::string> wk = pick_words(wanswer, extra_rng, opening);
+      if (options.words_in_order || opening) wk = in_answer_order(wk, wanswer);
       out.push_back({base + "words" + std::to_string(k),
                      "words",
                      split,
-                     {{"user", words_instruction(wk)}, {"assistant", answer}},
+                     {{"user", words_instruction(wk)}, {"assistant", wanswer}},
                      wk,
                      "",
                      ""});
@@ -249,9 +281,12 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
     const bool same_split = next < static_cast<long>(docs.size()) && (next < first_test) == (d < first_test);
     if (!name.empty() && same_split) {
       const std::string first = sentences_upto(story, kAnswerChars / 2);
-      const std::string second = sentences_upto(trim(docs[next]), kAnswerChars / 2);
-      std::vector<std::string> w2 = pick_words(second, rng);
-      if (!w2.empty() && split == "train" && options.words_in_order) w2 = in_answer_order(w2, second);
+      const std::string next_story = trim(docs[next]);
+      const std::string second =
+          opening ? words_answer(next_story, sentences_upto(next_story, kAnswerChars / 2), options.words_opening)
+                  : sentences_upto(next_story, kAnswerChars / 2);
+      std::vector<std::string> w2 = pick_words(second, rng, opening);
+      if (!w2.empty() && ((split == "train" && options.words_in_order) || opening)) w2 = in_answer_order(w2, second);
       if (!w2.empty())
         out.push_back(
             {base + "two_turn",

@@ -60,6 +60,16 @@ struct InstructOptions {
   //   words_in_order   list a training instruction's words in the order the answer uses them
   int words_per_story = 1;
   bool words_in_order = false;
+  //   words_opening    n > 0: a words example's answer is the story's opening, its first n
+  //                    sentences (extended sentence by sentence until it holds three content
+  //                    words, within kAnswerChars), the words are drawn from that opening and
+  //                    listed in the order it uses them, in both splits and in two_turn's second
+  //                    turn. The words are then a larger share of a shorter answer, and an answer
+  //                    that follows the instruction uses them early. Words that more than one
+  //                    story opening in twenty uses ("girl", "named", "loved", "play", ...) are
+  //                    not asked for: a generic opening would satisfy them without reading the
+  //                    instruction. 0: the whole answer, any order, as before.
+  int words_opening = 0;
 };
 
 inline constexpr size_t kAnswerChars = 360;

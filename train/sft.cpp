@@ -27,6 +27,46 @@
 
 namespace foundry {
 
+namespace {
+
+// Marks with kWordTarget the target tokens of the last answer that spell one of ex.words (as
+// whole words, compared lower-case as satisfies() compares them). The answer's ids are found at
+// the end of the rendered ids (render_chat encodes a message's content as one piece), and each
+// token's bytes give its span of the answer's text.
+void mark_word_targets(SftExample& e, const InstructExample& ex, const BpeTokenizer& tokenizer) {
+  if (ex.words.empty() || ex.messages.empty()) return;
+  const std::string& answer = ex.messages.back().content;
+  const std::vector<int> aids = tokenizer.encode_ordinary(answer);
+  if (aids.empty() || aids.size() > e.ids.size()) return;
+  size_t at = e.ids.size() - aids.size() + 1;
+  while (at-- > 0)
+    if (std::equal(aids.begin(), aids.end(), e.ids.begin() + static_cast<long>(at))) break;
+  if (at == static_cast<size_t>(-1)) return;
+  // Byte spans [begin, end) of the requested words' whole-word occurrences in the answer.
+  std::vector<std::pair<size_t, size_t>> spans;
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  for (size_t i = 0; i < answer.size();) {
+    if (!letter(answer[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    std::string w;
+    while (j < answer.size() && letter(answer[j])) w += static_cast<char>(std::tolower((unsigned char)answer[j++]));
+    if (std::find(ex.words.begin(), ex.words.end(), w) != ex.words.end()) spans.push_back({i, j});
+    i = j;
+  }
+  size_t pos = 0;
+  for (size_t k = 0; k < aids.size(); ++k) {
+    const size_t len = tokenizer.decode({aids[k]}).size(), begin = pos, end = pos + len;
+    pos = end;
+    for (const auto& [a, b] : spans)
+      if (begin < b && a < end && e.target[at + k]) e.target[at + k] = kWordTarget;
+  }
+}
+
+}  // namespace
+
 std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& examples, const BpeTokenizer& tokenizer,
                                             const std::string& split, int max_tokens) {
   std::vector<SftExample> out;
@@ -34,6 +74,7 @@ std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& 
     if (ex.split != split) continue;
     ChatTokens r = render_chat(tokenizer, ex.messages, false);
     SftExample e{std::move(r.ids), std::move(r.target)};
+    mark_word_targets(e, ex, tokenizer);
     if (static_cast<int>(e.ids.size()) > max_tokens) {
       e.ids.resize(max_tokens);
       e.target.resize(max_tokens);
@@ -68,9 +109,13 @@ void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<s
 // ANCHOR_END: fill_sft_batch
 
 Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
-             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora) {
+             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora, double word_weight) {
   Var logits = lora ? lora_logits(tape, model, *lora, ids, B, T) : model_logits(tape, model, ids, B, T);  // (B, T, V)
-  return masked_cross_entropy(tape, logits, targets, mask);
+  if (word_weight == 1.0) return masked_cross_entropy(tape, logits, targets, mask);
+  std::vector<real> weight(mask.size());
+  for (size_t i = 0; i < mask.size(); ++i)
+    weight[i] = mask[i] == kWordTarget ? static_cast<real>(word_weight) : static_cast<real>(mask[i] != 0);
+  return weighted_cross_entropy(tape, logits, targets, weight);
 }
 
 double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max,
@@ -84,7 +129,7 @@ double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExampl
     for (size_t k = first; k < std::min(examples.size(), first + B); ++k) rows.push_back(k);
     int T = 0;
     fill_sft_batch(examples, rows, T_max, ids, targets, mask, T);
-    const size_t M = std::count(mask.begin(), mask.end(), 1);
+    const size_t M = mask.size() - std::count(mask.begin(), mask.end(), 0);
     if (M == 0) continue;
     tape.clear();
     Var loss = sft_loss(tape, model, ids, targets, mask, static_cast<int>(rows.size()), T, lora);
@@ -241,7 +286,7 @@ SftResult run_sft(const SftOptions& o) {
     if (lora) lora->zero_grad();
     else model.zero_grad();
     tape.clear();
-    Var loss = sft_loss(tape, model, ids, targets, mask, o.batch_size, T, adapters);
+    Var loss = sft_loss(tape, model, ids, targets, mask, o.batch_size, T, adapters, o.word_weight);
     tape.backward(loss);
     const double l = tape.value(loss)[0];
     const double norm = clip_grad_norm(params, o.grad_clip);
@@ -308,6 +353,7 @@ SftResult run_sft(const SftOptions& o) {
   info["warmup_steps"] = o.warmup_steps;
   info["weight_decay"] = o.weight_decay;
   info["grad_clip"] = o.grad_clip;
+  info["word_weight"] = o.word_weight;
   info["seed"] = o.seed;
   info["steps"] = res.steps;
   info["stop_reason"] = res.stop_reason;

@@ -39,7 +39,10 @@
 
 namespace foundry {
 
-// One rendered example: ids and, per id, whether it is an assistant target.
+// One rendered example: ids and, per id, whether it is an assistant target: 0 no, 1 yes, 2 yes
+// and one of the tokens that spell a word the instruction asks for (kinds words and two_turn:
+// the words of InstructExample::words in the last answer), which the loss may weigh more.
+inline constexpr uint8_t kWordTarget = 2;
 struct SftExample {
   std::vector<int> ids;
   std::vector<uint8_t> target;
@@ -58,8 +61,10 @@ void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<s
 
 // The SFT loss of a batch: model logits (B, T, V), then the masked cross-entropy. With `lora`,
 // the logits of the base with its adapters (lora_logits), and only the adapters get gradients.
+// word_weight != 1: the weighted cross-entropy instead, the positions whose mask is kWordTarget
+// weighing word_weight and the other targets 1 (engine/masked_loss.h).
 Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
-             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora = nullptr);
+             const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora = nullptr, double word_weight = 1.0);
 
 // Mean masked loss over the examples, in batches of B (no gradients used).
 double sft_validation_loss(Model& model, Tape& tape, const std::vector<SftExample>& examples, int B, int T_max,
@@ -104,6 +109,9 @@ struct SftOptions {
   bool lora_on = false;  // train low-rank adapters only (model/lora.h); the base stays frozen
   LoraConfig lora;       // their rank, alpha and targets
   bool merge = false;    // with lora_on: also write <out>/model, the base with the adapters folded in
+  // The loss weight of the tokens that spell a requested word (kWordTarget), the other answer
+  // tokens weighing 1; 1 is the plain masked loss. The validation loss stays unweighted.
+  double word_weight = 1.0;
 };
 
 struct SftResult {

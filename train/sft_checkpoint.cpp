@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -75,6 +76,7 @@ nlohmann::ordered_json sft_settings_json(const SftOptions& o) {
   j["seed"] = std::to_string(o.seed);  // a 64-bit seed does not fit every JSON reader's numbers
   j["checkpoint_interval"] = o.checkpoint_interval;
   j["keep_checkpoints"] = o.keep_checkpoints;
+  if (o.word_weight != 1.0) j["word_weight"] = o.word_weight;  // absent: 1, as before the option existed
   return j;
 }
 
@@ -167,6 +169,11 @@ SftOptions sft_resume_options(const std::string& path) {
     throw std::invalid_argument(where + ": lr must be > 0, and min_lr, weight_decay and grad_clip >= 0");
   o.checkpoint_interval = field_long(s, "checkpoint_interval", where, 0);
   o.keep_checkpoints = static_cast<int>(std::min<long>(field_long(s, "keep_checkpoints", where, 1), 1L << 20));
+  if (s.contains("word_weight")) {
+    o.word_weight = field_double(s, "word_weight", where);
+    if (!(o.word_weight >= 0) || !std::isfinite(o.word_weight))
+      throw std::invalid_argument(where + ": word_weight must be a finite number >= 0");
+  }
   o.resume = dir;
   o.out_dir = fs::path(dir).lexically_normal().parent_path().string();
   if (o.out_dir.empty()) o.out_dir = ".";

@@ -197,6 +197,61 @@ TEST_CASE("run_sft: a short run lowers the answer loss and writes a chat model",
   CHECK_THROWS_WITH(run_sft(o), Catch::Contains("exists and is not empty"));
 }
 
+TEST_CASE("render_sft_examples: the tokens that spell a requested word are marked; word_weight trains", "[sft]") {
+  const TinyBase& b = tiny_base();
+  ChatModel cm = load_chat_base(b.dir);
+  const std::vector<InstructExample> data = load_instruct(b.data);
+  const std::vector<SftExample> rendered = render_sft_examples(data, cm.tokenizer, "train", 100000);
+  std::vector<InstructExample> train;
+  for (const InstructExample& e : data)
+    if (e.split == "train") train.push_back(e);
+  REQUIRE(rendered.size() == train.size());
+  int with_words = 0;
+  for (size_t k = 0; k < train.size(); ++k) {
+    INFO(train[k].id);
+    const SftExample& e = rendered[k];
+    std::vector<std::string> marked;  // the marked tokens' letters, lower-cased
+    for (size_t i = 0; i < e.ids.size(); ++i)
+      if (e.target[i] == kWordTarget) {
+        std::string letters;
+        for (const std::string& w : words_of(cm.tokenizer.decode({e.ids[i]}))) letters += w;
+        marked.push_back(letters);
+      }
+    if (train[k].words.empty()) {
+      CHECK(marked.empty());
+      continue;
+    }
+    ++with_words;
+    // Every marked token is a piece of a requested word, and together they spell every word.
+    std::string all;
+    for (const std::string& m : marked) {
+      all += m;
+      bool inside = false;
+      for (const std::string& w : train[k].words) inside = inside || (!m.empty() && w.find(m) != std::string::npos);
+      CHECK(inside);
+    }
+    for (const std::string& w : train[k].words) CHECK(all.find(w) != std::string::npos);
+  }
+  CHECK(with_words > 5);
+
+  // A short run with the words weighing 4: it trains, and sft.json records the weight.
+  SftOptions o;
+  o.base_dir = b.dir;
+  o.data_path = b.data;
+  o.out_dir = test::fresh_dir("test_scratch/sft_word_weight") + "/out";
+  o.batch_size = 4;
+  o.max_steps = 20;
+  o.warmup_steps = 2;
+  o.lr = 3e-3;
+  o.eval_interval = 20;
+  o.eval_examples = 8;
+  o.quiet = true;
+  o.word_weight = 4;
+  SftResult r = run_sft(o);
+  CHECK(r.last_loss < r.first_loss);
+  CHECK(read_file(o.out_dir + "/sft.json").find("\"word_weight\": 4") != std::string::npos);
+}
+
 TEST_CASE("foundry chat: --message, and the interactive path through a pseudo-terminal", "[chat][cli]") {
   const TinyBase& b = tiny_base();
   const std::string out = test::fresh_dir("test_scratch/sft_chat") + "/sft";

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -305,4 +306,45 @@ TEST_CASE("make_instruct: more words practice, in answer order, on the train spl
     }
   }
   CHECK(more_words == 3 * plain_words);
+}
+
+TEST_CASE("make_instruct: words from the story's opening, in order, in both splits", "[instruct]") {
+  const std::string corpus = test::load_corpus("tinystories.txt");
+  const std::vector<InstructExample> plain = make_instruct(corpus);
+  InstructOptions o;
+  o.words_opening = 2;
+  const std::vector<InstructExample> opening = make_instruct(corpus, o);
+  std::map<std::string, const InstructExample*> plain_by_id;
+  for (const InstructExample& e : plain) plain_by_id[e.id] = &e;
+  size_t n_words = 0, shorter = 0, n_test = 0;
+  for (const InstructExample& e : opening) {
+    INFO(e.id);
+    CHECK(satisfies(e, e.messages.back().content));
+    if (e.kind == "name" || e.kind == "continue") {  // the other kinds are as before
+      REQUIRE(plain_by_id.count(e.id));
+      CHECK(instruct_to_jsonl({e}) == instruct_to_jsonl({*plain_by_id[e.id]}));
+      continue;
+    }
+    const std::string& answer = e.messages.back().content;
+    const std::vector<std::string> seq = words_of(answer);
+    long last = -1;
+    for (const std::string& w : e.words) {
+      const long at = std::find(seq.begin(), seq.end(), w) - seq.begin();
+      CHECK(at > last);  // listed in the order the answer uses them
+      last = at;
+      for (const char* common : {"girl", "named", "loved", "play"}) CHECK(w != common);
+    }
+    if (e.kind != "words") continue;
+    ++n_words;
+    n_test += e.split == "test";
+    CHECK(answer.size() <= kAnswerChars);
+    // The opening of the story that the plain recipe answers with in full.
+    REQUIRE(plain_by_id.count(e.id));
+    const std::string& full = plain_by_id.at(e.id)->messages.back().content;
+    CHECK(full.compare(0, answer.size(), answer) == 0);
+    shorter += answer.size() < full.size();
+  }
+  CHECK(n_words > 2000);
+  CHECK(n_test > 200);
+  CHECK(shorter > n_words / 2);
 }
