@@ -3,20 +3,23 @@
 # another program wants one of the cores?
 #
 #   bench/under_load.sh [--bin build] [--rounds N] [--configs tiny,small,medium] [--what train,generate]
-#                       [--loads idle,loaded]
+#                       [--loads idle,loaded] [--policies foundry,static,libgomp]
 #
 # For each configuration (bench/reference_configs.h sizes, random weights and tokens) and each
 # of train / generate it measures tokens/s at 1 and 2 threads, twice: on the machine as it is
 # ("idle") and with a neighbour, a pure spin loop pinned by taskset to the last core ("loaded").
-# Each measurement runs once with the programs' own wait policy (engine/parallel.h: spin about
-# 100 µs, then sleep) and once with libgomp's default (GOMP_SPINCOUNT=300000, what the programs
-# did before they chose their own), back to back, so both see the same machine. The neighbour is
+# Each measurement runs with each of three set-ups, back to back, so all see the same machine:
+# "foundry", the programs as they are (engine/parallel.h: spin about 100 µs, then sleep; products
+# cut into a few blocks per thread, taken on demand; helper threads pinned to their own cores);
+# "static", the same wait policy with one fixed block per thread and no pinning
+# (FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0: the programs before they split on demand); "libgomp",
+# that and libgomp's default wait (GOMP_SPINCOUNT=300000, before the programs chose their own). The neighbour is
 # started before the loaded runs and killed after them (and on exit, however the script ends).
 # Every run is bounded by a timeout (a timed-out run prints as "t/o").
 #
 # Ratios: "2t/1t" is the loaded 2-thread speed over the loaded 1-thread speed (the goal: at least
-# 1); "idle 2t vs libgomp" is the idle 2-thread speed of the programs' policy over libgomp's
-# default (the goal: at least 0.95). Medians over --rounds (default 1; use 3 to see the spread,
+# 1); "idle 2t vs static" is the idle 2-thread speed over the "static" set-up's (the goal: at
+# least 0.95, no idle cost for the dynamic split). Medians over --rounds (default 1; use 3 to see the spread,
 # which is printed as min-max). Run it on a quiet machine: check /proc/loadavg first.
 set -euo pipefail
 
@@ -25,6 +28,7 @@ rounds=1
 configs=tiny,small,medium
 what=train,generate
 loads=idle,loaded
+policies=foundry,static,libgomp
 while (($#)); do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
@@ -32,7 +36,8 @@ while (($#)); do
     --configs) configs=$2; shift 2 ;;
     --what) what=$2; shift 2 ;;
     --loads) loads=$2; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --policies) policies=$2; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "under_load.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,7 +70,12 @@ steps_of() { case $1 in tiny) echo 12 ;; small) echo 3 ;; *) echo 2 ;; esac; }
 # One measurement: prints tokens/s, or t/o.
 measure() {  # config what threads policy
   local config=$1 w=$2 threads=$3 policy=$4 env_args=() out
-  if [[ $policy == libgomp ]]; then env_args=(GOMP_SPINCOUNT=300000); fi
+  case $policy in
+    libgomp) env_args=(GOMP_SPINCOUNT=300000 FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
+    static) env_args=(FOUNDRY_SPLIT=static FOUNDRY_PIN_THREADS=0) ;;
+    foundry) env_args=(FOUNDRY_SPLIT=dynamic) ;;
+    *) echo "under_load.sh: unknown policy '$policy' (foundry, static, libgomp)" >&2; exit 2 ;;
+  esac
   out=$(env "${env_args[@]}" timeout 90 "$suite" --child --config "$config" --what "$w" --threads "$threads" \
     --steps "$(steps_of "$config")" --repeats 1 2> /dev/null || true)
   local tps
@@ -83,7 +93,7 @@ for ((r = 1; r <= rounds; r++)); do
     for config in ${configs//,/ }; do
       for w in ${what//,/ }; do
         for threads in 1 2; do
-          for policy in foundry libgomp; do
+          for policy in ${policies//,/ }; do
             tps=$(measure "$config" "$w" "$threads" "$policy")
             echo "$config $w $policy $load $threads $tps" >> "$results"
             printf '  round %d %-6s %-6s %-8s %-7s %d thread(s): %s tokens/s\n' "$r" "$load" "$config" "$w" "$policy" \
@@ -117,18 +127,19 @@ awk -v rounds="$rounds" '
   function ratio(a, b,   x, y) { x = median(a); y = median(b); return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
   { key = $1 " " $2 " " $3 " " $4 " " $5; ran[key] = 1; if ($6 != "t/o") vals[key] = vals[key] " " $6; seen[$1 " " $2] = 1; order[++n] = $1 " " $2 }
   END {
-    printf "| config | what | wait policy | idle 1t | idle 2t | loaded 1t | loaded 2t | loaded 2t/1t | idle 2t vs libgomp |\n"
+    printf "| config | what | set-up | idle 1t | idle 2t | loaded 1t | loaded 2t | loaded 2t/1t | idle 2t vs static |\n"
     printf "|---|---|---|---:|---:|---:|---:|---:|---:|\n"
     for (i = 1; i <= n; i++) {
       cw = order[i]; if (done[cw]++) continue
       split(cw, p, " ")
-      for (k = 1; k <= 2; k++) {
-        pol = k == 1 ? "foundry" : "libgomp"
-        name = k == 1 ? "spin ~100 us, sleep" : "libgomp default"
+      for (k = 1; k <= 3; k++) {
+        pol = k == 1 ? "foundry" : k == 2 ? "static" : "libgomp"
+        name = k == 1 ? "spin ~100 us; blocks on demand, pinned" : k == 2 ? "spin ~100 us; a block per thread" : "libgomp default; a block per thread"
         b = cw " " pol
+        if (!((b " idle 1") in ran) && !((b " loaded 1") in ran) && !((b " idle 2") in ran) && !((b " loaded 2") in ran)) continue
         printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], name,
           cell(b " idle 1"), cell(b " idle 2"), cell(b " loaded 1"), cell(b " loaded 2"),
-          ratio(b " loaded 2", b " loaded 1"), k == 1 ? ratio(b " idle 2", cw " libgomp idle 2") : "1"
+          ratio(b " loaded 2", b " loaded 1"), k == 2 ? "1" : ratio(b " idle 2", cw " static idle 2")
       }
     }
   }' "$results"

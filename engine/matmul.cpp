@@ -67,11 +67,18 @@ long block_start(long len, int p, int parts) {
 // out (R, C) = lhs (R, X) · rhs (X, C), or +=. lhs and rhs are maps, possibly transposed: Eigen
 // reads a transposed map in place, so no product ever copies its operands.
 //
-// Threads: we cut out into one block of rows (or columns) per thread, and each thread runs
-// Eigen's single-threaded GEMM on its own block. No element of out is written by two threads
-// and no thread waits for another until the end. (Eigen can thread a product by itself, but its
+// Threads: we cut out into blocks of rows (or columns) and each thread runs Eigen's
+// single-threaded GEMM on the blocks it takes. No element of out is written by two threads and
+// no thread waits for another until the end. (Eigen can thread a product by itself, but its
 // threads share packed panels and spin-wait on each other; on a 2-core machine with anything
 // else running, that made a two-thread product up to 100 times slower. See BENCHMARKS.md.)
+//
+// Why a few blocks per thread, taken as they come (schedule(dynamic)), and not one each: when
+// another program shares a core with one of our threads, that thread runs at about half speed.
+// With one fixed block each, the step waits for the slow half, and two threads are no faster
+// than one. With blocks handed out on demand the thread on the free core simply takes more of
+// them. The block boundaries depend only on the shape and the thread count, never on which
+// thread ran which block, so the numbers are the same from run to run.
 template <typename Lhs, typename Rhs>
 void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
   const long rows = out.rows(), cols = out.cols(), depth = lhs.cols();
@@ -84,7 +91,8 @@ void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
   // thread below the same 100k multiply-adds or when called from a parallel region, so it never
   // starts threads of its own here.
   const bool small = !worth_threads(Work::product, double(rows) * double(cols) * double(depth));
-  const int parts = (in_parallel() || small) ? 1 : static_cast<int>(std::min<long>(num_threads(), len));
+  const int threads = (in_parallel() || small) ? 1 : static_cast<int>(std::min<long>(num_threads(), len));
+  const int parts = blocks_for(len, threads, 32);  // engine/parallel.h
   // subtle: noalias() tells Eigen that out does not overlap lhs or rhs, so it writes the result
   // straight into out instead of into a temporary that it would then copy.
   auto run_block = [&](int p) {
@@ -97,12 +105,24 @@ void split_product(Map out, const Lhs& lhs, const Rhs& rhs, Write mode) {
       else out.middleCols(first, count).noalias() += lhs * rhs.middleCols(first, count);
     }
   };
-  if (parts == 1) {
+  if (threads == 1) {
     run_block(0);
     return;
   }
-#pragma omp parallel for schedule(static, 1)  // one block per thread; the blocks of out are disjoint
-  for (int p = 0; p < parts; p++) run_block(p);
+  // The blocks of out are disjoint: no two threads write the same element.
+  if (split_dynamically()) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int p = 0; p < parts; p++) {
+      pin_worker_thread();
+      run_block(p);
+    }
+  } else {
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int p = 0; p < parts; p++) {
+      pin_worker_thread();
+      run_block(p);
+    }
+  }
 }
 // ANCHOR_END: split_product
 }  // namespace

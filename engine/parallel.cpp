@@ -1,11 +1,14 @@
 #include "engine/parallel.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -87,6 +90,81 @@ std::string wait_policy_description() {
     return s;
   }
   return "OpenMP's default (spin up to 300000 times, then sleep)";
+}
+
+bool split_dynamically() {
+  // Read once: every product of the process splits the same way.
+  static const bool dynamic = [] {
+    const char* v = std::getenv("FOUNDRY_SPLIT");
+    if (!v || std::string(v).empty() || std::string(v) == "dynamic") return true;
+    if (std::string(v) == "static") return false;
+    throw std::invalid_argument(std::string("FOUNDRY_SPLIT=\"") + v + "\": expected \"dynamic\" or \"static\"");
+  }();
+  return dynamic;
+}
+
+int blocks_for(long len, int threads, long min_block) {
+  if (threads <= 1) return 1;
+  if (!split_dynamically()) return threads;
+  constexpr long kBlocksPerThread = 4;
+  const long per_thread = std::clamp(len / (std::max(min_block, 1L) * threads), 1L, kBlocksPerThread);
+  return static_cast<int>(per_thread * threads);
+}
+
+namespace {
+// The CPUs this process may run on, read once, before any thread of ours was pinned.
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> list;
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &set)) list.push_back(c);
+      }
+    }
+#endif
+    return list;
+  }();
+  return cpus;
+}
+
+bool pinning_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("FOUNDRY_PIN_THREADS");
+    if (v && *v) {
+      if (std::string(v) == "0") return false;
+      if (std::string(v) == "1") return true;
+      throw std::invalid_argument(std::string("FOUNDRY_PIN_THREADS=\"") + v + "\": expected 0 or 1");
+    }
+    // A binding the user asked OpenMP for wins over ours.
+    return !std::getenv("OMP_PROC_BIND") && !std::getenv("OMP_PLACES") && !std::getenv("GOMP_CPU_AFFINITY");
+  }();
+  return enabled;
+}
+}  // namespace
+
+void pin_worker_thread() {
+#if defined(_OPENMP) && defined(__linux__)
+  const int k = omp_get_thread_num(), n = omp_get_num_threads();
+  if (k == 0 || n < 2 || !pinning_enabled()) return;
+  // Pinned once per (position in the team, team size): libgomp keeps its helper threads from
+  // one loop to the next, so this is a single test from the second loop on.
+  thread_local int pinned_for = -1;
+  const int key = k * 4096 + n;
+  if (pinned_for == key) return;
+  pinned_for = key;
+  const std::vector<int>& cpus = allowed_cpus();
+  const int count = static_cast<int>(cpus.size());
+  if (n > count) return;  // more threads than CPUs: leave the placing to the scheduler
+  // Helper k of n gets CPU k·count/n of the allowed ones: spread out, never CPU 0's slot,
+  // which the first thread, left free, usually takes.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpus[static_cast<size_t>(k) * count / n], &set);
+  sched_setaffinity(0, sizeof set, &set);  // a refusal (a container's policy, say) only costs speed
+#endif
 }
 
 }  // namespace foundry

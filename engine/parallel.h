@@ -37,6 +37,33 @@ long spin_count_for(double microseconds);
 // One line saying how this process's threads wait and who chose it (for --help).
 std::string wait_policy_description();
 
+// How a product hands its blocks to the threads (engine/matmul.cpp's split_product). "dynamic",
+// the default: a few blocks per thread, each taken by whichever thread is free, so a thread that
+// shares its core with another program does less of the work. "static": one fixed block per
+// thread, as the products did before (kept for comparison: bench/under_load.sh measures both).
+// Chosen once per process from FOUNDRY_SPLIT (unset means dynamic; any other value is an error).
+// Both give the same numbers from run to run; they may differ from each other in the last bits.
+bool split_dynamically();
+
+// How many blocks a loop over `len` rows cuts its work into for `threads` threads: with the
+// dynamic split a few per thread (at most 4, at least min_block rows each), always a multiple
+// of the thread count so that on an idle machine every thread gets the same share; one per
+// thread with FOUNDRY_SPLIT=static; 1 for one thread.
+int blocks_for(long len, int threads, long min_block);
+
+// Keeps each helper thread of a parallel loop on a core of its own (the team's first thread,
+// the one that runs the program, stays free to move). Why: when another program keeps one core
+// busy, the scheduler tends to wake our helper thread on the core where our first thread runs
+// (the core that just woke it), and the two then share that core while the other core is
+// shared with nobody of ours: two threads get one core's worth, whatever the split. Pinned,
+// the helper shares the neighbour's core and still adds about half a core, which the products'
+// on-demand blocks (split_product) turn into speed. Call it first thing inside a parallel loop;
+// it costs one thread_local test after the first call. It does nothing when the user chose a
+// binding (OMP_PROC_BIND, OMP_PLACES, GOMP_CPU_AFFINITY), with FOUNDRY_PIN_THREADS=0, when the
+// process may use fewer CPUs than the loop has threads, or without OpenMP. Numbers never depend
+// on it.
+void pin_worker_thread();
+
 // ANCHOR: worth_threads
 // Is a loop worth threads? Waking the other threads of a parallel loop costs a few
 // microseconds, about what one core needs to add some 30 thousand numbers; a smaller loop

@@ -65,18 +65,23 @@ void matvec_rows(real* out, const real* w, const real* x, int r0, int r1, int K)
 }
 
 void matvec(real* out, const real* w, const real* x, int N, int K, int threads) {
-  int chunks = worth_threads(Work::matvec, double(N) * K) ? threads : 1;
-  if (chunks <= 1) {
+  const int team = worth_threads(Work::matvec, double(N) * K) ? threads : 1;
+  if (team <= 1) {
     matvec_rows(out, w, x, 0, N, K);
     return;
   }
+  // A few blocks per thread, taken on demand, as the training products do (split_product).
+  const int chunks = blocks_for(N, team, 64);
   // Each chunk owns a block of output rows, so no two threads write the same element. The
   // blocks start at multiples of 8 rows: the kernel works through rows 8 at a time and treats
   // only the last few rows of its block differently, so every row then gets the same bits
   // however the rows are split (matvec_batch in batch.cpp relies on it).
   auto edge = [&](int chunk) { return chunk == chunks ? N : (int)((size_t)N * chunk / chunks) / 8 * 8; };
-#pragma omp parallel for num_threads(chunks)
-  for (int chunk = 0; chunk < chunks; chunk++) matvec_rows(out, w, x, edge(chunk), edge(chunk + 1), K);
+#pragma omp parallel for num_threads(team) schedule(dynamic)
+  for (int chunk = 0; chunk < chunks; chunk++) {
+    pin_worker_thread();
+    matvec_rows(out, w, x, edge(chunk), edge(chunk + 1), K);
+  }
 }
 // ANCHOR_END: matvec
 
@@ -92,13 +97,15 @@ void quant_matvec_of(T* out, const QuantMatrix& w, const T* x, QuantScratch& scr
     quantize_activations(x, w.cols, scratch);
     const QuantKernel kernel = quant_kernel();
     // The work is the blocks read; use matvec's threshold on the same count of weights.
-    int chunks = worth_threads(Work::matvec, double(w.rows) * w.cols) ? threads : 1;
-    if (chunks <= 1) {
+    const int team = worth_threads(Work::matvec, double(w.rows) * w.cols) ? threads : 1;
+    if (team <= 1) {
       quant_matvec_rows(out, w, scratch, 0, w.rows, kernel);
       return;
     }
-#pragma omp parallel for num_threads(chunks)
+    const int chunks = blocks_for(w.rows, team, 64);  // as matvec: a few blocks per thread, on demand
+#pragma omp parallel for num_threads(team) schedule(dynamic)
     for (int chunk = 0; chunk < chunks; chunk++) {
+      pin_worker_thread();
       quant_matvec_rows(out, w, scratch, (int)((size_t)w.rows * chunk / chunks),
                         (int)((size_t)w.rows * (chunk + 1) / chunks), kernel);
     }
@@ -187,6 +194,7 @@ void cached_attention_forward(real* att, real* scores, const real* q, const real
   // Each chunk owns a range of heads: its own rows of scores and its own outputs.
 #pragma omp parallel for num_threads(chunks)
   for (int c = 0; c < chunks; c++) {
+    pin_worker_thread();
     attend_heads(att, scores, q, k_t, v_t, T, max_T, NH * c / chunks, NH * (c + 1) / chunks, NH, NKV, HS);
   }
 }

@@ -178,8 +178,11 @@ void attention_forward(real* out, real* att, const real* q, const real* k, const
   const real scale = 1 / std::sqrt(static_cast<real>(HS));
   // (b, h) pairs are independent: each writes only its own (T, T) block of att and its own
   // head's columns of out. Eigen's GEMM sees it is inside a parallel region and stays on one thread.
-#pragma omp parallel for schedule(static) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
+  // The pairs are handed out as threads come for them (schedule(dynamic)), so a thread that
+  // shares its core with another program takes fewer (engine/matmul.cpp's split_product).
+#pragma omp parallel for schedule(dynamic) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
   for (int bh = 0; bh < B * NH; bh++) {
+    pin_worker_thread();
     const int b = bh / NH, h = bh % NH, g = h / kv_group;
     // A head's (T, HS) matrix inside a (B, T, heads, HS) tensor: rows are heads·HS apart.
     ConstMap Q(q + ((size_t)b * T * NH + h) * HS, T, HS, Strided(NH * HS));
@@ -225,8 +228,9 @@ void attention_backward(real* dq, real* dk, real* dv, const real* dout, const re
   // add into the same rows of dk and dv; if two threads ran two heads of one group they would
   // race on those += and lose updates. One thread per (b, g) runs the group's heads in turn, and
   // writes dq only for those heads, so no two threads ever write the same gradient element.
-#pragma omp parallel for schedule(static) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
+#pragma omp parallel for schedule(dynamic) if (worth_threads(Work::attention, attention_work(B, T, NH, HS)))
   for (int bg = 0; bg < B * NKV; bg++) {
+    pin_worker_thread();
     const int b = bg / NKV, g = bg % NKV;
     // Scratch for one block of dL/dp, then of ds, (kQueryBlock, T). thread_local: allocated once
     // per thread for the life of the program, not on every call.

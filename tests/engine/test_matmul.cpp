@@ -134,6 +134,20 @@ TEST_CASE("matmul gives the same numbers at one and at two threads", "[matmul][t
   CHECK(max_abs_diff(one.dx, two.dx) < 1e-4);
   CHECK(max_abs_diff(one.dw, two.dw) < 1e-4);
   CHECK(max_abs_diff(one.fast, one.naive) < 1e-3);
+
+  // The blocks of a two-thread product are handed to whichever thread is free (split_product),
+  // so which thread computes which block changes from run to run; the numbers must not.
+  for (int run = 0; run < 3; run++) {
+    set_num_threads(2);
+    Outputs again = compute(2);
+    set_num_threads(before);
+    REQUIRE(max_abs_diff(two.fast, again.fast) == 0);
+    REQUIRE(max_abs_diff(two.lin, again.lin) == 0);
+    REQUIRE(max_abs_diff(two.da, again.da) == 0);
+    REQUIRE(max_abs_diff(two.db, again.db) == 0);
+    REQUIRE(max_abs_diff(two.dx, again.dx) == 0);
+    REQUIRE(max_abs_diff(two.dw, again.dw) == 0);
+  }
 }
 
 TEST_CASE("matmul splits wide outputs by columns and stays on one thread when nested", "[matmul][threads]") {
