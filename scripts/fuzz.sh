@@ -92,6 +92,12 @@ for h in "${HARNESSES[@]}"; do
     rc=$?
     set -e
     cat "$dir/log.txt" >> "$dir/log-all.txt"
+    # slow-unit-* files are libFuzzer's notes of inputs over -report_slow_units (10 s), longer than
+    # -timeout: only a paused harness writes them, and no input fails by them.
+    if compgen -G "$dir/findings/slow-unit-*" > /dev/null; then
+      mkdir -p "$dir/not-reproduced"
+      mv "$dir"/findings/slow-unit-* "$dir/not-reproduced/"
+    fi
     # libFuzzer's -timeout counts wall-clock time, so a harness that was stopped for a while
     # (SIGSTOP, a suspended machine) reports a timeout on whatever input it was running. A
     # timeout input that runs within the limit when replayed was not the cause: it is set aside
@@ -128,7 +134,7 @@ for h in "${HARNESSES[@]}"; do
     RESULT[$h]=ok
   else
     failed=1
-    kind=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error|fuzz property violated|out-of-memory|timeout' "$dir/log.txt" | head -n 1)
+    kind=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error|fuzz property violated|out-of-memory|timeout' "$dir/log.txt" | head -n 1 || true)
     RESULT[$h]="FAIL (${kind:-exit $rc})"
     echo "   log: $dir/log.txt"
     for f in "$dir"/findings/*; do
