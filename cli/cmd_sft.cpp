@@ -88,9 +88,10 @@ int cmd_sft(int argc, char** argv) {
       "it) and OUT/adapter.safetensors holds them; --merge also writes OUT/model with them folded in\n"
       "(or later: foundry merge-lora).\n\n"
       "Checkpoints go to OUT/ckpt-<step>/ every --checkpoint-interval steps and whenever the run stops\n"
-      "before --max-steps (--max-seconds, --stop-at). `foundry sft --resume OUT` continues from the newest\n"
-      "one with the run's own settings, ending (at one thread) on the bits of a run that never stopped.\n"
-      "A LoRA run writes no checkpoints (it is short; its adapters are its whole state): run it again.");
+      "before --max-steps (--max-seconds, --stop-at, Ctrl-C or SIGTERM: the step under way ends first).\n"
+      "`foundry sft --resume OUT` continues from the newest one with the run's own settings, ending (at\n"
+      "one thread) on the bits of a run that never stopped. A LoRA run writes no checkpoints (it is short;\n"
+      "its adapters are its whole state): stopped early it saves the adapters it has; run it again.");
   options.add_options()("base", "the pretrained model directory", cxxopts::value<std::string>())(
       "data", "instruction data, JSONL (foundry make-instruct)", cxxopts::value<std::string>())(
       "out", "the output directory", cxxopts::value<std::string>())(

@@ -48,20 +48,21 @@ BatchState make_batch_state(const ModelConfig& c, int capacity) {
 }
 
 // ANCHOR: matvec_batch
-void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, int threads) {
-  // A block of weight rows about the size of a core's L2 share, in whole groups of 8 rows: the
-  // matrix-vector kernel handles rows 8 at a time and only the last few rows of a matrix
-  // differently, so with block edges at multiples of 8 every output row takes the same path it
-  // takes in matvec, and gives the same bits.
+// Calls run_rows(r0, r1) for blocks of the N weight rows, each about the size of a core's L2 share
+// (row_bytes per row) and a whole number of 8-row groups: the matrix-vector kernels handle rows 8
+// at a time and only the last few rows of a matrix differently, so with block edges at multiples
+// of 8 every output row takes the path it takes for one vector alone, and gives the same bits.
+// `work` (multiply-adds) decides whether threads are worth starting.
+template <typename RunRows>
+static void for_each_row_block(int N, size_t row_bytes, double work, int threads, const RunRows& run_rows) {
   constexpr size_t kBlockBytes = 128 * 1024;
-  const int block = std::max(8, (int)(kBlockBytes / (sizeof(real) * std::max(K, 1))) / 8 * 8);
+  const int block = std::max(8, (int)(kBlockBytes / std::max<size_t>(row_bytes, 1)) / 8 * 8);
   const int blocks = (N + block - 1) / block;
   auto run_block = [&](int b) {
-    const int r0 = b * block, r1 = std::min(N, r0 + block);
-    // These rows of w are read from memory once and then from the cache for every input row.
-    for (int r = 0; r < R; r++) matvec_rows(out + (size_t)r * N, w, x + (size_t)r * K, r0, r1, K);
+    const int r0 = b * block;
+    run_rows(r0, std::min(N, r0 + block));
   };
-  const bool split = threads > 1 && blocks > 1 && worth_threads(Work::matvec, double(N) * K * R);
+  const bool split = threads > 1 && blocks > 1 && worth_threads(Work::matvec, work);
   if (!split) {
     for (int b = 0; b < blocks; b++) run_block(b);
     return;
@@ -69,6 +70,13 @@ void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, 
   // Each thread owns whole blocks of output rows: no two threads write the same element.
 #pragma omp parallel for num_threads(std::min(threads, blocks)) schedule(static)
   for (int b = 0; b < blocks; b++) run_block(b);
+}
+
+void matvec_batch(real* out, const real* w, const real* x, int R, int N, int K, int threads) {
+  for_each_row_block(N, sizeof(real) * std::max(K, 1), double(N) * K * R, threads, [&](int r0, int r1) {
+    // These rows of w are read from memory once and then from the cache for every input row.
+    for (int r = 0; r < R; r++) matvec_rows(out + (size_t)r * N, w, x + (size_t)r * K, r0, r1, K);
+  });
 }
 // ANCHOR_END: matvec_batch
 
@@ -83,22 +91,11 @@ static void quant_matvec_batch_of(T* out, const QuantMatrix& w, const T* x, int 
     const int N = w.rows, K = w.cols;
     for (int r = 0; r < R; r++) quantize_activations(x + (size_t)r * K, K, scratch[r]);
     const QuantKernel kernel = quant_kernel();
-    // Blocks of about the size matvec_batch uses, counted in the quantized bytes. Each output
-    // row is one dot product over its own blocks, so any split gives the same bits.
-    constexpr size_t kBlockBytes = 128 * 1024;
-    const int block = std::max(8, (int)(kBlockBytes / std::max<size_t>(w.row_bytes(), 1)) / 8 * 8);
-    const int blocks = (N + block - 1) / block;
-    auto run_block = [&](int b) {
-      const int r0 = b * block, r1 = std::min(N, r0 + block);
+    // The blocks of matvec_batch, counted in the quantized bytes. Each output row is one dot
+    // product over its own blocks, so any split gives the same bits.
+    for_each_row_block(N, w.row_bytes(), double(N) * K * R, threads, [&](int r0, int r1) {
       for (int r = 0; r < R; r++) quant_matvec_rows(out + (size_t)r * N, w, scratch[r], r0, r1, kernel);
-    };
-    const bool split = threads > 1 && blocks > 1 && worth_threads(Work::matvec, double(N) * K * R);
-    if (!split) {
-      for (int b = 0; b < blocks; b++) run_block(b);
-      return;
-    }
-#pragma omp parallel for num_threads(std::min(threads, blocks)) schedule(static)
-    for (int b = 0; b < blocks; b++) run_block(b);
+    });
   }
 }
 

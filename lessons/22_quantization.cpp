@@ -44,7 +44,10 @@ std::vector<float> example_values() {
 
 void print_row(const char* label, const std::vector<float>& v, const char* format) {
   std::printf("%s", label);
-  for (int j = 0; j < QK; ++j) std::printf(format, v[j]), std::printf(j % 8 == 7 && j < QK - 1 ? "\n%*s" : "", 10, "");
+  for (int j = 0; j < QK; ++j) {
+    std::printf(format, v[j]);
+    if (j % 8 == 7 && j < QK - 1) std::printf("\n%*s", 10, "");  // 8 numbers a line, indented under the first
+  }
   std::printf("\n");
 }
 

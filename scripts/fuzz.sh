@@ -6,6 +6,13 @@
 #
 #   scripts/fuzz.sh [SECONDS]        FUZZ_ONLY="safetensors encode" runs only those harnesses
 #                                    FUZZ_NICE=0 runs them at normal priority (default 10)
+#                                    FUZZ_CPU=1: SECONDS is CPU time, not wall-clock time
+#
+# libFuzzer's -max_total_time counts wall-clock time, so on a busy machine, or while the process
+# is paused, a harness gets less CPU than SECONDS. With FUZZ_CPU=1 each harness runs in rounds on
+# the same corpus (it keeps what earlier rounds found) until its CPU time reaches SECONDS; the
+# table then sums executions and CPU over the rounds and shows the last round's coverage, which
+# started by replaying the whole corpus.
 #
 # The normal build's `foundry` program makes the seed corpus (fuzz/make_corpus.sh); it is built
 # if missing. Findings (the crashing inputs) are kept in $SCRATCH/<harness>/ and the script
@@ -19,6 +26,7 @@ BUILD=${BUILD:-build}
 SCRATCH=${SCRATCH:-$FUZZ_BUILD/runs}
 RSS_MB=${RSS_MB:-2048}
 FUZZ_NICE=${FUZZ_NICE:-10}
+FUZZ_CPU=${FUZZ_CPU:-0}
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 slot=()
@@ -67,27 +75,66 @@ for h in "${HARNESSES[@]}"; do
     for d in ${DICTS[$h]}; do cat "fuzz/dict/$d.dict"; done > "$dir/dict"
     dict=(-dict="$dir/dict")
   fi
-  echo "== fuzz_$h for ${SECONDS_EACH}s"
-  set +e
-  # -error_exitcode/-timeout_exitcode: any finding is a non-zero exit; -artifact_prefix keeps
-  # the input that caused it. Leak detection is on (ASan's default with libFuzzer).
-  # The CPU time (user + system) is what the harness really got: on a busy machine it is less
-  # than SECONDS.
-  /usr/bin/time -o "$dir/cpu.txt" -f '%U %S' nice -n "$FUZZ_NICE" "$FUZZ_BUILD/fuzz/fuzz_$h" "$dir/corpus" "${dict[@]}" -max_total_time="$SECONDS_EACH" -timeout=5 \
-    -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" -max_len="${MAX_LEN[$h]}" -print_final_stats=1 \
-    -artifact_prefix="$dir/findings/" > "$dir/log.txt" 2>&1
-  rc=$?
-  set -e
-  EXECS[$h]=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log.txt" | tail -n 1)
-  # time(1) writes "Command exited with non-zero status N" before the figures when the harness fails.
-  CPU[$h]=$(tail -n 1 "$dir/cpu.txt" 2> /dev/null | awk '{printf "%.0f s", $1 + $2}' || true)
+  echo "== fuzz_$h for ${SECONDS_EACH}s$([[ $FUZZ_CPU == 1 ]] && echo ' of CPU time')"
+  execs=0 cpu=0 rounds=0
+  while :; do
+    rounds=$((rounds + 1))
+    budget=$SECONDS_EACH
+    [[ $FUZZ_CPU == 1 ]] && budget=$(awk -v t="$SECONDS_EACH" -v c="$cpu" 'BEGIN { b = t - c; printf "%d", b < 5 ? 5 : b + 0.999 }')
+    set +e
+    # -error_exitcode/-timeout_exitcode: any finding is a non-zero exit; -artifact_prefix keeps
+    # the input that caused it. Leak detection is on (ASan's default with libFuzzer).
+    # The CPU time (user + system) is what the harness really got: on a busy machine it is less
+    # than SECONDS.
+    /usr/bin/time -o "$dir/cpu.txt" -f '%U %S' nice -n "$FUZZ_NICE" "$FUZZ_BUILD/fuzz/fuzz_$h" "$dir/corpus" "${dict[@]}" -max_total_time="$budget" -timeout=5 \
+      -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" -max_len="${MAX_LEN[$h]}" -print_final_stats=1 \
+      -artifact_prefix="$dir/findings/" > "$dir/log.txt" 2>&1
+    rc=$?
+    set -e
+    cat "$dir/log.txt" >> "$dir/log-all.txt"
+    # slow-unit-* files are libFuzzer's notes of inputs over -report_slow_units (10 s), longer than
+    # -timeout: only a paused harness writes them, and no input fails by them.
+    if compgen -G "$dir/findings/slow-unit-*" > /dev/null; then
+      mkdir -p "$dir/not-reproduced"
+      mv "$dir"/findings/slow-unit-* "$dir/not-reproduced/"
+    fi
+    # libFuzzer's -timeout counts wall-clock time, so a harness that was stopped for a while
+    # (SIGSTOP, a suspended machine) reports a timeout on whatever input it was running. A
+    # timeout input that runs within the limit when replayed was not the cause: it is set aside
+    # (in $dir/not-reproduced/) and the round counts as clean. Any other finding stands.
+    if [[ $rc -ne 0 ]] && compgen -G "$dir/findings/timeout-*" > /dev/null &&
+      ! compgen -G "$dir/findings/[!t]*" > /dev/null; then
+      reproduced=0
+      for f in "$dir"/findings/timeout-*; do
+        "$FUZZ_BUILD/fuzz/fuzz_$h" -timeout=5 -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" "$f" \
+          > "$dir/replay.txt" 2>&1 || reproduced=1
+      done
+      if [[ $reproduced -eq 0 ]]; then
+        mkdir -p "$dir/not-reproduced"
+        echo "   a timeout that does not reproduce (the harness was paused?): $(ls "$dir/findings") set aside"
+        mv "$dir"/findings/timeout-* "$dir/not-reproduced/"
+        rc=0
+      fi
+    fi
+    round_execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log.txt" | tail -n 1)
+    execs=$((execs + ${round_execs:-0}))
+    # time(1) writes "Command exited with non-zero status N" before the figures when the harness fails.
+    cpu=$(tail -n 1 "$dir/cpu.txt" 2> /dev/null | awk -v c="$cpu" '{printf "%.1f", c + $1 + $2}' || echo "$cpu")
+    # Another round only in CPU mode, after a clean round, while the CPU time is short.
+    [[ $FUZZ_CPU == 1 && $rc -eq 0 ]] || break
+    compgen -G "$dir/findings/*" > /dev/null && break
+    awk -v t="$SECONDS_EACH" -v c="$cpu" 'BEGIN { exit !(c < t - 1) }' || break
+    echo "   round $rounds: ${cpu} s of CPU so far, another round"
+  done
+  EXECS[$h]=$execs
+  CPU[$h]=$(awk -v c="$cpu" 'BEGIN { printf "%.0f s", c }')
   COVERAGE[$h]=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$dir/log.txt" | tail -n 1 | sed 's/cov: //; s/ ft: / \/ /')
   findings=$(ls "$dir/findings" | wc -l)
   if [[ $rc -eq 0 && $findings -eq 0 ]]; then
     RESULT[$h]=ok
   else
     failed=1
-    kind=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error|fuzz property violated|out-of-memory|timeout' "$dir/log.txt" | head -n 1)
+    kind=$(grep -Eo 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+|runtime error|fuzz property violated|out-of-memory|timeout' "$dir/log.txt" | head -n 1 || true)
     RESULT[$h]="FAIL (${kind:-exit $rc})"
     echo "   log: $dir/log.txt"
     for f in "$dir"/findings/*; do

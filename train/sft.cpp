@@ -24,6 +24,7 @@
 #include "train/lr_schedule.h"
 #include "train/prepare.h"
 #include "train/sft_checkpoint.h"
+#include "train/stop_signal.h"
 
 namespace foundry {
 
@@ -263,7 +264,19 @@ SftResult run_sft(const SftOptions& o) {
     write_file_atomic(metrics_path, metrics);  // the log so far, also outside the checkpoint
   };
   double step_seconds = 0;  // the training steps alone, without evaluation
+  // Ctrl-C or SIGTERM: the step under way (and its evaluation) ends, then the run stops as at
+  // --stop-at, with a checkpoint to resume from.
+  const StopSignalGuard stop_signals;
   for (long step = first_step; step < o.max_steps; ++step) {
+    if (stop_requested()) {
+      res.stop_reason = "interrupted";
+      if (!o.quiet)
+        std::fprintf(o.out, "sft: interrupted at step %ld: %s\n", step,
+                     checkpoints ? "saving a checkpoint"
+                                 : "a LoRA run writes no checkpoints; saving the adapters as they are (run it "
+                                   "again for the whole schedule)");
+      break;
+    }
     if (o.max_seconds > 0 && std::chrono::duration<double>(clock::now() - start).count() >= o.max_seconds) {
       res.stop_reason = "max_seconds";
       break;

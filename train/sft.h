@@ -98,7 +98,8 @@ struct SftOptions {
   // Checkpoints (train/sft_checkpoint.h): every checkpoint_interval steps (0: only when the run
   // stops early), the newest keep_checkpoints kept. `resume`: a checkpoint or an output directory
   // to continue (its options come from sft_resume_options). stop_at > 0: stop after that step
-  // with a checkpoint, as if interrupted.
+  // with a checkpoint, as if interrupted; Ctrl-C or SIGTERM (train/stop_signal.h) stops after the
+  // step under way the same way.
   long checkpoint_interval = 200;
   int keep_checkpoints = 2;
   std::string resume;
@@ -118,7 +119,7 @@ struct SftResult {
   long steps = 0;
   double first_loss = NAN, last_loss = NAN, val_loss = NAN;
   double seconds = 0;
-  std::string stop_reason;      // "max_steps", "max_seconds" or "stop_at"
+  std::string stop_reason;      // "max_steps", "max_seconds", "stop_at" or "interrupted" (SIGINT, SIGTERM)
   std::string last_checkpoint;  // the checkpoint written last, if any
   std::string model_dir;        // <out>/model (empty for LoRA without merge)
   std::string adapter_path;     // <out>/adapter.safetensors with LoRA

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -21,6 +20,7 @@
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/prepare.h"
+#include "train/stop_signal.h"
 #include "train/token_file.h"
 
 namespace fs = std::filesystem;
@@ -28,29 +28,6 @@ namespace fs = std::filesystem;
 namespace foundry {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop_requested = 0;
-
-extern "C" void on_stop_signal(int signal) {
-  g_stop_requested = 1;
-  // A second Ctrl-C (or SIGTERM) kills the program as usual, in case the checkpoint itself hangs.
-  std::signal(signal, SIG_DFL);
-}
-
-// Installs the handler for SIGINT (Ctrl-C) and SIGTERM (kill, timeout, job schedulers) for the
-// lifetime of one train() call.
-struct StopSignalGuard {
-  void (*previous_int)(int);
-  void (*previous_term)(int);
-  StopSignalGuard()
-      : previous_int(std::signal(SIGINT, on_stop_signal)), previous_term(std::signal(SIGTERM, on_stop_signal)) {
-    g_stop_requested = 0;
-  }
-  ~StopSignalGuard() {
-    std::signal(SIGINT, previous_int);
-    std::signal(SIGTERM, previous_term);
-  }
-};
 
 std::string human_count(double v) {
   char buf[32];
@@ -454,7 +431,7 @@ void log_progress(Run& run, const StepResult& s) {
 // evaluation.
 std::string stop_reason(Run& run) {
   // A signal may reach one rank only, or the ranks at different steps: they stop together.
-  if (run.reducer.any(g_stop_requested != 0)) return "interrupted";
+  if (run.reducer.any(stop_requested())) return "interrupted";
   if (run.opt.stop_at > 0 && run.state.step >= run.opt.stop_at) return "stop_at";
   return "";
 }
@@ -487,8 +464,6 @@ void finish(Run& run) {
 }
 
 }  // namespace
-
-void request_stop() { g_stop_requested = 1; }
 
 double estimate_training_bytes(const TrainConfig& config) {
   // model/memory.h counts the tape's buffers for one micro-batch, with the gradient pool training

@@ -16,7 +16,8 @@
 // the reasons to stop. The run directory (--out) receives metrics.jsonl, config.json (the
 // effective config), ckpt-<step>/ checkpoints (the newest keep_checkpoints of them), best/, the
 // model with the lowest validation loss so far, and model/, the weights as the run ended (both
-// plain model directories that `foundry generate --model` loads).
+// plain model directories that `foundry generate --model` loads). Ctrl-C or SIGTERM
+// (train/stop_signal.h) stops the loop after its current step with a checkpoint: "interrupted".
 #pragma once
 
 #include <cmath>
@@ -93,11 +94,6 @@ AdamWSettings adamw_settings(const TrainingSection& tc);
 // never holds more activations than a training step (the loss is the same either way).
 double validation_loss(Model& model, Tape& tape, const std::vector<int>& tokens, int B, int T, int batches,
                        Batch& batch, GradientReducer& reducer = local_reducer(), bool recompute = false);
-
-// Ctrl-C or SIGTERM: the loop finishes its current step, saves a checkpoint and returns
-// "interrupted". Safe to call from a signal handler; train() installs one for SIGINT and SIGTERM
-// while it runs.
-void request_stop();
 
 // Training memory in bytes (weights, gradients, AdamW moments, the pooled tape of one
 // micro-batch, and with grad_accum > 1 the running sum of the micro-batches' gradients), from

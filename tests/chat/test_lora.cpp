@@ -19,11 +19,10 @@
 #include "model/lora.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/chat/tiny_chat_base.h"
 #include "tests/common/test_helpers.h"
-#include "tokenizer/bpe_train.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
-#include "train/instruct.h"
 #include "train/sft.h"
 
 using namespace foundry;
@@ -68,39 +67,10 @@ std::string run(const std::string& cmd) {
 
 const std::string kFoundry = std::string(FOUNDRY_BINARY_DIR) + "/foundry";
 
-// A one-layer byte-level BPE model directory and a small instruction file, made once.
-struct LoraBase {
-  std::string dir, data;
-};
-const LoraBase& lora_base() {
-  static const LoraBase b = [] {
-    LoraBase t;
-    const std::string root = test::fresh_dir("test_scratch/lora_base");
-    t.dir = root + "/base";
-    t.data = root + "/instruct.jsonl";
-    const std::string corpus = test::load_corpus("tinystories.txt").substr(0, 120000);
-    BpeTrainOptions opt;
-    opt.vocab_size = 300;
-    opt.special_tokens = {"<|endoftext|>"};
-    BpeTokenizer tok = train_bpe(corpus, opt);
-    ModelConfig c;
-    c.dim = 32;
-    c.n_layers = 1;
-    c.n_heads = 2;
-    c.n_kv_heads = 1;
-    c.vocab_size = tok.vocab_size();
-    c.hidden_dim = 64;
-    c.max_seq_len = 96;
-    Model m = make_model(c);
-    Rng rng(3);
-    init_weights(m, rng);
-    save_model_with_tokenizer(m, t.dir, &tok);
-    std::vector<InstructExample> small;
-    for (const InstructExample& e : make_instruct(corpus))
-      if ((e.split == "train" && small.size() < 30) || (e.split == "test" && e.kind == "name")) small.push_back(e);
-    write_file_atomic(t.data, instruct_to_jsonl(small));
-    return t;
-  }();
+// The tiny chat base of the SFT tests (a one-layer model with random weights, a BPE without the
+// chat tokens), with a 300-token vocabulary and 30 training examples, made once.
+const test::TinyChatBase& lora_base() {
+  static const test::TinyChatBase b = test::make_tiny_chat_base("test_scratch/lora_base", 30, 300);
   return b;
 }
 
@@ -269,7 +239,7 @@ TEST_CASE("the adapter file: a round trip, and refusals that name the problem", 
 }
 
 TEST_CASE("foundry sft --lora: adapters only, merged by --merge and by merge-lora alike", "[lora][sft][cli]") {
-  const LoraBase& b = lora_base();
+  const test::TinyChatBase& b = lora_base();
   SftOptions o;
   o.base_dir = b.dir;
   o.data_path = b.data;
@@ -307,8 +277,9 @@ TEST_CASE("foundry sft --lora: adapters only, merged by --merge and by merge-lor
   CHECK(test::read_bytes(merged + "/model.safetensors") == test::read_bytes(r.model_dir + "/model.safetensors"));
   CHECK(fs::exists(merged + "/tokenizer_config.json"));
   // The merged model and the adapted one give the same logits (tolerance as above).
-  std::vector<int> ids = {5, 17, 42, 9, 300, 301, 7, 8};
   Model m = load_model(r.model_dir);
+  const int chat = m.config.vocab_size - 2;  // <|im_start|>, <|im_end|>: the two ids add_chat_tokens appends
+  std::vector<int> ids = {5, 17, 42, 9, chat, chat + 1, 7, 8};
   Tape tm, ta;
   const Tensor merged_logits = tm.value(model_logits(tm, m, ids, 1, 8));
   const Tensor adapted_logits = ta.value(lora_logits(ta, base.model, lora, ids, 1, 8));

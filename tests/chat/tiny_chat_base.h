@@ -18,15 +18,16 @@ struct TinyChatBase {
   std::string dir, data;
 };
 
-// Built once per test binary under FOUNDRY_BINARY_DIR/<relative>.
-inline TinyChatBase make_tiny_chat_base(const std::string& relative, int n_train = 40) {
+// Built once per test binary under FOUNDRY_BINARY_DIR/<relative>: the first n_train training
+// examples (and every held-out name instruction), a tokenizer of vocab_size tokens.
+inline TinyChatBase make_tiny_chat_base(const std::string& relative, int n_train = 40, int vocab_size = 400) {
   TinyChatBase t;
   const std::string root = fresh_dir(relative);
   t.dir = root + "/base";
   t.data = root + "/instruct.jsonl";
   const std::string corpus = load_corpus("tinystories.txt");
   BpeTrainOptions opt;
-  opt.vocab_size = 400;
+  opt.vocab_size = vocab_size;
   opt.special_tokens = {"<|endoftext|>"};
   BpeTokenizer tok = train_bpe(corpus.substr(0, 100000), opt);
   ModelConfig c;
