@@ -30,6 +30,9 @@ done
 suite="$build/bench/bench_suite"
 [[ -x "$suite" ]] || { echo "bench_memory.sh: $suite not found (cmake --build $build --target bench_suite)" >&2; exit 1; }
 py=/usr/bin/python3
+# shellcheck source=bench/torch_blas_check.sh
+source "$root/bench/torch_blas_check.sh"
+require_fast_blas bench_memory.sh
 out="bench_memory.jsonl"
 : > "$out"
 IFS=, read -r -a config_list <<< "$configs"

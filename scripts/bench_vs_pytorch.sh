@@ -48,6 +48,9 @@ if ! "$py" -c "import torch" 2>/dev/null; then
   echo "bench_vs_pytorch.sh: $py cannot import torch (apt-get install python3-torch)" >&2
   exit 1
 fi
+# shellcheck source=bench/torch_blas_check.sh
+source "$root/bench/torch_blas_check.sh"
+require_fast_blas bench_vs_pytorch.sh
 preload=""
 for lib in /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4; do
   if [[ -e "$lib" ]]; then preload="$lib"; break; fi

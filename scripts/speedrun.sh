@@ -32,6 +32,11 @@ while [[ $# -gt 0 ]]; do
     *) echo "speedrun.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if ((reference)); then
+  # shellcheck source=bench/torch_blas_check.sh
+  source "$root/bench/torch_blas_check.sh"
+  require_fast_blas speedrun.sh  # before our run, so nobody waits for a refusal
+fi
 foundry="$build/foundry"
 if [[ ! -x "$foundry" ]]; then
   echo "speedrun.sh: $foundry not found; build it: cmake --build $build --target foundry" >&2
