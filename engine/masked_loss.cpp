@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "engine/fast_exp.h"
 
@@ -14,6 +15,19 @@ size_t count_unmasked(const uint8_t* mask, int N) {
   size_t M = 0;
   for (int i = 0; i < N; i++) M += mask[i] ? 1 : 0;
   return M;
+}
+// The shape checks both taped losses share: logits (..., V), one target and one `per_row`
+// entry (a mask flag or a weight) per row. Returns {N, V}.
+std::pair<int, int> check_rows(const char* op, const Tensor& x, size_t targets, size_t per_row,
+                               const char* per_row_name) {
+  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument(std::string(op) + ": empty last dimension");
+  const int V = x.dim(-1);
+  const int N = static_cast<int>(x.size() / V);
+  if (static_cast<int>(targets) != N || static_cast<int>(per_row) != N)
+    throw std::invalid_argument(std::string(op) + ": " + std::to_string(N) + " rows of logits " + shape_str(x.shape) +
+                                " but " + std::to_string(targets) + " targets and " + std::to_string(per_row) + " " +
+                                per_row_name);
+  return {N, V};
 }
 }  // namespace
 
@@ -61,13 +75,9 @@ void masked_cross_entropy_backward(real* dlogits, const real* probs, const int* 
 
 Var masked_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<uint8_t>& mask) {
   const Tensor& x = tape.value(logits);
-  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument("masked_cross_entropy: empty last dimension");
-  const int V = x.dim(-1);
-  const int N = static_cast<int>(x.size() / V);
-  if (static_cast<int>(targets.size()) != N || static_cast<int>(mask.size()) != N)
-    throw std::invalid_argument("masked_cross_entropy: " + std::to_string(N) + " rows of logits " + shape_str(x.shape) +
-                                " but " + std::to_string(targets.size()) + " targets and " +
-                                std::to_string(mask.size()) + " mask entries");
+  // (No structured binding: C++17 lambdas may not capture one, and the backward captures N and V.)
+  const std::pair<int, int> rows = check_rows("masked_cross_entropy", x, targets.size(), mask.size(), "mask entries");
+  const int N = rows.first, V = rows.second;
   for (int i = 0; i < N; i++)
     if (mask[i] && (targets[i] < 0 || targets[i] >= V))
       throw std::invalid_argument("masked_cross_entropy: target " + std::to_string(targets[i]) + " at row " +
@@ -131,13 +141,8 @@ void weighted_cross_entropy_backward(real* dlogits, const real* probs, const int
 
 Var weighted_cross_entropy(Tape& tape, Var logits, const std::vector<int>& targets, const std::vector<real>& weight) {
   const Tensor& x = tape.value(logits);
-  if (x.rank() < 1 || x.dim(-1) == 0) throw std::invalid_argument("weighted_cross_entropy: empty last dimension");
-  const int V = x.dim(-1);
-  const int N = static_cast<int>(x.size() / V);
-  if (static_cast<int>(targets.size()) != N || static_cast<int>(weight.size()) != N)
-    throw std::invalid_argument("weighted_cross_entropy: " + std::to_string(N) + " rows of logits " +
-                                shape_str(x.shape) + " but " + std::to_string(targets.size()) + " targets and " +
-                                std::to_string(weight.size()) + " weights");
+  const std::pair<int, int> rows = check_rows("weighted_cross_entropy", x, targets.size(), weight.size(), "weights");
+  const int N = rows.first, V = rows.second;
   for (int i = 0; i < N; i++) {
     if (!(weight[i] >= 0) || !std::isfinite(weight[i]))
       throw std::invalid_argument("weighted_cross_entropy: weight " + std::to_string(weight[i]) + " at row " +
