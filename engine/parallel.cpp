@@ -111,6 +111,7 @@ int blocks_for(long len, int threads, long min_block) {
   return static_cast<int>(per_thread * threads);
 }
 
+#if defined(_OPENMP) && defined(__linux__)
 namespace {
 // The CPUs this process may run on, read once, before any thread of ours was pinned.
 const std::vector<int>& allowed_cpus() {
@@ -144,6 +145,7 @@ bool pinning_enabled() {
   return enabled;
 }
 }  // namespace
+#endif
 
 void pin_worker_thread() {
 #if defined(_OPENMP) && defined(__linux__)
