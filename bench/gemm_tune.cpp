@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   const double gw = best_gflops(flops, repeats, [&] { dw.noalias() = dout.transpose() * x; });
   double v[3] = {fwd, gx, gw};
   std::sort(v, v + 3);
-  std::printf("forward %.1f  dx %.1f  dw %.1f  median %.1f GFLOP/s  (L1 %td KiB, L2 %td KiB, L3 %td KiB)\n", fwd,
-              gx, gw, v[1], Eigen::l1CacheSize() / 1024, Eigen::l2CacheSize() / 1024, Eigen::l3CacheSize() / 1024);
+  std::printf("forward %.1f  dx %.1f  dw %.1f  median %.1f GFLOP/s  (L1 %td KiB, L2 %td KiB, L3 %td KiB)\n", fwd, gx,
+              gw, v[1], Eigen::l1CacheSize() / 1024, Eigen::l2CacheSize() / 1024, Eigen::l3CacheSize() / 1024);
   return 0;
 }

@@ -158,10 +158,10 @@ int main() {
   Tape tape;
   tape.set_reuse_grads(true);
   long step_allocations = 0, step_large = 0, first_large = 0;
-  if (!set_allocation_observer(count_allocation)) {
-    std::printf("this build cannot count allocations (AddressSanitizer owns operator new)\n");
-    return 1;
-  }
+  // Only the sanitizer build cannot count: AddressSanitizer's operator new replaces the project's
+  // there. The count is the normal build's check (its test compares this section; the sanitizer
+  // build's runs the program without comparing it), and the sections below run either way.
+  const bool counting = set_allocation_observer(count_allocation);
   for (int step = 0; step < 3; step++) {
     const long before = g_allocations, before_large = g_large_allocations;
     training_step(model, opt, tape, loader, batch, tc, step);
@@ -169,9 +169,13 @@ int main() {
     step_large = g_large_allocations - before_large;
     if (step == 0) first_large = step_large;
   }
-  std::printf("first step allocates large buffers: %s\n", first_large > 0 ? "yes" : "no");
-  std::printf("steady-state step: %ld large allocations (64 KiB or more)\n", step_large);
-  check(step_large == 0, "a steady-state step allocates no large buffer");
+  if (counting) {
+    std::printf("first step allocates large buffers: %s\n", first_large > 0 ? "yes" : "no");
+    std::printf("steady-state step: %ld large allocations (64 KiB or more)\n", step_large);
+    check(step_large == 0, "a steady-state step allocates no large buffer");
+  } else {
+    std::printf("this build cannot count allocations (AddressSanitizer owns operator new): check skipped\n");
+  }
 
   // Timings: not quoted by the lesson (they change from run to run and machine to machine).
   std::printf("[timings]\n");

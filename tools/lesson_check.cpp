@@ -1,6 +1,7 @@
 // lesson_check: keeps the lessons and the code they quote from drifting apart.
 //
-//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--any-digits] [--only FILE.md ...]
+//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--any-digits] [--run-only PROGRAM#PART ...]
+//                [--only FILE.md ...]
 //
 // The rules live in tools/lesson_check/ (one part per rule: anchors, quotes, outputs, links and
 // the house rules of lessons, times, Chinese twins and the glossary), each unit-tested in
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
       opt.outputs = false;
     } else if (arg == "--any-digits") {
       opt.any_digits = true;
+    } else if (arg == "--run-only" && i + 1 < argc) {
+      opt.run_only.insert(argv[++i]);
     } else if (arg == "--only" && i + 1 < argc) {
       opt.only.insert(fs::path(argv[++i]).filename().string());
     } else if ((arg == "--root" || arg == "--bin") && i + 1 < argc) {
@@ -41,8 +44,9 @@ int main(int argc, char** argv) {
               << lesson_check::usage_text();
     return 2;
   }
-  if (opt.fix && opt.any_digits) {
-    std::cerr << "lesson_check: --fix rewrites quotes from the reference build; it does not go with --any-digits\n"
+  if (opt.fix && (opt.any_digits || !opt.run_only.empty())) {
+    std::cerr << "lesson_check: --fix rewrites quotes from the reference build; it does not go with --any-digits or "
+                 "--run-only\n"
               << lesson_check::usage_text();
     return 2;
   }

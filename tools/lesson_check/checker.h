@@ -23,7 +23,10 @@ struct Options {
   fs::path bin;
   bool fix = false;
   bool outputs = true;
-  bool any_digits = false;     // --any-digits: outputs compared with their digits masked
+  bool any_digits = false;  // --any-digits: outputs compared with their digits masked
+  // --run-only PROGRAM#PART: that output's program still runs and must exit 0, but its text is
+  // not compared (for a build whose arithmetic or allocator legitimately changes that text).
+  std::set<std::string> run_only;
   std::set<std::string> only;  // --only: check just these markdown files (by file name)
 };
 
@@ -56,6 +59,7 @@ class Checker {
   std::set<std::string> scanned_;            // files scanned for anchors (their anchors must be quoted)
   std::set<std::string> problems_reported_;  // files whose anchor problems are already listed
   std::set<std::string> quoted_;             // every "path#name" some markdown file quotes
+  std::set<std::string> run_only_seen_;      // the --run-only outputs met in the lessons
   std::map<std::string, RunResult> runs_;
   std::set<std::string> reported_runs_;  // programs whose failure was already reported
   std::map<std::string, Lines> markdown_;
