@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from blas_threads import limit_blas_threads
+
 N_LAYER, N_HEAD, N_EMBD, BLOCK_SIZE, BATCH_SIZE = 4, 4, 128, 64, 12
 MAX_ITERS, LR_DECAY_ITERS, WARMUP_ITERS = 2000, 2000, 100
 LEARNING_RATE, MIN_LR = 1e-3, 1e-4
@@ -128,6 +130,7 @@ def main():
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    limit_blas_threads(torch.get_num_threads())  # OpenBLAS's own pool, otherwise one thread per core
     torch.manual_seed(args.seed)
 
     text = open(args.data, encoding="utf-8").read()

@@ -21,6 +21,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from blas_threads import limit_blas_threads
+
 CONFIGS = {
     # dim, layers, heads, kv heads, hidden, context, batch (the reference sizes, bench/reference_configs.h)
     "tiny": dict(dim=128, n_layers=4, n_heads=4, n_kv_heads=4, hidden_dim=352, seq=64, batch=12),
@@ -177,6 +179,7 @@ def main():
     a = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
+    blas = limit_blas_threads(a.threads)
     c = CONFIGS[a.config]
     if a.what == "train":
         steps = a.steps or {"tiny": 40, "small": 8, "medium": 5}[a.config]  # as bench_suite
@@ -185,7 +188,7 @@ def main():
         tps = bench_generate(c, a.new_tokens, max(1, a.repeats))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB on Linux
     print(json.dumps({"impl": "pytorch", "config": a.config, "threads": a.threads, "what": a.what,
-                      "tokens_per_s": round(tps, 1), "peak_rss_mib": round(peak, 1)}))
+                      "tokens_per_s": round(tps, 1), "peak_rss_mib": round(peak, 1), "blas": blas}))
 
 
 if __name__ == "__main__":

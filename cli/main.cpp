@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     if (argv[1] == std::string(c.name)) {
       try {
         // The command sees its own name as argv[0], so cxxopts prints "foundry-<name>" usage.
+        foundry::check_parallel_settings();  // FOUNDRY_SPLIT, FOUNDRY_PIN_THREADS (engine/parallel.h)
         foundry::cli::check_common_options(argc - 1, argv + 1);
         return c.run(argc - 1, argv + 1);
       } catch (const foundry::cli::UsageError& e) {

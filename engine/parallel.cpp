@@ -111,13 +111,31 @@ int blocks_for(long len, int threads, long min_block) {
   return static_cast<int>(per_thread * threads);
 }
 
+namespace {
+// FOUNDRY_PIN_THREADS: 0 or 1 as set, -1 when unset or empty, -2 for anything else.
+int pin_setting() {
+  const char* v = std::getenv("FOUNDRY_PIN_THREADS");
+  if (!v || !*v) return -1;
+  if (std::string(v) == "0") return 0;
+  if (std::string(v) == "1") return 1;
+  return -2;
+}
+}  // namespace
+
+void check_parallel_settings() {
+  split_dynamically();  // throws on a bad FOUNDRY_SPLIT
+  if (pin_setting() == -2) {
+    throw std::invalid_argument(std::string("FOUNDRY_PIN_THREADS=\"") + std::getenv("FOUNDRY_PIN_THREADS") +
+                                "\": expected 0 (leave threads unpinned) or 1 (pin helper threads)");
+  }
+}
+
 #if defined(_OPENMP) && defined(__linux__)
 namespace {
 // The CPUs this process may run on, read once, before any thread of ours was pinned.
 const std::vector<int>& allowed_cpus() {
   static const std::vector<int> cpus = [] {
     std::vector<int> list;
-#ifdef __linux__
     cpu_set_t set;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -125,20 +143,17 @@ const std::vector<int>& allowed_cpus() {
         if (CPU_ISSET(c, &set)) list.push_back(c);
       }
     }
-#endif
     return list;
   }();
   return cpus;
 }
 
 bool pinning_enabled() {
+  // Never throws: it runs inside parallel loops, where an exception would end the program.
+  // check_parallel_settings() reports a bad FOUNDRY_PIN_THREADS on the main thread first.
   static const bool enabled = [] {
-    const char* v = std::getenv("FOUNDRY_PIN_THREADS");
-    if (v && *v) {
-      if (std::string(v) == "0") return false;
-      if (std::string(v) == "1") return true;
-      throw std::invalid_argument(std::string("FOUNDRY_PIN_THREADS=\"") + v + "\": expected 0 or 1");
-    }
+    const int choice = pin_setting();
+    if (choice >= 0) return choice == 1;
     // A binding the user asked OpenMP for wins over ours.
     return !std::getenv("OMP_PROC_BIND") && !std::getenv("OMP_PLACES") && !std::getenv("GOMP_CPU_AFFINITY");
   }();

@@ -78,6 +78,11 @@ int blocks_for(long len, int threads, long min_block);
 // on it.
 void pin_worker_thread();
 
+// Reads FOUNDRY_SPLIT and FOUNDRY_PIN_THREADS and throws std::invalid_argument naming a bad
+// value. Call it once on the main thread before any parallel loop: inside a loop a bad value
+// could only end the program (pin_worker_thread then treats it as unset).
+void check_parallel_settings();
+
 // ANCHOR: worth_threads
 // Is a loop worth threads? Waking the other threads of a parallel loop costs a few
 // microseconds, about what one core needs to add some 30 thousand numbers; a smaller loop

@@ -8,8 +8,8 @@
 # Each measurement is a fresh process (bench_suite --child, bench/torch_reference.py); the variants
 # are interleaved within each repetition so they see the same machine; medians are printed.
 # Peak memory (getrusage ru_maxrss) does not depend on the machine's load; tokens/s does, so the
-# speed ratios are only meaningful between the variants of one run. PyTorch runs with
-# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for its command only. Raw lines: bench_memory.jsonl.
+# speed ratios are only meaningful between the variants of one run. PyTorch runs
+# in its best measured environment (bench/torch_blas_check.sh's run_torch). Raw lines: bench_memory.jsonl.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +43,7 @@ for ((rep = 1; rep <= reps; rep++)); do
     "$suite" --child --config "$c" --what train --threads "$threads" --loss-rows 100000000 | tag unblocked "$rep" >> "$out"
     "$suite" --child --config "$c" --what train --threads "$threads" | tag blocked "$rep" >> "$out"
     "$suite" --child --config "$c" --what train --threads "$threads" --recompute | tag recompute "$rep" >> "$out"
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$root/bench/torch_reference.py" --config "$c" \
+    run_torch "$py" "$root/bench/torch_reference.py" --config "$c" \
       --threads "$threads" --what train | tag pytorch "$rep" >> "$out"
     echo "  rep $rep $c done (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
   done

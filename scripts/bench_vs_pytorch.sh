@@ -16,9 +16,9 @@
 #   - the peak memory ratio.
 # The raw JSON lines go to bench_vs_pytorch.jsonl in the current directory.
 #
-# Fairness: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch and numpy commands
-# only (set in an environment, they can make OpenBLAS use slower kernels than its own CPU
-# detection would); tcmalloc is preloaded for Python when installed (apt-get install libgoogle-perftools4), as PyTorch recommends.
+# Fairness: PyTorch and numpy run in their best measured environment (bench/torch_blas_check.sh's
+# run_torch: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, a passive OpenMP wait), with OpenBLAS's
+# own thread pool sized to the run's thread count (bench/blas_threads.py); tcmalloc is preloaded for Python when installed (apt-get install libgoogle-perftools4), as PyTorch recommends.
 # Timings need a quiet machine: two busy threads on two shared cores measure the neighbours.
 set -euo pipefail
 
@@ -56,8 +56,8 @@ for lib in /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 /usr/lib/x86_64-linux-gnu/
   if [[ -e "$lib" ]]; then preload="$lib"; break; fi
 done
 
-# PyTorch and numpy: the two OpenBLAS variables unset for this command only.
-torch_run() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_PRELOAD="$preload" "$py" "$@"; }
+# PyTorch and numpy in their best environment (bench/torch_blas_check.sh).
+torch_run() { LD_PRELOAD="$preload" run_torch "$py" "$@"; }
 
 out="bench_vs_pytorch.jsonl"
 : > "$out"

@@ -11,7 +11,7 @@
 # `foundry train --config configs/shakespeare_speedrun.json` (training.target_loss = 1.88 stops it at
 # the crossing evaluation); the time is measured around the whole train process. Everything goes to
 # runs/speedrun/. --reference also runs the PyTorch recipe (Debian's python3-torch) with
-# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that command only, and prints the ratio.
+# its best measured environment (bench/torch_blas_check.sh's run_torch), and prints the ratio.
 # Timings need a quiet machine; the load average is printed with the result.
 set -euo pipefail
 
@@ -73,7 +73,7 @@ if ((reference)); then
   torch_threads=()
   [[ -n "$threads" ]] && torch_threads=(--threads "$threads")
   echo "nanoGPT's CPU recipe (PyTorch), same machine:"
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$root/bench/nanogpt_shakespeare_char.py" --data "$corpus" \
+  run_torch "$py" "$root/bench/nanogpt_shakespeare_char.py" --data "$corpus" \
     "${torch_threads[@]}" | tee "$run/nanogpt.log"
   read -r theirs theirs_cpu < <(tail -1 "$run/nanogpt.log" | "$py" -c 'import json,sys; r=json.load(sys.stdin); print(r["crossed_at_s"] or "", r["crossed_at_cpu_s"] or "")')
   if [[ -n "$theirs" ]]; then

@@ -7,6 +7,7 @@
 #
 # A case passes when the status is the expected one, a line of stderr starts with "foundry" and
 # contains the expected words (case-insensitive), and the command finished within its time limit. Every failing case is listed; the script exits 1 if any failed.
+# A row's command may start with NAME=VALUE words: they are set in that command's environment.
 set -uo pipefail
 
 FOUNDRY=${1:?usage: bad_input.sh FOUNDRY SCRATCH_DIR}
@@ -202,6 +203,8 @@ CASES=$(cat <<EOF
 2;max-body-bytes;serve --model $M --max-body-bytes 1
 1;vocab;serve --model $S/vocab_mismatch
 1;listen;serve --model $M --host 203.0.113.7 --port 0
+1;FOUNDRY_SPLIT;FOUNDRY_SPLIT=fast generate --model $M --prompt a --max-tokens 2
+1;FOUNDRY_PIN_THREADS;FOUNDRY_PIN_THREADS=yes generate --model $M --prompt a --max-tokens 2 --threads 2
 EOF
 )
 
@@ -209,8 +212,13 @@ failures=0 total=0
 while IFS=';' read -r want words args; do
   [[ -z $want ]] && continue
   total=$((total + 1))
+  envs=()
+  while [[ $args =~ ^([A-Z_]+=[^ ]*)\ (.*)$ ]]; do
+    envs+=("${BASH_REMATCH[1]}")
+    args=${BASH_REMATCH[2]}
+  done
   # shellcheck disable=SC2086
-  timeout 60 "$FOUNDRY" $args < /dev/null > "$S/out.txt" 2> "$S/err.txt"
+  timeout 60 env "${envs[@]}" "$FOUNDRY" $args < /dev/null > "$S/out.txt" 2> "$S/err.txt"
   status=$?
   problem=""
   if (( status == 124 )); then problem="timed out (hang)"
