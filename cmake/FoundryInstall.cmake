@@ -36,12 +36,23 @@ set(FOUNDRY_INTERFACE_FLAGS "")
 if(NOT FOUNDRY_PORTABLE)
   set(FOUNDRY_INTERFACE_FLAGS -march=native -mtune=generic)
 endif()
+# A sanitizer build's libraries call into the sanitizer runtimes (every instrumented access
+# does), so a program linked against them must be built and linked with the same
+# -fsanitize flags, which therefore travel with the package too.
+set(FOUNDRY_INTERFACE_LINK_FLAGS "")
+if(FOUNDRY_SANITIZE)
+  list(APPEND FOUNDRY_INTERFACE_FLAGS ${FOUNDRY_SANITIZE_FLAGS})
+  set(FOUNDRY_INTERFACE_LINK_FLAGS ${FOUNDRY_SANITIZE_FLAGS})
+endif()
 
 foreach(name ${FOUNDRY_PACKAGE_LIBRARIES})
   set_target_properties(foundry_${name} PROPERTIES EXPORT_NAME ${name})
   target_include_directories(foundry_${name} PUBLIC $<INSTALL_INTERFACE:${FOUNDRY_INSTALL_INCLUDEDIR}>)
   if(FOUNDRY_INTERFACE_FLAGS)
     target_compile_options(foundry_${name} INTERFACE $<INSTALL_INTERFACE:${FOUNDRY_INTERFACE_FLAGS}>)
+  endif()
+  if(FOUNDRY_INTERFACE_LINK_FLAGS)
+    target_link_options(foundry_${name} INTERFACE $<INSTALL_INTERFACE:${FOUNDRY_INTERFACE_LINK_FLAGS}>)
   endif()
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${name}/ DESTINATION ${FOUNDRY_INSTALL_INCLUDEDIR}/${name}
           FILES_MATCHING PATTERN "*.h")
@@ -73,6 +84,7 @@ if(FOUNDRY_HAVE_ONEDNN)
   string(APPEND FOUNDRY_PC_LIBS " ${FOUNDRY_DNNL_LIBRARY}")  # the engine's bf16 products call it
 endif()
 string(REPLACE ";" " " FOUNDRY_PC_CFLAGS "${FOUNDRY_INTERFACE_FLAGS}")
+string(REPLACE ";" " " FOUNDRY_PC_LINK_FLAGS "${FOUNDRY_INTERFACE_LINK_FLAGS}")
 set(FOUNDRY_PC_OPENMP "")
 if(FOUNDRY_HAVE_OPENMP)
   set(FOUNDRY_PC_OPENMP "-fopenmp")

@@ -1,6 +1,6 @@
 // lesson_check: keeps the lessons and the code they quote from drifting apart.
 //
-//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--only FILE.md ...]
+//   lesson_check --root SRC_DIR --bin BUILD_DIR [--fix] [--no-outputs] [--any-digits] [--only FILE.md ...]
 //
 // The rules live in tools/lesson_check/ (one part per rule: anchors, quotes, outputs, links and
 // the house rules of lessons, times, Chinese twins and the glossary), each unit-tested in
@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
       opt.fix = true;
     } else if (arg == "--no-outputs") {
       opt.outputs = false;
+    } else if (arg == "--any-digits") {
+      opt.any_digits = true;
     } else if (arg == "--only" && i + 1 < argc) {
       opt.only.insert(fs::path(argv[++i]).filename().string());
     } else if ((arg == "--root" || arg == "--bin") && i + 1 < argc) {
@@ -36,6 +38,11 @@ int main(int argc, char** argv) {
   }
   if (opt.root.empty() || (opt.outputs && opt.bin.empty())) {
     std::cerr << "lesson_check: --root is required, and --bin unless --no-outputs is given\n"
+              << lesson_check::usage_text();
+    return 2;
+  }
+  if (opt.fix && opt.any_digits) {
+    std::cerr << "lesson_check: --fix rewrites quotes from the reference build; it does not go with --any-digits\n"
               << lesson_check::usage_text();
     return 2;
   }

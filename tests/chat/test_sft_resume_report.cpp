@@ -1,9 +1,7 @@
 // Fine-tuning checkpoints (train/sft_checkpoint.h): a run stopped and resumed ends on the bits of
 // an uninterrupted one, and a checkpoint that does not fit the run is refused with the reason.
 // The run report (train/report.h, foundry report) over a pretraining and a fine-tuning run.
-#include <fcntl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -22,6 +20,7 @@
 #include "engine/parallel.h"
 #include "model/config_fields.h"
 #include "tests/chat/tiny_chat_base.h"
+#include "tests/common/foundry_child.h"
 #include "tests/common/test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -180,34 +179,12 @@ TEST_CASE("run_sft --resume refuses a checkpoint that does not fit, naming why",
 
 namespace {
 
-// `foundry sft ARGS` in a child process, its output (stdout and stderr) in `log`. With a signal,
-// the child gets it once its output shows the progress line of step `after_step` (the handler is
-// installed before the first step); returns the wait status.
-int run_foundry_sft(const std::vector<std::string>& args, const std::string& log, int signal = 0, long after_step = 0) {
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv{const_cast<char*>(kFoundry.c_str()), const_cast<char*>("sft")};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(kFoundry.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  if (signal != 0) {
-    const std::string progress = "step " + std::to_string(after_step) + "/";
-    while (test::read_bytes(log).find(progress) == std::string::npos) {
-      if (waitpid(pid, &status, WNOHANG) == pid)
-        FAIL("foundry sft ended before it was signalled:\n" << test::read_bytes(log));
-      usleep(1000);
-    }
-    kill(pid, signal);
-  }
-  waitpid(pid, &status, 0);
-  return status;
+// `foundry sft ARGS`, its output in `log`; with a signal, sent once the log shows the progress line
+// of step `after_step`.
+test::ChildRun run_foundry_sft(std::vector<std::string> args, const std::string& log, int signal = 0,
+                               long after_step = 0) {
+  args.insert(args.begin(), "sft");
+  return test::run_foundry(args, log, signal, test::log_shows(log, "step " + std::to_string(after_step) + "/"));
 }
 
 }  // namespace
@@ -227,16 +204,16 @@ TEST_CASE(
     return a;
   };
   const std::string straight = root + "/straight", stopped = root + "/stopped";
-  int status = run_foundry_sft(args(straight), root + "/straight.txt");
-  INFO(test::read_bytes(root + "/straight.txt"));
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
+  test::ChildRun run = run_foundry_sft(args(straight), root + "/straight.txt");
+  INFO(run.output);
+  REQUIRE(WIFEXITED(run.status));
+  REQUIRE(WEXITSTATUS(run.status) == 0);
 
-  status = run_foundry_sft(args(stopped), root + "/stopped.txt", SIGINT, 3);
-  const std::string said = test::read_bytes(root + "/stopped.txt");
+  run = run_foundry_sft(args(stopped), root + "/stopped.txt", SIGINT, 3);
+  const std::string said = run.output;
   INFO(said);
-  REQUIRE(WIFEXITED(status));  // it saved and exited instead of dying of the signal
-  CHECK(WEXITSTATUS(status) == 0);
+  REQUIRE(WIFEXITED(run.status));  // it saved and exited instead of dying of the signal
+  CHECK(WEXITSTATUS(run.status) == 0);
   CHECK_THAT(said, Catch::Contains("sft: interrupted at step") && Catch::Contains("saving a checkpoint") &&
                        Catch::Contains("(interrupted,") && Catch::Contains("foundry sft --resume " + stopped));
   const std::vector<std::string> ckpts = list_checkpoints(stopped);
@@ -248,23 +225,22 @@ TEST_CASE(
   CHECK(step < 200);
   CHECK(ckpts[0] == checkpoint_path(stopped, step));
 
-  status = run_foundry_sft({"--resume", stopped, "--threads", "1"}, root + "/resumed.txt");
-  INFO(test::read_bytes(root + "/resumed.txt"));
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
+  run = run_foundry_sft({"--resume", stopped, "--threads", "1"}, root + "/resumed.txt");
+  INFO(run.output);
+  REQUIRE(WIFEXITED(run.status));
+  REQUIRE(WEXITSTATUS(run.status) == 0);
   CHECK(read_json_file(stopped + "/sft.json")["stop_reason"] == "max_steps");
-  CHECK(test::read_all(stopped + "/model/model.safetensors") == test::read_all(straight + "/model/model.safetensors"));
-  CHECK(test::read_all(stopped + "/metrics.jsonl") == test::read_all(straight + "/metrics.jsonl"));
+  test::check_same_bytes(stopped, straight, {"model/model.safetensors", "metrics.jsonl"});
 
   // LoRA: no checkpoint to write, so the run stops cleanly with the adapters it has and says so.
   const std::string lora = root + "/lora";
   std::vector<std::string> lora_args = args(lora);
   lora_args.push_back("--lora");
-  status = run_foundry_sft(lora_args, root + "/lora.txt", SIGTERM, 3);
-  const std::string lora_said = test::read_bytes(root + "/lora.txt");
+  run = run_foundry_sft(lora_args, root + "/lora.txt", SIGTERM, 3);
+  const std::string lora_said = run.output;
   INFO(lora_said);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  REQUIRE(WIFEXITED(run.status));
+  CHECK(WEXITSTATUS(run.status) == 0);
   CHECK_THAT(lora_said, Catch::Contains("a LoRA run writes no checkpoints") && Catch::Contains("run it again"));
   CHECK_THAT(lora_said, !Catch::Contains("--resume"));
   CHECK(list_checkpoints(lora).empty());

@@ -137,10 +137,13 @@ PY
   local control
   control=$(node "$HERE/llama_cpp_generate.mjs" "$NODE_DIR" "$SCRATCH/$1-permuted.gguf" "$F32_PROMPT" "$MAX_NEW" "$STOP" 1)
   local differ
+  # A continuation that stops (end of text) where ours does not, or goes on where ours stopped,
+  # departs there too.
   differ=$(python3 -c "
 import json, sys
 theirs, ours = json.loads(sys.argv[1])['new'], [int(x) for x in sys.argv[2].split(',') if x]
-print(next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), -1))" "$control" "$F32_NEW")
+k = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+print(k if theirs != ours else -1)" "$control" "$F32_NEW")
   if ((differ >= 0)); then
     echo "$1 control: with wq/wk rows permuted to rotate-half order, llama.cpp departs from us at new token $differ"
   else

@@ -3,9 +3,7 @@
 // stopping, --init-from, the metrics log.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include "engine/parallel.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
+#include "tests/common/foundry_child.h"
 #include "tests/common/test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
@@ -393,13 +392,7 @@ TEST_CASE("a NaN loss stops training, names the step and keeps the last good che
 
 namespace {
 
-// The foundry program, as a user runs it: `foundry train` in a child process, stopped by a real
-// signal once it has logged `after_steps` steps. Returns the child's exit status and its output.
-struct ChildRun {
-  int status = -1;
-  std::string output;
-};
-
+// The number of training steps metrics.jsonl has logged so far: when `foundry train` is in its loop.
 size_t logged_train_steps(const std::string& metrics_path) {
   std::ifstream in(metrics_path);
   size_t n = 0;
@@ -407,44 +400,7 @@ size_t logged_train_steps(const std::string& metrics_path) {
   return n;
 }
 
-ChildRun run_foundry(const std::vector<std::string>& args, int signal = 0, const std::string& metrics_path = "",
-                     size_t after_steps = 0) {
-  const std::string foundry = std::string(FOUNDRY_BINARY_DIR) + "/foundry";
-  const std::string log = std::string(FOUNDRY_BINARY_DIR) + "/test_train_tmp/child_output.txt";
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv{const_cast<char*>(foundry.c_str())};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(foundry.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  if (signal != 0) {
-    // Wait until the loop runs (the handler is installed before the first step), then signal.
-    while (logged_train_steps(metrics_path) < after_steps) {
-      if (waitpid(pid, &status, WNOHANG) == pid) FAIL("foundry train ended before it was signalled");
-      usleep(1000);
-    }
-    kill(pid, signal);
-  }
-  waitpid(pid, &status, 0);
-  ChildRun r;
-  r.status = status;
-  std::ifstream in(log);
-  r.output.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return r;
-}
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+const std::string kChildLog = std::string(FOUNDRY_BINARY_DIR) + "/test_train_tmp/child_output.txt";
 
 }  // namespace
 
@@ -467,7 +423,7 @@ TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the s
     return std::vector<std::string>{"train", "--config", config_path, "--data", data, "--out", out, "--threads", "1"};
   };
   const std::string straight = temp_dir("signal_straight");
-  ChildRun full = run_foundry(train_args(straight));
+  test::ChildRun full = test::run_foundry(train_args(straight), kChildLog);
   INFO(full.output);
   REQUIRE(WIFEXITED(full.status));
   REQUIRE(WEXITSTATUS(full.status) == 0);
@@ -475,7 +431,9 @@ TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the s
   for (int sig : {SIGINT, SIGTERM}) {
     DYNAMIC_SECTION((sig == SIGINT ? "SIGINT" : "SIGTERM")) {
       const std::string out = temp_dir(sig == SIGINT ? "signal_int" : "signal_term");
-      ChildRun stopped = run_foundry(train_args(out), sig, out + "/metrics.jsonl", 20);
+      const std::string metrics = out + "/metrics.jsonl";
+      test::ChildRun stopped =
+          test::run_foundry(train_args(out), kChildLog, sig, [&] { return logged_train_steps(metrics) >= 20; });
       INFO(stopped.output);
       REQUIRE(WIFEXITED(stopped.status));  // it saved and exited instead of dying of the signal
       CHECK(WEXITSTATUS(stopped.status) == 0);
@@ -492,14 +450,12 @@ TEST_CASE("SIGINT and SIGTERM save a checkpoint; the resumed run ends with the s
       CHECK(step < c.training.max_steps);
       CHECK(static_cast<long>(read_metrics(out + "/metrics.jsonl").train.size()) == step);
 
-      ChildRun resumed = run_foundry({"train", "--resume", out, "--threads", "1"});
+      test::ChildRun resumed = test::run_foundry({"train", "--resume", out, "--threads", "1"}, kChildLog);
       INFO(resumed.output);
       REQUIRE(WIFEXITED(resumed.status));
       REQUIRE(WEXITSTATUS(resumed.status) == 0);
-      CHECK(file_bytes(out + "/model/model.safetensors") == file_bytes(straight + "/model/model.safetensors"));
-      const std::string last = checkpoint_path(out, c.training.max_steps);
-      CHECK(file_bytes(last + "/optimizer.safetensors") ==
-            file_bytes(checkpoint_path(straight, c.training.max_steps) + "/optimizer.safetensors"));
+      const std::string last = fs::path(checkpoint_path(out, c.training.max_steps)).filename().string();
+      test::check_same_bytes(out, straight, {"model/model.safetensors", last + "/optimizer.safetensors"});
     }
   }
 }

@@ -23,6 +23,7 @@ struct Options {
   fs::path bin;
   bool fix = false;
   bool outputs = true;
+  bool any_digits = false;     // --any-digits: outputs compared with their digits masked
   std::set<std::string> only;  // --only: check just these markdown files (by file name)
 };
 

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +13,19 @@ bool is_section_header(const std::string& line) {
   if (line.size() < 3 || line.front() != '[' || line.back() != ']') return false;
   return std::all_of(line.begin() + 1, line.end() - 1,
                      [](char c) { return std::isalnum((unsigned char)c) || c == '_' || c == '-'; });
+}
+
+std::string mask_digits(const std::string& line) {
+  std::string out;
+  for (size_t i = 0; i < line.size(); i++) {
+    bool digit = std::isdigit((unsigned char)line[i]);
+    if (!digit) {
+      out += line[i];
+    } else if (i == 0 || !std::isdigit((unsigned char)line[i - 1])) {
+      out += '#';
+    }
+  }
+  return out;
 }
 
 bool extract_section(const Lines& out, const std::string& section, Lines& lines) {

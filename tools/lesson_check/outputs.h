@@ -11,6 +11,10 @@ namespace lesson_check {
 
 bool is_section_header(const std::string& line);
 
+// `line` with every run of digits replaced by one `#`: "loss 3.2874 at 50" -> "loss #.# at #".
+// What --any-digits compares.
+std::string mask_digits(const std::string& line);
+
 // The lines of `section` in `out`; false when the program printed no line `[section]`.
 bool extract_section(const Lines& out, const std::string& section, Lines& lines);
 
