@@ -39,6 +39,11 @@ int cmd_make_instruct(int argc, char** argv) {
       "words-opening",
       "n > 0: a words answer is the story's first n sentences (or more, until three content words), its words "
       "listed in order, in both splits; 0: the whole answer",
+      cxxopts::value<int>()->default_value("0"))(
+      "words-windows",
+      "n > 0: also every run of n consecutive sentences of a training story becomes a words answer (words "
+      "from it, in order, no common opening words; repeats skipped): many short distinct answers; the test "
+      "split is unchanged; 0: none",
       cxxopts::value<int>()->default_value("0"))("h,help", "show this help");
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
@@ -56,6 +61,9 @@ int cmd_make_instruct(int argc, char** argv) {
   io.words_opening = args["words-opening"].as<int>();
   if (io.words_opening < 0 || io.words_opening > 20)
     throw UsageError("--words-opening " + std::to_string(io.words_opening) + ": expected 0 to 20");
+  io.words_windows = args["words-windows"].as<int>();
+  if (io.words_windows < 0 || io.words_windows > 20)
+    throw UsageError("--words-windows " + std::to_string(io.words_windows) + ": expected 0 to 20");
   if (io.words_per_story < 1 || io.words_per_story > 20)
     throw UsageError("--words-per-story " + std::to_string(io.words_per_story) + ": expected 1 to 20");
   if (!(io.val_fraction > 0 && io.val_fraction < 1))

@@ -220,6 +220,7 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
   const std::vector<std::string> docs = cut_stories(text, options, first_test);
 
   std::vector<InstructExample> out;
+  std::unordered_set<std::string> window_answers;  // words_windows: the answers so far, to skip repeats
   for (long d = 0; d < static_cast<long>(docs.size()); ++d) {
     const std::string split = d < first_test ? "train" : "test";
     const std::string story = trim(docs[d]);
@@ -249,6 +250,29 @@ std::vector<InstructExample> make_instruct(const std::string& text, const Instru
                      wk,
                      "",
                      ""});
+    }
+
+    // Every window of n consecutive sentences of a training story, as a words answer of its own.
+    if (train && options.words_windows > 0) {
+      std::mt19937_64 window_rng(options.seed * 1000003ULL + static_cast<uint64_t>(d) + 0xD1B54A32D192ED03ULL);
+      if (!w.empty()) window_answers.insert(wanswer);
+      const std::vector<size_t> ends = sentence_ends(story);
+      const size_t n = static_cast<size_t>(options.words_windows);
+      for (size_t s = 0; s + n <= ends.size(); ++s) {
+        const size_t from = s == 0 ? 0 : ends[s - 1];
+        const std::string window = trim(story.substr(from, ends[s + n - 1] - from));
+        if (window.size() > kAnswerChars || !window_answers.insert(window).second) continue;
+        std::vector<std::string> ww = pick_words(window, window_rng, true);
+        if (ww.empty()) continue;
+        ww = in_answer_order(ww, window);
+        out.push_back({base + "window" + std::to_string(s + 1),
+                       "words",
+                       split,
+                       {{"user", words_instruction(ww)}, {"assistant", window}},
+                       ww,
+                       "",
+                       ""});
+      }
     }
 
     auto [who, name] = named_character(answer);

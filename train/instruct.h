@@ -70,6 +70,16 @@ struct InstructOptions {
   //                    not asked for: a generic opening would satisfy them without reading the
   //                    instruction. 0: the whole answer, any order, as before.
   int words_opening = 0;
+  //   words_windows    n > 0: on the train split only, every run of n consecutive sentences of a
+  //                    story (the window starting at each sentence, within kAnswerChars) becomes a
+  //                    words answer too (ids "...-window<k>", k = its first sentence from 1), its
+  //                    three words drawn from the window (never the common opening words above)
+  //                    and listed in the order it uses them; a window whose text is already an
+  //                    answer of this recipe is skipped. About ten times as many distinct, short
+  //                    answers as stories: a model that has seen each once cannot have memorised
+  //                    them, and copying the requested words is what lowers its loss. The test
+  //                    split is untouched, so the evaluation asks what it asked before. 0: none.
+  int words_windows = 0;
 };
 
 inline constexpr size_t kAnswerChars = 360;

@@ -424,3 +424,73 @@ TEST_CASE("make_instruct: words from the story's opening, in order, in both spli
   CHECK(n_test > 200);
   CHECK(shorter > n_words / 2);
 }
+
+TEST_CASE("make_instruct: every window of n sentences of a training story is a words answer", "[instruct]") {
+  // Three stories; the last is held out. Story 0's sentences hold the usable words (found, shell),
+  // (pink), (home), (baked, cake; "park" is a common opening word, never asked for), (none): of its
+  // windows of two sentences, the first and the third hold exactly three usable words, so their
+  // words are fixed; the other two hold two and are skipped. Story 1 repeats story 0's first window
+  // (skipped as a repeat) and adds one of its own.
+  const std::string corpus =
+      "Tom found a shell. It was pink. He ran home. Mom baked a cake at the park. Tom ate it.<|endoftext|>"
+      "Tom found a shell. It was pink. Sam hid behind a tree.<|endoftext|>"
+      "Ann saw a green frog. The frog jumped high. Ann laughed loud.<|endoftext|>";
+  InstructOptions o;
+  o.words_windows = 2;
+  const std::vector<InstructExample> ex = make_instruct(corpus, o);
+  CHECK(instruct_to_jsonl(ex) == instruct_to_jsonl(make_instruct(corpus, o)));  // deterministic
+  std::vector<const InstructExample*> windows;
+  for (const InstructExample& e : ex)
+    if (e.id.find("-window") != std::string::npos) windows.push_back(&e);
+  REQUIRE(windows.size() == 3);
+  auto expect = [](const InstructExample& e, const std::string& id, const std::string& answer,
+                   const std::vector<std::string>& words) {
+    INFO(e.id);
+    CHECK(e.id == id);
+    CHECK(e.kind == "words");
+    CHECK(e.split == "train");
+    CHECK(e.words == words);
+    REQUIRE(e.messages.size() == 2);
+    CHECK(e.messages[0].content ==
+          "Write a story that uses the words " + words[0] + ", " + words[1] + " and " + words[2] + ".");
+    CHECK(e.messages[1].content == answer);
+    CHECK(satisfies(e, answer));
+  };
+  expect(*windows[0], "train-0-window1", "Tom found a shell. It was pink.", {"found", "shell", "pink"});
+  expect(*windows[1], "train-0-window3", "He ran home. Mom baked a cake at the park.", {"home", "baked", "cake"});
+  expect(*windows[2], "train-1-window2", "It was pink. Sam hid behind a tree.", {"pink", "behind", "tree"});
+
+  // The held-out story gives no window, and every other example is what the recipe made without windows.
+  std::vector<InstructExample> rest;
+  for (const InstructExample& e : ex)
+    if (e.id.find("-window") == std::string::npos) rest.push_back(e);
+  CHECK(instruct_to_jsonl(rest) == instruct_to_jsonl(make_instruct(corpus)));
+
+  // On the bundled sample: many more distinct answers than stories, all checkable; the test split as before.
+  const std::string sample = test::load_corpus("tinystories.txt");
+  InstructOptions op;
+  op.words_opening = 2;
+  InstructOptions ow = op;
+  ow.words_windows = 2;
+  const std::vector<InstructExample> opening = make_instruct(sample, op), windowed = make_instruct(sample, ow);
+  auto test_split = [](const std::vector<InstructExample>& all) {
+    std::vector<InstructExample> out;
+    for (const InstructExample& e : all)
+      if (e.split == "test") out.push_back(e);
+    return out;
+  };
+  CHECK(instruct_to_jsonl(test_split(windowed)) == instruct_to_jsonl(test_split(opening)));
+  std::set<std::string> answers, ids;
+  size_t n_windows = 0, stories = 0;
+  for (const InstructExample& e : opening) stories += e.split == "train" && e.kind == "words";
+  for (const InstructExample& e : windowed) {
+    CHECK(ids.insert(e.id).second);
+    if (e.id.find("-window") == std::string::npos) continue;
+    ++n_windows;
+    CHECK(e.split == "train");
+    CHECK(satisfies(e, e.messages.back().content));
+    CHECK(answers.insert(e.messages.back().content).second);  // distinct
+    for (const std::string& w : e.words) CHECK(w != "named");
+  }
+  CHECK(n_windows > 5 * stories);
+}

@@ -155,6 +155,7 @@ CASES=$(cat <<EOF
 2;--input;make-instruct --input $S/corpus.txt
 1;0 stories\|at least 2;make-instruct --input $S/empty.txt --out $S/i1.jsonl
 2;val-fraction;make-instruct --input $S/corpus.txt --out $S/i2.jsonl --val-fraction 2
+2;--words-windows;make-instruct --input $S/corpus.txt --out $S/i3.jsonl --words-windows -1
 2;--base;sft --data $S/chat.jsonl --out $S/sft1
 1;no such file\|cannot open\|does not exist;sft --base $M --data $S/missing.jsonl --out $S/sft2
 1;line 1: not valid JSON;sft --base $M --data $S/bad.jsonl --out $S/sft3
