@@ -65,25 +65,12 @@ IFS=, read -r -a config_list <<< "$configs"
 IFS=, read -r -a thread_list <<< "$threads"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); tcmalloc for PyTorch: ${preload:-none}" >&2
 
-# sgemm reference: numpy (OpenBLAS) on medium's feed-forward shape, (2048, 512) · (512, 1376).
-sgemm_py='
-import json, os, sys, time
-import numpy as np
-t = int(sys.argv[1]); M, K, N = 2048, 512, 1376
-a = np.random.rand(M, K).astype(np.float32); b = np.random.rand(K, N).astype(np.float32)
-a @ b
-rates = []
-for _ in range(20):
-    t0 = time.perf_counter(); a @ b; rates.append(2.0 * M * K * N / (time.perf_counter() - t0) / 1e9)
-rates.sort()
-print(json.dumps({"impl": "openblas", "what": "matmul", "threads": t, "gflops": round(rates[len(rates) // 2], 1)}))
-'
-
 for ((rep = 1; rep <= reps; rep++)); do
   echo "repetition $rep of $reps" >&2
   for t in "${thread_list[@]}"; do
     "$suite" --json --what matmul --threads "$t" --repeats 20 | sed "s/}\$/, \"rep\": $rep}/" >> "$out"
-    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t torch_run -c "$sgemm_py" "$t" | sed "s/}\$/, \"rep\": $rep}/" >> "$out"
+    # The sgemm reference: numpy (OpenBLAS) on the same product (bench/numpy_sgemm.py).
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t torch_run "$root/bench/numpy_sgemm.py" "$t" | sed "s/}\$/, \"rep\": $rep}/" >> "$out"
   done
   for c in "${config_list[@]}"; do
     for what in train generate; do

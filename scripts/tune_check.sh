@@ -52,18 +52,6 @@ echo "CPU: $cpu (family $family, model $model); $(nproc) cores; $isa"
 echo "g++ $(g++ -dumpfullversion); -march=native means: $(g++ -march=native -Q --help=target 2> /dev/null | awk '$1 == "-march=" {print $2}')"
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-sgemm_py='
-import sys, time
-import numpy as np
-M, K, N = 2048, 512, 1376
-a = np.random.rand(M, K).astype(np.float32); b = np.random.rand(K, N).astype(np.float32)
-a @ b
-rates = []
-for _ in range(15):
-    t0 = time.perf_counter(); a @ b; rates.append(2.0 * M * K * N / (time.perf_counter() - t0) / 1e9)
-rates.sort()
-print("%.1f" % rates[len(rates) // 2])
-'
 declare -A best
 runs=("openblas|")
 for v in "${variants[@]}"; do runs+=("${v%%|*}|1"); done
@@ -73,7 +61,8 @@ for ((r = 1; r <= rounds; r++)); do
   for run in "${runs[@]}"; do
     name=${run%%|*} scale=${run#*|}
     if [[ $name == openblas ]]; then
-      g=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 run_torch "$py" -c "$sgemm_py")
+      g=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 run_torch "$py" "$root/bench/numpy_sgemm.py" 1 15 |
+        sed -E 's/.*"gflops": ([0-9.]+).*/\1/')
       label="OpenBLAS (numpy)"
     else
       line=$(OMP_NUM_THREADS=1 "$work/$name" --l2-scale "$scale")
