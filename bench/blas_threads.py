@@ -7,7 +7,8 @@ torch.set_num_threads does not reach it. So a "1-thread" PyTorch run multiplied 
 (faster than one thread can be: an unfair comparison), and a 2-thread run had PyTorch's two
 OpenMP threads and OpenBLAS's two threads, all spinning, on two cores (measured: tiny training
 at 2 threads ran at 0.31 of the 1-thread speed). This sets OpenBLAS's pool to the thread count
-of the run.
+of the run; the spinning is the other half of the cure (a passive OpenMP wait, set by
+bench/torch_blas_check.sh's run_torch): with the pool limited alone, the same run was still at 0.33.
 """
 import ctypes
 

@@ -64,15 +64,14 @@ for ((r = 1; r <= rounds; r++)); do
       g=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 run_torch "$py" "$root/bench/numpy_sgemm.py" 1 15 |
         sed -E 's/.*"gflops": ([0-9.]+).*/\1/')
       label="OpenBLAS (numpy)"
+      echo "    $label: $g GFLOP/s"
     else
       line=$(OMP_NUM_THREADS=1 "$work/$name" --l2-scale "$scale")
       g=$(sed -E 's/.*median ([0-9.]+) GFLOP.*/\1/' <<< "$line")
       label="$name, L2 x$scale"
       echo "    $label: $line"
     fi
-    key="$label"
-    if [[ -z ${best[$key]:-} ]] || awk -v a="$g" -v b="${best[$key]}" 'BEGIN {exit !(a > b)}'; then best[$key]=$g; fi
-    [[ $name == openblas ]] && echo "    $label: $g GFLOP/s"
+    if [[ -z ${best[$label]:-} ]] || awk -v a="$g" -v b="${best[$label]}" 'BEGIN {exit !(a > b)}'; then best[$label]=$g; fi
   done
 done
 echo
@@ -81,7 +80,7 @@ ref=${best["OpenBLAS (numpy)"]}
 for run in "${runs[@]}"; do
   name=${run%%|*} scale=${run#*|}
   [[ $name == openblas ]] && continue
-  key="$name, L2 x$scale"
-  awk -v n="$key" -v g="${best[$key]}" -v r="$ref" 'BEGIN {printf "  %-24s %7.1f   %.2f\n", n, g, g / r}'
+  label="$name, L2 x$scale"
+  awk -v n="$label" -v g="${best[$label]}" -v r="$ref" 'BEGIN {printf "  %-24s %7.1f   %.2f\n", n, g, g / r}'
 done
 echo "  OpenBLAS (numpy)         $(printf '%7.1f' "$ref")   1.00"
