@@ -122,7 +122,9 @@ int cmd_sft(int argc, char** argv) {
       "stop-at", "stop after this step, with a checkpoint (0: no)", cxxopts::value<long>()->default_value("0"))(
       "overwrite", "replace a non-empty output directory")(
       "word-weight", "loss weight of the answer tokens that spell a requested word (the others weigh 1)",
-      cxxopts::value<double>()->default_value("1"))("h,help", "show this help");
+      cxxopts::value<double>()->default_value("1"))(
+      "group-by-length", "batch examples of about the same length together (less padding, faster steps)")(
+      "h,help", "show this help");
   add_lora_options(options);
   auto args = options.parse(argc, argv);
   if (args.count("help")) {
@@ -152,6 +154,7 @@ int cmd_sft(int argc, char** argv) {
                               "keep-checkpoints",
                               "overwrite",
                               "word-weight",
+                              "group-by-length",
                               "lora",
                               "lora-rank",
                               "lora-alpha",
@@ -188,6 +191,7 @@ int cmd_sft(int argc, char** argv) {
   o.stop_at = stop_at;
   o.overwrite = args.count("overwrite") > 0;
   o.word_weight = args["word-weight"].as<double>();
+  o.group_by_length = args.count("group-by-length") > 0;
   if (!(o.word_weight >= 0) || !std::isfinite(o.word_weight))
     throw UsageError("--word-weight: expected a finite number >= 0");
   if (o.max_steps < 1) throw UsageError("--max-steps " + std::to_string(o.max_steps) + ": expected at least 1");

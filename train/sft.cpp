@@ -109,6 +109,23 @@ void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<s
 }
 // ANCHOR_END: fill_sft_batch
 
+void group_by_length(std::vector<size_t>& order, const std::vector<SftExample>& examples, int B, std::mt19937_64& rng) {
+  const size_t batch = static_cast<size_t>(std::max(B, 1)), chunk = batch * kGroupBatches;
+  std::vector<size_t> sorted, starts;
+  for (size_t first = 0; first < order.size(); first += chunk) {
+    const auto begin = order.begin() + static_cast<long>(first);
+    const auto end = order.begin() + static_cast<long>(std::min(order.size(), first + chunk));
+    std::stable_sort(begin, end, [&](size_t a, size_t b) { return examples[a].ids.size() < examples[b].ids.size(); });
+    sorted.assign(begin, end);
+    starts.clear();
+    for (size_t s = 0; s < sorted.size(); s += batch) starts.push_back(s);
+    std::shuffle(starts.begin(), starts.end(), rng);
+    auto out = begin;
+    for (size_t s : starts)
+      for (size_t k = s; k < std::min(sorted.size(), s + batch); ++k) *out++ = sorted[k];
+  }
+}
+
 Var sft_loss(Tape& tape, Model& model, const std::vector<int>& ids, const std::vector<int>& targets,
              const std::vector<uint8_t>& mask, int B, int T, LoraModel* lora, double word_weight) {
   Var logits = lora ? lora_logits(tape, model, *lora, ids, B, T) : model_logits(tape, model, ids, B, T);  // (B, T, V)
@@ -219,6 +236,7 @@ SftResult run_sft(const SftOptions& o) {
   std::vector<size_t> order(train.size());
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
+  if (o.group_by_length) group_by_length(order, train, o.batch_size, rng);
   size_t cursor = 0;
   std::vector<int> ids, targets;
   std::vector<uint8_t> mask;
@@ -290,6 +308,9 @@ SftResult run_sft(const SftOptions& o) {
     for (int b = 0; b < o.batch_size; ++b) {
       if (cursor == order.size()) {  // a new epoch: a new order
         std::shuffle(order.begin(), order.end(), rng);
+        // (The epoch's length need not be a multiple of B, so later epochs' batches may straddle
+        // two neighbouring groups: still about one length.)
+        if (o.group_by_length) group_by_length(order, train, o.batch_size, rng);
         cursor = 0;
       }
       rows.push_back(order[cursor++]);
@@ -367,6 +388,7 @@ SftResult run_sft(const SftOptions& o) {
   info["weight_decay"] = o.weight_decay;
   info["grad_clip"] = o.grad_clip;
   info["word_weight"] = o.word_weight;
+  info["group_by_length"] = o.group_by_length;
   info["seed"] = o.seed;
   info["steps"] = res.steps;
   info["stop_reason"] = res.stop_reason;

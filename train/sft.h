@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,14 @@ std::vector<SftExample> render_sft_examples(const std::vector<InstructExample>& 
 //   mask (B, T): 1 where targets[k] is an assistant token. T = the longest row − 1, at most T_max.
 void fill_sft_batch(const std::vector<SftExample>& examples, const std::vector<size_t>& rows, int T_max,
                     std::vector<int>& ids, std::vector<int>& targets, std::vector<uint8_t>& mask, int& T);
+
+// Reorders a freshly shuffled epoch so that each batch of B rows holds examples of about the
+// same length: every run of kGroupBatches * B rows is sorted by length (stably, so ties keep the
+// shuffle's order), cut into batches, and those batches are shuffled among themselves (rng). A
+// batch's cost is B times its longest row, so a short words answer no longer pays for a whole
+// story beside it. Which rows an epoch holds is unchanged.
+inline constexpr int kGroupBatches = 64;
+void group_by_length(std::vector<size_t>& order, const std::vector<SftExample>& examples, int B, std::mt19937_64& rng);
 
 // The SFT loss of a batch: model logits (B, T, V), then the masked cross-entropy. With `lora`,
 // the logits of the base with its adapters (lora_logits), and only the adapters get gradients.
@@ -113,6 +122,9 @@ struct SftOptions {
   // The loss weight of the tokens that spell a requested word (kWordTarget), the other answer
   // tokens weighing 1; 1 is the plain masked loss. The validation loss stays unweighted.
   double word_weight = 1.0;
+  // Batches of examples of about the same length (group_by_length), so that short answers are not
+  // padded to the longest story in their batch; false: rows in plain shuffled order.
+  bool group_by_length = false;
 };
 
 struct SftResult {

@@ -77,6 +77,7 @@ nlohmann::ordered_json sft_settings_json(const SftOptions& o) {
   j["checkpoint_interval"] = o.checkpoint_interval;
   j["keep_checkpoints"] = o.keep_checkpoints;
   if (o.word_weight != 1.0) j["word_weight"] = o.word_weight;  // absent: 1, as before the option existed
+  if (o.group_by_length) j["group_by_length"] = true;          // absent: false, likewise
   return j;
 }
 
@@ -174,6 +175,12 @@ SftOptions sft_resume_options(const std::string& path) {
     if (!(o.word_weight >= 0) || !std::isfinite(o.word_weight))
       throw std::invalid_argument(where + ": word_weight must be a finite number >= 0");
   }
+  if (s.contains("group_by_length")) {
+    const nlohmann::json& g = s.at("group_by_length");
+    if (!g.is_boolean())
+      throw std::invalid_argument(where + ": field 'group_by_length' = " + describe_json(g) + " is not true or false");
+    o.group_by_length = g.get<bool>();
+  }
   o.resume = dir;
   o.out_dir = fs::path(dir).lexically_normal().parent_path().string();
   if (o.out_dir.empty()) o.out_dir = ".";
@@ -193,6 +200,12 @@ SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& option
                                   (saved.contains(key) ? describe_json(saved.at(key)) : std::string("(missing)")) +
                                   ", this one says " + describe_json(value) + " (a resumed run keeps its settings)");
   }
+  // A setting written only when it differs from its default (word_weight, group_by_length) is
+  // absent from `now` when this run leaves it at the default: the run began otherwise.
+  for (const auto& [key, value] : saved.items())
+    if (!now.contains(key))
+      throw std::invalid_argument(state_path + ": the run was started with " + key + " = " + describe_json(value) +
+                                  ", this one leaves it at its default (a resumed run keeps its settings)");
   const std::string fp = field_string(j, "data_fingerprint", state_path);
   if (fp != data_fingerprint)
     throw std::invalid_argument(options.data_path + ": its fingerprint is " + data_fingerprint + ", but the run in " +

@@ -127,6 +127,37 @@ TEST_CASE("run_sft: stopped and resumed, a run ends on the bits of an uninterrup
   CHECK(fs::exists(checkpoint_path(root + "/whole", 10) + "/tokenizer_config.json"));
 }
 
+TEST_CASE("run_sft --group-by-length: resumed, the same bits; the setting is kept with the run", "[sft][checkpoint]") {
+  set_num_threads(1);
+  const std::string root = test::fresh_dir("test_scratch/sft_resume_grouped");
+  SftOptions o = short_run(root + "/whole");
+  o.group_by_length = true;
+  SftResult whole = run_sft(o);
+  REQUIRE(whole.steps == 12);
+  const std::string whole_bits = test::read_all(root + "/whole/model/model.safetensors");
+  // Not the plain order's result: the batches differ.
+  SftResult plain = run_sft(short_run(root + "/plain"));
+  CHECK(plain.last_loss != whole.last_loss);
+
+  SftOptions part = o;
+  part.out_dir = root + "/split";
+  part.stop_at = 7;
+  run_sft(part);
+  SftOptions again = sft_resume_options(root + "/split");
+  CHECK(again.group_by_length);  // from the checkpoint's settings
+  again.quiet = true;
+  SftResult second = run_sft(again);
+  CHECK(second.last_loss == whole.last_loss);
+  CHECK(test::read_all(root + "/split/model/model.safetensors") == whole_bits);
+
+  // A resume that says otherwise is refused, naming the setting.
+  SftOptions other = short_run(root + "/plain");
+  other.resume = checkpoint_path(root + "/whole", 10);
+  other.group_by_length = false;
+  const std::string why = error_of([&] { run_sft(other); });
+  CHECK(why.find("group_by_length") != std::string::npos);
+}
+
 TEST_CASE("run_sft --resume refuses a checkpoint that does not fit, naming why", "[sft][checkpoint]") {
   set_num_threads(1);
   const std::string root = test::fresh_dir("test_scratch/sft_resume_bad");
