@@ -177,15 +177,16 @@ int cmd_eval_instruct(int argc, char** argv) {
       "  foundry eval-instruct --model runs/sft/model --corpus data/tinystories.txt --base "
       "runs/quickstart/train/best\n\n"
       "The instructions are those of the test split (stories held out from pretraining and fine-tuning),\n"
-      "made from --corpus as `foundry make-instruct` makes them, or read from --data. Each is answered\n"
-      "at temperature 0 and at 0.8 (top-p 0.95, seed = the example's number + --seed), and checked:\n"
+      "made from --corpus as `foundry make-instruct` makes them by default, or read from --data (say,\n"
+      "the file the model was fine-tuned on). Each is answered at temperature 0 and at 0.8 (top-p 0.95,\n"
+      "seed = the example's number + --seed), and checked:\n"
       "words: all requested words present; name: the name present; continue: not a repeat, on the story;\n"
       "two_turn: the second answer's words. With --base, the base model gets the same instructions as\n"
       "plain text (no template) at temperature 0, for comparison. With --corpus, the validation loss on\n"
       "the held-out stories shows what fine-tuning cost the base skill.");
   options.add_options()("model", "the fine-tuned chat model", cxxopts::value<std::string>())(
       "corpus", "the story corpus the instructions come from", cxxopts::value<std::string>())(
-      "data", "instruction JSONL instead (its test split)", cxxopts::value<std::string>())(
+      "data", "instruction JSONL (its test split), instead of those made from --corpus", cxxopts::value<std::string>())(
       "base", "the base model, prompted in plain text for comparison", cxxopts::value<std::string>())(
       "per-kind", "instructions per kind", cxxopts::value<int>()->default_value("50"))(
       "max-new-tokens", "longest answer", cxxopts::value<int>()->default_value("160"))(
@@ -198,8 +199,8 @@ int cmd_eval_instruct(int argc, char** argv) {
     std::printf("%s\n", options.help().c_str());
     return 0;
   }
-  if (!args.count("model") || args.count("corpus") + args.count("data") != 1)
-    throw UsageError("give --model DIR and exactly one of --corpus FILE, --data FILE.jsonl (see --help)");
+  if (!args.count("model") || args.count("corpus") + args.count("data") == 0)
+    throw UsageError("give --model DIR and --corpus FILE or --data FILE.jsonl (or both) (see --help)");
   if (args.count("threads")) set_num_threads(args["threads"].as<int>());
   const int per_kind = args["per-kind"].as<int>(), max_new = args["max-new-tokens"].as<int>();
   if (per_kind < 1) throw UsageError("--per-kind " + std::to_string(per_kind) + ": expected at least 1");
@@ -210,12 +211,10 @@ int cmd_eval_instruct(int argc, char** argv) {
   LoadedChat c = load_chat_model(args["model"].as<std::string>());
   std::string corpus;
   std::vector<InstructExample> all;
-  if (args.count("corpus")) {
-    corpus = read_file(args["corpus"].as<std::string>(), "story corpus");
-    all = make_instruct(corpus);
-  } else {
-    all = load_instruct(args["data"].as<std::string>());
-  }
+  if (args.count("corpus")) corpus = read_file(args["corpus"].as<std::string>(), "story corpus");
+  // --data: the instructions of that file (made with other make-instruct options, say); --corpus
+  // alone: those make-instruct's defaults make. The corpus, when given, scores the held-out stories.
+  all = args.count("data") ? load_instruct(args["data"].as<std::string>()) : make_instruct(corpus);
   std::map<std::string, std::vector<const InstructExample*>> by_kind;
   for (const InstructExample& e : all)
     if (e.split == "test" && static_cast<int>(by_kind[e.kind].size()) < per_kind) by_kind[e.kind].push_back(&e);
