@@ -235,8 +235,14 @@ SftResult run_sft(const SftOptions& o) {
   std::mt19937_64 rng(o.seed);
   std::vector<size_t> order(train.size());
   std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  if (o.group_by_length) group_by_length(order, train, o.batch_size, rng);
+  // Every epoch's order: shuffled, then (with group_by_length) batched by length. A later epoch's
+  // length need not be a multiple of B, so its batches may straddle two neighbouring groups: still
+  // about one length.
+  auto new_epoch_order = [&] {
+    std::shuffle(order.begin(), order.end(), rng);
+    if (o.group_by_length) group_by_length(order, train, o.batch_size, rng);
+  };
+  new_epoch_order();
   size_t cursor = 0;
   std::vector<int> ids, targets;
   std::vector<uint8_t> mask;
@@ -307,10 +313,7 @@ SftResult run_sft(const SftOptions& o) {
     std::vector<size_t> rows;
     for (int b = 0; b < o.batch_size; ++b) {
       if (cursor == order.size()) {  // a new epoch: a new order
-        std::shuffle(order.begin(), order.end(), rng);
-        // (The epoch's length need not be a multiple of B, so later epochs' batches may straddle
-        // two neighbouring groups: still about one length.)
-        if (o.group_by_length) group_by_length(order, train, o.batch_size, rng);
+        new_epoch_order();
         cursor = 0;
       }
       rows.push_back(order[cursor++]);
