@@ -48,6 +48,13 @@ double field_double(const nlohmann::json& j, const char* key, const std::string&
   return v.get<double>();
 }
 
+bool field_bool(const nlohmann::json& j, const char* key, const std::string& where) {
+  const nlohmann::json& v = field(j, key, where);
+  if (!v.is_boolean())
+    throw std::invalid_argument(where + ": field '" + key + "' must be true or false, got " + describe_json(v));
+  return v.get<bool>();
+}
+
 std::string field_string(const nlohmann::json& j, const char* key, const std::string& where) {
   const nlohmann::json& v = field(j, key, where);
   if (!v.is_string())
@@ -175,12 +182,7 @@ SftOptions sft_resume_options(const std::string& path) {
     if (!(o.word_weight >= 0) || !std::isfinite(o.word_weight))
       throw std::invalid_argument(where + ": word_weight must be a finite number >= 0");
   }
-  if (s.contains("group_by_length")) {
-    const nlohmann::json& g = s.at("group_by_length");
-    if (!g.is_boolean())
-      throw std::invalid_argument(where + ": field 'group_by_length' = " + describe_json(g) + " is not true or false");
-    o.group_by_length = g.get<bool>();
-  }
+  if (s.contains("group_by_length")) o.group_by_length = field_bool(s, "group_by_length", where);
   o.resume = dir;
   o.out_dir = fs::path(dir).lexically_normal().parent_path().string();
   if (o.out_dir.empty()) o.out_dir = ".";
@@ -241,10 +243,7 @@ SftProgress load_sft_checkpoint(const std::string& dir, const SftOptions& option
   const nlohmann::json& first = field(j, "first_loss", state_path);
   p.first_loss = first.is_number() ? first.get<double>() : NAN;
   p.seconds = field_double(j, "seconds", state_path);
-  const nlohmann::json& added = field(j, "chat_tokens_added", state_path);
-  if (!added.is_boolean())
-    throw std::invalid_argument(state_path + ": field 'chat_tokens_added' must be true or false");
-  p.chat_tokens_added = added.get<bool>();
+  p.chat_tokens_added = field_bool(j, "chat_tokens_added", state_path);
   p.metrics = read_file((fs::path(dir) / kMetricsFile).string(), "metrics log");
   const long adam_t = field_long(j, "adam_t", state_path, 0);
   optimizer = load_optimizer_state((fs::path(dir) / kOptimizerFile).string(), params, adam_t, state_path);

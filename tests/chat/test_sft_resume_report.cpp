@@ -197,6 +197,17 @@ TEST_CASE("run_sft --resume refuses a checkpoint that does not fit, naming why",
   j["settings"]["batch_size"] = "four";
   write_file_atomic(state_path, j.dump());
   CHECK_THAT(error_of([&] { sft_resume_options(root + "/run"); }), Catch::Contains("'batch_size'"));
+  // The two true-or-false fields: a setting, and the state's own.
+  j = nlohmann::json::parse(state);
+  j["settings"]["group_by_length"] = 1;
+  write_file_atomic(state_path, j.dump());
+  CHECK_THAT(error_of([&] { sft_resume_options(root + "/run"); }),
+             Catch::Contains("'group_by_length' must be true or false, got 1"));
+  j = nlohmann::json::parse(state);
+  j["chat_tokens_added"] = "yes";
+  write_file_atomic(state_path, j.dump());
+  CHECK_THAT(error_of([&] { run_sft(resume()); }),
+             Catch::Contains("sft_state.json") && Catch::Contains("'chat_tokens_added' must be true or false"));
   write_file_atomic(state_path, state);
   CHECK(run_sft(resume()).steps == 12);  // restored: it resumes
 
