@@ -9,7 +9,7 @@
 #   5. the report: one page with the curves, the evaluation table and sample answers (foundry report)
 #   6. two sample conversations (foundry chat --message)
 #
-#   scripts/chat_quickstart.sh            13 minutes on 2 cores with the quickstart model and foundry built (measured)
+#   scripts/chat_quickstart.sh            10 minutes on 2 quiet cores with the quickstart model and foundry built (measured)
 #   scripts/chat_quickstart.sh --quick    a few steps of everything (the test `chat_quickstart`)
 #
 # Everything goes to runs/chat/ (CHAT_RUN=dir), the pretrained model is BASE_RUN (runs/quickstart).
