@@ -40,7 +40,7 @@ fi
 # minutes: clang as the second compiler (warnings as errors), OpenMP switched off (every result the
 # same as one thread, and the code builds without OpenMP), AddressSanitizer + UndefinedBehaviorSanitizer
 # with libstdc++'s assertions (any report fails), and the fuzz harnesses (FOUNDRY_FUZZ: the libraries
-# also carry libFuzzer's coverage instrumentation, which costs the tests little). It builds only the
+# also carry libFuzzer's coverage instrumentation, and the fast tests run on them). It builds only the
 # libraries, the foundry program, the fast tests and the harnesses: the normal build above runs
 # everything else. Line tables are all the sanitizers' reports need (file and line of each frame),
 # and compile faster than full debug information.
