@@ -77,7 +77,10 @@ TEST_CASE("prepare splits by token fraction without a separator and writes valid
   CHECK_THROWS_WITH(prepare_data({dir + "/empty.txt"}, tok, "", 0.1, dir + "/x"), Catch::Contains("empty"));
 }
 
-TEST_CASE("a short run of the tiny config on TinyStories beats the unigram baseline by far", "[train][tinystories]") {
+// [long]: the sanitizer build of scripts/test.sh leaves it out (tests/CMakeLists.txt): it is the
+// trainer of the smaller cases here at the size its loss needs, over two minutes under the sanitizers.
+TEST_CASE("a short run of the tiny config on TinyStories beats the unigram baseline by far",
+          "[train][tinystories][long]") {
   const std::string text = test::load_corpus("tinystories.txt");
   // A 1024-token vocabulary keeps the output layer cheap; the model is configs/tiny.json.
   BpeTokenizer tok = small_tokenizer(text, 1024);
