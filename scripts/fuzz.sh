@@ -7,6 +7,10 @@
 #   scripts/fuzz.sh [SECONDS]        FUZZ_ONLY="safetensors encode" runs only those harnesses
 #                                    FUZZ_NICE=0 runs them at normal priority (default 10)
 #                                    FUZZ_CPU=1: SECONDS is CPU time, not wall-clock time
+#                                    FUZZ_BUILD=DIR builds and runs the harnesses in DIR (default
+#                                    build-fuzz; configured here if it has no CMakeCache.txt, else
+#                                    it must have been configured with -DFOUNDRY_FUZZ=ON, as
+#                                    scripts/test.sh's build-sanitize is)
 #
 # libFuzzer's -max_total_time counts wall-clock time, so on a busy machine, or while the process
 # is paused, a harness gets less CPU than SECONDS. With FUZZ_CPU=1 each harness runs in rounds on
